@@ -1,0 +1,54 @@
+# Shared settings of the local stack scripts; sourced, not run.
+# shellcheck shell=bash
+
+LS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$LS_DIR/.." && pwd)
+# Everything the local stack installs or writes lives here (git-ignored).
+STATE_DIR=${PHARMAGUARD_STATE_DIR:-$LS_DIR/.state}
+VENV_DIR=$STATE_DIR/venv
+FS_ROOT=$STATE_DIR/filesystem
+LOG_DIR=$STATE_DIR/logs
+PID_FILE=$STATE_DIR/localstack.pid
+OUTPUTS_FILE=$STATE_DIR/outputs.json
+
+LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}
+ENDPOINT=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_REGION=${AWS_REGION:-eu-central-1}
+export AWS_DEFAULT_REGION=$AWS_REGION
+# LocalStack accepts any credentials; these name its default test account.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+STACK_NAME=${STACK_NAME:-pharmaguard-local}
+
+LOCALSTACK_VERSION=2026.3.0
+JAVA_MIN=17
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The AWS CLI that comes with LocalStack's runtime, pointed at LocalStack.
+awsl() { "$VENV_DIR/bin/aws" --endpoint-url "$ENDPOINT" "$@"; }
+
+find_python313() {
+  local candidate
+  for candidate in "${PYTHON313:-}" "$HOME"/.pyenv/versions/3.13*/bin/python3.13 \
+    /usr/local/bin/python3.13 /usr/bin/python3.13 "$(command -v python3.13 2>/dev/null)"; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] &&
+      "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null &&
+      { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+java_major() {
+  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
+}
+
+is_running() {
+  [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+}
+
+is_healthy() {
+  curl -fsS --max-time 2 "$ENDPOINT/_localstack/health" >/dev/null 2>&1
+}
