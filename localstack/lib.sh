@@ -15,9 +15,6 @@ LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}
 ENDPOINT=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_REGION=${AWS_REGION:-eu-central-1}
 export AWS_DEFAULT_REGION=$AWS_REGION
-# LocalStack accepts any credentials; these name its default test account.
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
-export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 STACK_NAME=${STACK_NAME:-pharmaguard-local}
 
 LOCALSTACK_VERSION=2026.3.0
@@ -27,8 +24,12 @@ say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# The AWS CLI that comes with LocalStack's runtime, pointed at LocalStack.
-awsl() { "$VENV_DIR/bin/aws" --endpoint-url "$ENDPOINT" "$@"; }
+# The AWS CLI that comes with LocalStack's runtime, pointed at LocalStack with its
+# test account's credentials (LocalStack accepts any; real ones are never needed).
+awsl() {
+  env -u AWS_SESSION_TOKEN -u AWS_PROFILE AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_ENDPOINT_URL="$ENDPOINT" \
+    "$VENV_DIR/bin/aws" --endpoint-url "$ENDPOINT" "$@"
+}
 
 find_python313() {
   local candidate
