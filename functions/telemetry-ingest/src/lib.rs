@@ -1,0 +1,637 @@
+//! `POST /v1/telemetry`: validates a batch of device readings, writes the
+//! valid ones to the telemetry stream and reports the fate of every reading.
+//!
+//! The request body is `{"readings": [ … ]}` or a bare array of 1 to
+//! [`MAX_BATCH`] readings (see [`pharmaguard_domain::telemetry`] for the
+//! rules of one reading). Answers, all `application/json`:
+//!
+//! | status | when | body |
+//! |---|---|---|
+//! | 200 | every reading accepted | [`IngestReport`] |
+//! | 207 | some accepted, rejected or failed | [`IngestReport`] |
+//! | 400 | the batch is malformed | `{"error":"invalid_request","errors":[{"field","message"}]}` |
+//! | 400 | every reading rejected | the same, with paths such as `readings[3].temperature_c`, plus the [`IngestReport`] fields |
+//! | 405 | not a `POST` | `{"error":"method_not_allowed", …}`, with `Allow: POST` |
+//! | 413 | body over [`MAX_BODY_BYTES`] | `{"error":"payload_too_large","errors":[…]}` |
+//! | 503 | every reading valid but none could be written | [`IngestReport`], with `Retry-After` |
+//!
+//! The work is done by [`ingest`], a plain function of the method, the body
+//! and the current time; [`handle`] adapts it to `lambda_http`.
+
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::{Body, Error, Request, Response};
+use pharmaguard_domain::ports::ReadingSink;
+use pharmaguard_domain::telemetry::{
+    FieldError, IngestReport, MAX_BATCH, MAX_BODY_BYTES, OutcomeStatus, Reading, ReadingOutcome,
+    Source, parse_batch, reading_path, validate_reading,
+};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::{error, info, warn};
+
+/// The environment variable naming the Kinesis stream the readings go to.
+pub const STREAM_NAME_VAR: &str = "TELEMETRY_STREAM_NAME";
+
+/// Seconds a client is asked to wait before resending after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The stream name is missing from the environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the environment variable {STREAM_NAME_VAR} must name the telemetry Kinesis stream")]
+pub struct MissingStreamName;
+
+/// The stream name from the value of [`STREAM_NAME_VAR`] (`None` when unset);
+/// blank counts as missing.
+pub fn stream_name(value: Option<String>) -> Result<String, MissingStreamName> {
+    value
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .ok_or(MissingStreamName)
+}
+
+/// An HTTP answer, before it is turned into a `lambda_http` response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers besides `content-type` (always `application/json`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// The Lambda handler: runs [`ingest`] on the request at the current time.
+///
+/// Errors only when the response itself cannot be built; bad input never
+/// makes it fail.
+pub async fn handle<S: ReadingSink>(sink: &S, request: Request) -> Result<Response<Body>, Error> {
+    let reply = ingest(
+        sink,
+        request.method().as_str(),
+        request.body().as_ref(),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    into_response(reply)
+}
+
+/// Turns a [`Reply`] into a `lambda_http` response.
+pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    Ok(builder.body(Body::Text(reply.body))?)
+}
+
+/// Handles one ingest request received at `now`: checks the method, the size
+/// and the shape of the body, validates every reading, writes the valid ones
+/// to `sink` and reports on each (see the crate documentation for the
+/// answers). Never panics, whatever the input.
+pub async fn ingest<S: ReadingSink>(
+    sink: &S,
+    method: &str,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Reply {
+    if method != "POST" {
+        return method_not_allowed(method);
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return payload_too_large(body.len());
+    }
+    let raw_readings = match parse_batch(body) {
+        Ok(raw_readings) => raw_readings,
+        Err(errors) => {
+            info!(errors = errors.len(), "malformed telemetry batch");
+            return invalid_request(errors);
+        }
+    };
+    let report = process(sink, &raw_readings, now).await;
+    info!(
+        accepted = report.accepted,
+        rejected = report.rejected,
+        failed = report.failed,
+        "telemetry batch processed"
+    );
+    report_reply(&report)
+}
+
+/// Validates the raw readings, writes the valid ones and collects the outcomes.
+async fn process<S: ReadingSink>(
+    sink: &S,
+    raw_readings: &[Value],
+    now: OffsetDateTime,
+) -> IngestReport {
+    let mut outcomes = Vec::with_capacity(raw_readings.len());
+    let mut valid: Vec<(usize, Reading)> = Vec::with_capacity(raw_readings.len());
+    for (index, raw) in raw_readings.iter().enumerate() {
+        match validate_reading(raw, now, Source::Https) {
+            Ok(reading) => valid.push((index, reading)),
+            Err(errors) => outcomes.push(ReadingOutcome::rejected(index, errors)),
+        }
+    }
+    outcomes.extend(write(sink, valid).await);
+    IngestReport::from_outcomes(outcomes)
+}
+
+/// Writes the valid readings; a reading the sink gives no result for counts
+/// as failed.
+async fn write<S: ReadingSink>(sink: &S, valid: Vec<(usize, Reading)>) -> Vec<ReadingOutcome> {
+    if valid.is_empty() {
+        return Vec::new();
+    }
+    let (indexes, readings): (Vec<usize>, Vec<Reading>) = valid.into_iter().unzip();
+    let mut results = sink.put_readings(&readings).await.into_iter();
+    indexes
+        .into_iter()
+        .zip(readings)
+        .map(|(index, reading)| match results.next() {
+            Some(Ok(())) => ReadingOutcome::accepted(index, reading.reading_id),
+            Some(Err(error)) => {
+                warn!(reading_id = %reading.reading_id, %error, "reading not written");
+                ReadingOutcome::failed(index, reading.reading_id)
+            }
+            None => {
+                warn!(reading_id = %reading.reading_id, "sink returned no result for the reading");
+                ReadingOutcome::failed(index, reading.reading_id)
+            }
+        })
+        .collect()
+}
+
+/// The answer carrying an ingest report, with the status the domain rules give it.
+fn report_reply(report: &IngestReport) -> Reply {
+    match report.http_status() {
+        400 => json_reply(400, &RejectedBatch::new(report)),
+        503 => {
+            let mut reply = json_reply(503, report);
+            reply
+                .headers
+                .push((RETRY_AFTER.as_str(), RETRY_AFTER_SECONDS.to_string()));
+            reply
+        }
+        status => json_reply(status, report),
+    }
+}
+
+/// The body of a 400 for a batch whose readings were all rejected: the usual
+/// error shape, with paths into the batch, plus the report.
+#[derive(Serialize)]
+struct RejectedBatch<'a> {
+    error: &'static str,
+    errors: Vec<FieldError>,
+    #[serde(flatten)]
+    report: &'a IngestReport,
+}
+
+impl<'a> RejectedBatch<'a> {
+    fn new(report: &'a IngestReport) -> Self {
+        let errors = report
+            .results
+            .iter()
+            .flat_map(|outcome| match &outcome.status {
+                OutcomeStatus::Rejected { errors } => errors
+                    .iter()
+                    .map(|e| FieldError::new(reading_path(outcome.index, &e.field), &e.message))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        Self {
+            error: "invalid_request",
+            errors,
+            report,
+        }
+    }
+}
+
+/// The body of the errors that concern the request as a whole.
+#[derive(Serialize)]
+struct RequestError {
+    error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+fn invalid_request(errors: Vec<FieldError>) -> Reply {
+    json_reply(
+        400,
+        &RequestError {
+            error: "invalid_request",
+            message: None,
+            errors,
+        },
+    )
+}
+
+fn method_not_allowed(method: &str) -> Reply {
+    info!(method, "method not allowed");
+    let mut reply = json_reply(
+        405,
+        &RequestError {
+            error: "method_not_allowed",
+            message: Some(format!("{method} is not allowed here; use POST")),
+            errors: Vec::new(),
+        },
+    );
+    reply.headers.push((ALLOW.as_str(), "POST".to_owned()));
+    reply
+}
+
+fn payload_too_large(size: usize) -> Reply {
+    info!(size, "telemetry body too large");
+    json_reply(
+        413,
+        &RequestError {
+            error: "payload_too_large",
+            message: Some(format!(
+                "send at most {MAX_BATCH} readings in at most {MAX_BODY_BYTES} bytes"
+            )),
+            errors: vec![FieldError::new(
+                "body",
+                format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
+            )],
+        },
+    )
+}
+
+/// A JSON reply; a body that cannot be serialized (a bug, never bad input)
+/// becomes a 500.
+fn json_reply(status: u16, body: &impl Serialize) -> Reply {
+    match serde_json::to_string(body) {
+        Ok(body) => Reply {
+            status,
+            headers: Vec::new(),
+            body,
+        },
+        Err(serialization) => {
+            error!(%serialization, "response body could not be serialized");
+            Reply {
+                status: 500,
+                headers: Vec::new(),
+                body: r#"{"error":"internal_error"}"#.to_owned(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use pharmaguard_domain::ports::SinkError;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-10 12:00:00 UTC);
+
+    /// An in-memory sink: stores what it is given, except readings of the
+    /// devices in `failing`, which fail; `drop_last` loses the last result.
+    #[derive(Default)]
+    struct MemorySink {
+        written: Mutex<Vec<Reading>>,
+        calls: Mutex<usize>,
+        failing: Vec<&'static str>,
+        drop_last: bool,
+    }
+
+    impl MemorySink {
+        fn failing(devices: &[&'static str]) -> Self {
+            Self {
+                failing: devices.to_vec(),
+                ..Self::default()
+            }
+        }
+
+        fn written(&self) -> Vec<Reading> {
+            self.written.lock().expect("lock").clone()
+        }
+
+        fn calls(&self) -> usize {
+            *self.calls.lock().expect("lock")
+        }
+    }
+
+    impl ReadingSink for MemorySink {
+        async fn put_readings(&self, readings: &[Reading]) -> Vec<Result<(), SinkError>> {
+            *self.calls.lock().expect("lock") += 1;
+            let mut results: Vec<_> = readings
+                .iter()
+                .map(|reading| {
+                    if self.failing.contains(&reading.device_id.as_str()) {
+                        Err(SinkError::Unavailable("throttled".into()))
+                    } else {
+                        self.written.lock().expect("lock").push(reading.clone());
+                        Ok(())
+                    }
+                })
+                .collect();
+            if self.drop_last {
+                results.pop();
+            }
+            results
+        }
+    }
+
+    fn good(device: &str, minute: u8) -> Value {
+        json!({
+            "device_id": device,
+            "shipment_id": "SHP-1",
+            "ts": format!("2026-03-10T11:{minute:02}:00Z"),
+            "lat": 52.37,
+            "lon": 4.89,
+            "temperature_c": 5.0,
+            "vibration_g": 0.2
+        })
+    }
+
+    fn bad(device: &str) -> Value {
+        json!({
+            "device_id": device,
+            "ts": "2026-03-10T11:00:00Z",
+            "lat": 99,
+            "lon": 4.89,
+            "temperature_c": 500,
+            "vibration_g": 0.2
+        })
+    }
+
+    fn batch(readings: Vec<Value>) -> Vec<u8> {
+        json!({ "readings": readings }).to_string().into_bytes()
+    }
+
+    async fn post(sink: &MemorySink, body: &[u8]) -> (u16, Value) {
+        let reply = ingest(sink, "POST", body, NOW).await;
+        let json = serde_json::from_str(&reply.body).expect("JSON body");
+        (reply.status, json)
+    }
+
+    fn statuses(body: &Value) -> Vec<&str> {
+        body["results"]
+            .as_array()
+            .map(|results| {
+                results
+                    .iter()
+                    .filter_map(|r| r["status"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn all_good_readings_are_accepted_with_200() {
+        let sink = MemorySink::default();
+        let body = batch(vec![good("t1", 1), good("t2", 2), good("t1", 3)]);
+        let (status, json) = post(&sink, &body).await;
+
+        assert_eq!(status, 200);
+        assert_eq!(
+            (json["accepted"].as_u64(), json["rejected"].as_u64()),
+            (Some(3), Some(0))
+        );
+        assert_eq!(statuses(&json), ["accepted"; 3]);
+        assert_eq!(json["results"][0]["reading_id"], "t1-1773140460000");
+        let written = sink.written();
+        assert_eq!(written.len(), 3);
+        assert!(
+            written
+                .iter()
+                .all(|r| r.source == "https" && r.received_at == NOW)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bare_array_is_accepted_too() {
+        let sink = MemorySink::default();
+        let body = Value::Array(vec![good("t1", 1)]).to_string();
+        let (status, _) = post(&sink, body.as_bytes()).await;
+        assert_eq!(status, 200);
+        assert_eq!(sink.written().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_mixed_batch_is_207_and_bad_readings_do_not_cost_the_good_ones() {
+        let sink = MemorySink::default();
+        let body = batch(vec![good("t1", 1), bad("t2"), good("t3", 3)]);
+        let (status, json) = post(&sink, &body).await;
+
+        assert_eq!(status, 207);
+        assert_eq!(statuses(&json), ["accepted", "rejected", "accepted"]);
+        let rejected = &json["results"][1];
+        assert_eq!(rejected["index"], 1);
+        let fields: Vec<&str> = rejected["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, ["lat", "temperature_c"]);
+        let devices: Vec<String> = sink.written().into_iter().map(|r| r.device_id).collect();
+        assert_eq!(devices, ["t1", "t3"]);
+    }
+
+    #[tokio::test]
+    async fn a_fully_bad_batch_is_400_with_paths_and_the_report() {
+        let sink = MemorySink::default();
+        let body = batch(vec![bad("t1"), json!("not a reading")]);
+        let (status, json) = post(&sink, &body).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(json["error"], "invalid_request");
+        assert_eq!(
+            json["errors"],
+            json!([
+                {"field": "readings[0].lat", "message": "must be between -90 and 90 (got 99)"},
+                {"field": "readings[0].temperature_c", "message": "must be between -100 and 100 (got 500)"},
+                {"field": "readings[1]", "message": "must be a JSON object"}
+            ])
+        );
+        assert_eq!(json["rejected"], 2);
+        assert_eq!(statuses(&json), ["rejected", "rejected"]);
+        assert_eq!(sink.calls(), 0, "nothing valid, nothing written");
+    }
+
+    #[tokio::test]
+    async fn readings_the_sink_cannot_write_are_reported_failed() {
+        let sink = MemorySink::failing(&["t2"]);
+        let body = batch(vec![good("t1", 1), good("t2", 2), bad("t3")]);
+        let (status, json) = post(&sink, &body).await;
+
+        assert_eq!(status, 207);
+        assert_eq!(statuses(&json), ["accepted", "failed", "rejected"]);
+        assert_eq!(
+            json["results"][1],
+            json!({"index": 1, "status": "failed", "reading_id": "t2-1773140520000",
+                   "message": "stream unavailable, retry later"})
+        );
+        assert_eq!(
+            (
+                json["accepted"].as_u64(),
+                json["rejected"].as_u64(),
+                json["failed"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_written_is_503_with_retry_after() {
+        let sink = MemorySink::failing(&["t1", "t2"]);
+        let body = batch(vec![good("t1", 1), good("t2", 2)]);
+        let reply = ingest(&sink, "POST", &body, NOW).await;
+
+        assert_eq!(reply.status, 503);
+        assert!(reply.headers.contains(&("retry-after", "1".to_owned())));
+        let json: Value = serde_json::from_str(&reply.body).expect("JSON");
+        assert_eq!(statuses(&json), ["failed", "failed"]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_sink_result_counts_as_failed() {
+        let sink = MemorySink {
+            drop_last: true,
+            ..MemorySink::default()
+        };
+        let body = batch(vec![good("t1", 1), good("t2", 2)]);
+        let (status, json) = post(&sink, &body).await;
+        assert_eq!(status, 207);
+        assert_eq!(statuses(&json), ["accepted", "failed"]);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_400_naming_the_body() {
+        let sink = MemorySink::default();
+        let (status, json) = post(&sink, b"readings: yes").await;
+        assert_eq!(status, 400);
+        assert_eq!(json["error"], "invalid_request");
+        assert_eq!(json["errors"][0]["field"], "body");
+        assert_eq!(sink.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn too_many_readings_is_400_naming_the_limit() {
+        let sink = MemorySink::default();
+        let body = batch((0..=MAX_BATCH).map(|_| good("t1", 1)).collect());
+        let (status, json) = post(&sink, &body).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            json["errors"],
+            json!([{"field": "readings", "message": "must contain at most 500 readings (got 501)"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_413() {
+        let sink = MemorySink::default();
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        let (status, json) = post(&sink, &body).await;
+        assert_eq!(status, 413);
+        assert_eq!(json["error"], "payload_too_large");
+        assert_eq!(json["errors"][0]["field"], "body");
+
+        let at_limit = vec![b' '; MAX_BODY_BYTES];
+        assert_eq!(
+            post(&sink, &at_limit).await.0,
+            400,
+            "at the limit it is parsed"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_methods_are_405_with_allow() {
+        let sink = MemorySink::default();
+        for method in ["GET", "PUT", "DELETE", "post"] {
+            let reply = ingest(&sink, method, b"[]", NOW).await;
+            assert_eq!(reply.status, 405, "{method}");
+            assert!(reply.headers.contains(&("allow", "POST".to_owned())));
+        }
+        assert_eq!(sink.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn hostile_input_never_panics_nor_answers_5xx() {
+        let sink = MemorySink::default();
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let bodies: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"[".to_vec(),
+            b"null".to_vec(),
+            b"[null]".to_vec(),
+            b"[[]]".to_vec(),
+            b"[{}]".to_vec(),
+            b"{\"readings\": null}".to_vec(),
+            b"{\"readings\": [1e999]}".to_vec(),
+            b"[{\"device_id\": \"\\u0000\", \"ts\": 99999999999999999999}]".to_vec(),
+            b"[{\"device_id\": \"d\", \"ts\": -9223372036854775808, \"lat\": 1, \"lon\": 1, \"temperature_c\": 1, \"vibration_g\": 1}]".to_vec(),
+            vec![0xff; 64],
+            deep.into_bytes(),
+        ];
+        for body in bodies {
+            let reply = ingest(&sink, "POST", &body, NOW).await;
+            assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(&body));
+            assert!(serde_json::from_str::<Value>(&reply.body).is_ok());
+        }
+        assert_eq!(sink.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn handle_answers_json_through_lambda_http() {
+        let sink = MemorySink::default();
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/telemetry")
+            .body(Body::Text(
+                String::from_utf8(batch(vec![json!({"device_id": "t1"})])).expect("utf-8"),
+            ))
+            .expect("request");
+        let response = handle(&sink, request).await.expect("response");
+
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            response.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        let json: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON");
+        assert_eq!(json["errors"][0]["field"], "readings[0].ts");
+    }
+
+    #[tokio::test]
+    async fn handle_answers_405_with_allow_header() {
+        let sink = MemorySink::default();
+        let request = lambda_http::http::Request::builder()
+            .method("GET")
+            .uri("/v1/telemetry")
+            .body(Body::Empty)
+            .expect("request");
+        let response = handle(&sink, request).await.expect("response");
+        assert_eq!(response.status(), 405);
+        assert_eq!(
+            response.headers().get(ALLOW).map(|v| v.as_bytes()),
+            Some(&b"POST"[..])
+        );
+    }
+
+    #[test]
+    fn stream_name_must_be_set_and_not_blank() {
+        assert_eq!(
+            stream_name(Some("telemetry".into())),
+            Ok("telemetry".to_owned())
+        );
+        assert_eq!(
+            stream_name(Some(" telemetry\n".into())),
+            Ok("telemetry".to_owned())
+        );
+        assert_eq!(stream_name(Some("  ".into())), Err(MissingStreamName));
+        assert_eq!(stream_name(None), Err(MissingStreamName));
+        assert!(
+            MissingStreamName
+                .to_string()
+                .contains("TELEMETRY_STREAM_NAME")
+        );
+    }
+}

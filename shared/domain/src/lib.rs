@@ -1,0 +1,15 @@
+//! PharmaGuard domain: the rules of the platform as pure Rust.
+//!
+//! This crate has no AWS types, performs no I/O and needs no async runtime, so
+//! every rule here is unit-tested in isolation. Adapters to the outside world
+//! (Kinesis, DynamoDB, …) live in `pharmaguard-aws` and implement the traits of
+//! [`ports`].
+//!
+//! - [`telemetry`]: the normalized [`telemetry::Reading`], validation of raw
+//!   readings and batches, and the per-reading report of an ingest.
+//! - [`ports`]: the traits the domain needs from the outside world.
+//! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
+
+pub mod ports;
+pub mod retry;
+pub mod telemetry;
