@@ -236,6 +236,8 @@ class HostRuntimeExecutor(RuntimeExecutor):
         self.api: RuntimeApi | None = None
         self.env_vars: dict[str, str] = {}
         self.invoke_lock = threading.Lock()
+        # output of a runtime's init belongs to the log of its first invocation
+        self.init_mark: int | None = None
         self.output = OutputLog(function_version.id.function_name)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -282,6 +284,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
             )
         api = RuntimeApi()
         self.api = api
+        self.init_mark = self.output.mark()
         try:
             self.process = subprocess.Popen(  # noqa: S603 - the function's own binary
                 [str(bootstrap)],
@@ -360,7 +363,8 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 trace_id=payload.get("trace-id", ""),
                 deadline_ms=int((time.time() + timeout) * 1000),
             )
-            mark = self.output.mark()
+            mark = self.output.mark() if self.init_mark is None else self.init_mark
+            self.init_mark = None
             self.output.add(f"START RequestId: {request_id} Version: {self.function_version.id.qualifier}")
             started = time.perf_counter()
             api.submit(invocation)
