@@ -7,9 +7,14 @@
 //!
 //! - [`telemetry`]: the normalized [`telemetry::Reading`], validation of raw
 //!   readings and batches, and the per-reading report of an ingest.
+//! - [`identity`]: organisations, roles and principals, and who may grant what.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
 
+mod field_error;
+pub mod identity;
 pub mod ports;
 pub mod retry;
 pub mod telemetry;
+
+pub use field_error::FieldError;

@@ -21,6 +21,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::FieldError;
 pub use batch::{MAX_BATCH, MAX_BODY_BYTES, READINGS_FIELD, parse_batch, reading_path};
 pub use report::{FAILED_MESSAGE, IngestReport, OutcomeStatus, ReadingOutcome};
 pub use validation::{
@@ -93,32 +94,6 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// One problem with one field of the input, as reported to the client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// The field concerned, e.g. `temperature_c`, or a path such as
-    /// `readings[3].temperature_c` (see [`reading_path`]).
-    pub field: String,
-    /// What is wrong with it, in words meant for a developer.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A new error about `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
     }
 }
 
