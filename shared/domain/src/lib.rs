@@ -7,10 +7,12 @@
 //!
 //! - [`telemetry`]: the normalized [`telemetry::Reading`], validation of raw
 //!   readings and batches, and the per-reading report of an ingest.
+//! - [`audit`]: the append-only audit trail record.
 //! - [`identity`]: organisations, roles and principals, and who may grant what.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
 
+pub mod audit;
 mod field_error;
 pub mod identity;
 pub mod ports;
