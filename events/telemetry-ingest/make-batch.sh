@@ -58,6 +58,7 @@ cat <<JSON
     "path": "/local/v1/telemetry",
     "stage": "local",
     "protocol": "HTTP/1.1",
+    "authorizer": {"principalId": "driver-0007", "kind": "user", "org": "org-operator", "role": "DRIVER"},
     "requestId": "make-batch-${now_ms}",
     "requestTimeEpoch": ${now_ms},
     "identity": { "sourceIp": "127.0.0.1", "userAgent": "pharmaguard-device/1.0" }

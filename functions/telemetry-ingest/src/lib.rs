@@ -11,15 +11,22 @@
 //! | 207 | some accepted, rejected or failed | [`IngestReport`] |
 //! | 400 | the batch is malformed | `{"error":"invalid_request","errors":[{"field","message"}]}` |
 //! | 400 | every reading rejected | the same, with paths such as `readings[3].temperature_c`, plus the [`IngestReport`] fields |
+//! | 401 | no caller (the REST API's authorizer let no principal through) | `{"error":"unauthorized", …}` |
+//! | 403 | the caller may not send telemetry (only devices, drivers and admins may) | `{"error":"forbidden", …}` |
 //! | 405 | not a `POST` | `{"error":"method_not_allowed", …}`, with `Allow: POST` |
 //! | 413 | body over [`MAX_BODY_BYTES`] | `{"error":"payload_too_large","errors":[…]}` |
 //! | 503 | every reading valid but none could be written | [`IngestReport`], with `Retry-After` |
 //!
-//! The work is done by [`ingest`], a plain function of the method, the body
-//! and the current time; [`handle`] adapts it to `lambda_http`.
+//! A device may only send its own readings: a reading of another `device_id`
+//! is rejected (the rest of its batch is not). Drivers and admins may relay
+//! readings of any device.
+//!
+//! The work is done by [`ingest`], a plain function of the caller, the method,
+//! the body and the current time; [`handle`] adapts it to `lambda_http`.
 
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::{Body, Error, Request, Response};
+use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::ports::ReadingSink;
 use pharmaguard_domain::telemetry::{
     FieldError, IngestReport, MAX_BATCH, MAX_BODY_BYTES, OutcomeStatus, Reading, ReadingOutcome,
@@ -66,8 +73,12 @@ pub struct Reply {
 /// Errors only when the response itself cannot be built; bad input never
 /// makes it fail.
 pub async fn handle<S: ReadingSink>(sink: &S, request: Request) -> Result<Response<Body>, Error> {
+    let Some(caller) = pharmaguard_http::caller(&request) else {
+        return into_response(unauthorized());
+    };
     let reply = ingest(
         sink,
+        &caller,
         request.method().as_str(),
         request.body().as_ref(),
         OffsetDateTime::now_utc(),
@@ -93,12 +104,16 @@ pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
 /// answers). Never panics, whatever the input.
 pub async fn ingest<S: ReadingSink>(
     sink: &S,
+    caller: &Principal,
     method: &str,
     body: &[u8],
     now: OffsetDateTime,
 ) -> Reply {
     if method != "POST" {
         return method_not_allowed(method);
+    }
+    if !caller.may_send_telemetry() {
+        return forbidden(caller);
     }
     if body.len() > MAX_BODY_BYTES {
         return payload_too_large(body.len());
@@ -110,7 +125,7 @@ pub async fn ingest<S: ReadingSink>(
             return invalid_request(errors);
         }
     };
-    let report = process(sink, &raw_readings, now).await;
+    let report = process(sink, caller, &raw_readings, now).await;
     info!(
         accepted = report.accepted,
         rejected = report.rejected,
@@ -123,19 +138,34 @@ pub async fn ingest<S: ReadingSink>(
 /// Validates the raw readings, writes the valid ones and collects the outcomes.
 async fn process<S: ReadingSink>(
     sink: &S,
+    caller: &Principal,
     raw_readings: &[Value],
     now: OffsetDateTime,
 ) -> IngestReport {
     let mut outcomes = Vec::with_capacity(raw_readings.len());
     let mut valid: Vec<(usize, Reading)> = Vec::with_capacity(raw_readings.len());
     for (index, raw) in raw_readings.iter().enumerate() {
-        match validate_reading(raw, now, Source::Https) {
+        match validate_reading(raw, now, Source::Https).and_then(|r| sent_by(caller, r)) {
             Ok(reading) => valid.push((index, reading)),
             Err(errors) => outcomes.push(ReadingOutcome::rejected(index, errors)),
         }
     }
     outcomes.extend(write(sink, valid).await);
     IngestReport::from_outcomes(outcomes)
+}
+
+/// A device may only send its own readings; users allowed to send telemetry may
+/// relay any device's.
+fn sent_by(caller: &Principal, reading: Reading) -> Result<Reading, Vec<FieldError>> {
+    match caller {
+        Principal::Device { device_id, .. } if *device_id != reading.device_id => {
+            Err(vec![FieldError::new(
+                "device_id",
+                format!("a device may only send its own readings (authenticated as {device_id})"),
+            )])
+        }
+        _ => Ok(reading),
+    }
 }
 
 /// Writes the valid readings; a reading the sink gives no result for counts
@@ -230,6 +260,29 @@ fn invalid_request(errors: Vec<FieldError>) -> Reply {
     )
 }
 
+fn unauthorized() -> Reply {
+    json_reply(
+        401,
+        &RequestError {
+            error: "unauthorized",
+            message: Some("send a device or user access token".to_owned()),
+            errors: Vec::new(),
+        },
+    )
+}
+
+fn forbidden(caller: &Principal) -> Reply {
+    info!(caller = caller.id(), "caller may not send telemetry");
+    json_reply(
+        403,
+        &RequestError {
+            error: "forbidden",
+            message: Some("only devices, drivers and admins may send telemetry".to_owned()),
+            errors: Vec::new(),
+        },
+    )
+}
+
 fn method_not_allowed(method: &str) -> Reply {
     info!(method, "method not allowed");
     let mut reply = json_reply(
@@ -286,7 +339,9 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    use pharmaguard_domain::identity::Role;
     use pharmaguard_domain::ports::SinkError;
+    use pharmaguard_http::with_caller;
     use serde_json::json;
     use time::macros::datetime;
 
@@ -363,12 +418,79 @@ mod tests {
         })
     }
 
+    fn driver() -> Principal {
+        Principal::User {
+            user_id: "driver-1".into(),
+            org_id: "org-a".into(),
+            role: Role::Driver,
+        }
+    }
+
+    fn device(id: &str) -> Principal {
+        Principal::Device {
+            device_id: id.into(),
+            org_id: "org-a".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_may_send_only_its_own_readings() {
+        let sink = MemorySink::default();
+        let body = batch(vec![
+            good("truck-1", 1),
+            good("truck-2", 2),
+            good("truck-1", 3),
+        ]);
+        let reply = ingest(&sink, &device("truck-1"), "POST", &body, NOW).await;
+        let json: Value = serde_json::from_str(&reply.body).expect("JSON");
+
+        assert_eq!(reply.status, 207, "{json}");
+        assert_eq!(statuses(&json), ["accepted", "rejected", "accepted"]);
+        assert_eq!(json["results"][1]["errors"][0]["field"], "device_id");
+        assert_eq!(sink.written.lock().expect("lock").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_devices_drivers_and_admins_may_send_telemetry() {
+        let body = batch(vec![good("truck-1", 1)]);
+        for role in Role::ALL {
+            let caller = Principal::User {
+                user_id: "u".into(),
+                org_id: "org-a".into(),
+                role,
+            };
+            let sink = MemorySink::default();
+            let reply = ingest(&sink, &caller, "POST", &body, NOW).await;
+            let expected = if matches!(role, Role::Driver | Role::Admin) {
+                200
+            } else {
+                403
+            };
+            assert_eq!(reply.status, expected, "{role}: {}", reply.body);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_caller_is_401() {
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/telemetry")
+            .body(Body::Text(
+                String::from_utf8(batch(vec![good("t1", 1)])).expect("utf-8"),
+            ))
+            .expect("request");
+        let response = handle(&MemorySink::default(), request.into())
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 401);
+    }
+
     fn batch(readings: Vec<Value>) -> Vec<u8> {
         json!({ "readings": readings }).to_string().into_bytes()
     }
 
     async fn post(sink: &MemorySink, body: &[u8]) -> (u16, Value) {
-        let reply = ingest(sink, "POST", body, NOW).await;
+        let reply = ingest(sink, &driver(), "POST", body, NOW).await;
         let json = serde_json::from_str(&reply.body).expect("JSON body");
         (reply.status, json)
     }
@@ -483,7 +605,7 @@ mod tests {
     async fn nothing_written_is_503_with_retry_after() {
         let sink = MemorySink::failing(&["t1", "t2"]);
         let body = batch(vec![good("t1", 1), good("t2", 2)]);
-        let reply = ingest(&sink, "POST", &body, NOW).await;
+        let reply = ingest(&sink, &driver(), "POST", &body, NOW).await;
 
         assert_eq!(reply.status, 503);
         assert!(reply.headers.contains(&("retry-after", "1".to_owned())));
@@ -546,7 +668,7 @@ mod tests {
     async fn other_methods_are_405_with_allow() {
         let sink = MemorySink::default();
         for method in ["GET", "PUT", "DELETE", "post"] {
-            let reply = ingest(&sink, method, b"[]", NOW).await;
+            let reply = ingest(&sink, &driver(), method, b"[]", NOW).await;
             assert_eq!(reply.status, 405, "{method}");
             assert!(reply.headers.contains(&("allow", "POST".to_owned())));
         }
@@ -572,7 +694,7 @@ mod tests {
             deep.into_bytes(),
         ];
         for body in bodies {
-            let reply = ingest(&sink, "POST", &body, NOW).await;
+            let reply = ingest(&sink, &driver(), "POST", &body, NOW).await;
             assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(&body));
             assert!(serde_json::from_str::<Value>(&reply.body).is_ok());
         }
@@ -589,7 +711,9 @@ mod tests {
                 String::from_utf8(batch(vec![json!({"device_id": "t1"})])).expect("utf-8"),
             ))
             .expect("request");
-        let response = handle(&sink, request).await.expect("response");
+        let response = handle(&sink, with_caller(request, &driver()))
+            .await
+            .expect("response");
 
         assert_eq!(response.status(), 400);
         assert_eq!(
@@ -608,7 +732,9 @@ mod tests {
             .uri("/v1/telemetry")
             .body(Body::Empty)
             .expect("request");
-        let response = handle(&sink, request).await.expect("response");
+        let response = handle(&sink, with_caller(request, &driver()))
+            .await
+            .expect("response");
         assert_eq!(response.status(), 405);
         assert_eq!(
             response.headers().get(ALLOW).map(|v| v.as_bytes()),

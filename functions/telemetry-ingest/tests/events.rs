@@ -41,8 +41,10 @@ fn request(event: &str) -> Request {
 /// Replays a committed sample at its recording time: (status, body).
 async fn replay(name: &str) -> (u16, Value) {
     let request = request(&read_event(name));
+    let caller = pharmaguard_http::caller(&request).expect("samples carry an authorizer context");
     let reply = ingest(
         &AcceptAll,
+        &caller,
         request.method().as_str(),
         request.body().as_ref(),
         RECORDED_AT,
@@ -75,6 +77,10 @@ fn every_sample_is_an_api_gateway_rest_proxy_request() {
 
         let request = request(&read_event(name));
         assert!(request.request_context_ref().is_some(), "{name}");
+        assert!(
+            pharmaguard_http::caller(&request).is_some(),
+            "{name}: no authorizer context"
+        );
         assert!(matches!(request.body(), Body::Text(_)), "{name}");
     }
 }

@@ -22,6 +22,24 @@ pub fn caller(request: &Request) -> Option<Principal> {
     Principal::from_context(text("principalId"), text).ok()
 }
 
+/// The request as the REST API hands it to a route after its authorizer let
+/// `caller` through (for tests and sample events).
+pub fn with_caller(request: Request, caller: &Principal) -> Request {
+    let mut context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.clone(),
+        _ => Default::default(),
+    };
+    let (principal_id, fields) = caller.to_context();
+    context
+        .authorizer
+        .fields
+        .insert("principalId".to_owned(), Value::from(principal_id));
+    for (key, value) in fields {
+        context.authorizer.fields.insert(key, Value::from(value));
+    }
+    request.with_request_context(RequestContext::ApiGatewayV1(context))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +88,19 @@ mod tests {
                 device_id: "truck-7".into(),
                 org_id: "org-a".into()
             })
+        );
+    }
+
+    #[test]
+    fn with_caller_is_read_back_by_caller() {
+        let driver = Principal::User {
+            user_id: "d1".into(),
+            org_id: "org-a".into(),
+            role: Role::Driver,
+        };
+        assert_eq!(
+            caller(&with_caller(Request::default(), &driver)),
+            Some(driver)
         );
     }
 
