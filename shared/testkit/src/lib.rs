@@ -61,3 +61,232 @@ fn outputs_path() -> PathBuf {
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../localstack/.state/outputs.json")
 }
+
+/// An answer of the REST API: status and JSON body (`Value::Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body, or a JSON string holding a body that is not JSON.
+    pub body: serde_json::Value,
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+/// A client of the deployed REST API.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A signed-in user or device: the tokens the API gave.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Bearer access token.
+    pub access_token: String,
+    /// Refresh token (users only).
+    pub refresh_token: Option<String>,
+    /// The id of the user or device.
+    pub id: String,
+    /// The organisation.
+    pub org_id: String,
+}
+
+/// Email and password of a user a test created.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user's id.
+    pub id: String,
+    /// Login email.
+    pub email: String,
+    /// Login password.
+    pub password: String,
+    /// The user's organisation.
+    pub org_id: String,
+    /// The user's role, e.g. `MANAGER`.
+    pub role: String,
+}
+
+impl Api {
+    /// A client of the stack's REST API.
+    pub fn new(stack: &Stack) -> Self {
+        Self {
+            base: stack.output("ApiBaseUrl").to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Calls `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("the REST API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Reply { status, body }
+    }
+
+    /// `GET path` as `session`.
+    pub async fn get(&self, session: &Session, path: &str) -> Reply {
+        self.call("GET", path, Some(&session.access_token), None)
+            .await
+    }
+
+    /// `POST path` with `body` as `session`.
+    pub async fn post(&self, session: &Session, path: &str, body: serde_json::Value) -> Reply {
+        self.call("POST", path, Some(&session.access_token), Some(&body))
+            .await
+    }
+
+    /// Logs in; panics unless the API says 200.
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let body = serde_json::json!({ "email": email, "password": password });
+        let reply = self.call("POST", "/v1/auth/login", None, Some(&body)).await;
+        assert_eq!(reply.status, 200, "login of {email}: {reply}");
+        session_of(&reply.body)
+    }
+
+    /// Logs in with the credentials of a user a test created.
+    pub async fn login_as(&self, user: &Credentials) -> Session {
+        self.login(&user.email, &user.password).await
+    }
+
+    /// Logs in as the stack's first admin (`localstack/.state/admin.json`).
+    pub async fn admin(&self) -> Session {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../localstack/.state/admin.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "no first admin ({}: {error}); run `localstack/up`",
+                path.display()
+            )
+        });
+        let admin: serde_json::Value = serde_json::from_str(&text).expect("admin.json is JSON");
+        self.login(
+            admin["email"].as_str().expect("email"),
+            admin["password"].as_str().expect("password"),
+        )
+        .await
+    }
+
+    /// Creates an organisation (as an admin) named after `label` and a fresh id; returns its id.
+    pub async fn create_organisation(&self, admin: &Session, label: &str, kind: &str) -> String {
+        let name = format!("{label} {}", unique());
+        let reply = self
+            .post(
+                admin,
+                "/v1/auth/organisations",
+                serde_json::json!({ "name": name, "kind": kind }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create organisation {name}: {reply}");
+        reply.body["id"]
+            .as_str()
+            .expect("organisation id")
+            .to_owned()
+    }
+
+    /// Creates a user with `role` in `org_id` as `actor`; panics unless 201.
+    pub async fn create_user(&self, actor: &Session, org_id: &str, role: &str) -> Credentials {
+        let email = format!(
+            "{}-{}@test.pharmaguard.local",
+            role.to_lowercase(),
+            unique()
+        );
+        let password = format!("pw-{}-{}", unique(), unique());
+        let reply = self
+            .post(
+                actor,
+                "/v1/auth/users",
+                serde_json::json!({
+                    "email": email, "password": password, "name": format!("Test {role}"),
+                    "role": role, "org_id": org_id,
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create {role} in {org_id}: {reply}");
+        Credentials {
+            id: reply.body["id"].as_str().expect("user id").to_owned(),
+            email,
+            password,
+            org_id: org_id.to_owned(),
+            role: role.to_owned(),
+        }
+    }
+
+    /// Registers a device in `org_id` as `actor` and signs it in.
+    pub async fn create_device(&self, actor: &Session, org_id: &str) -> Session {
+        let device_id = format!("truck-{}", unique());
+        let reply = self
+            .post(
+                actor,
+                "/v1/auth/devices",
+                serde_json::json!({ "device_id": device_id, "name": "Test truck sensor", "org_id": org_id }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "register device {device_id}: {reply}");
+        let secret = reply.body["secret"]
+            .as_str()
+            .expect("device secret")
+            .to_owned();
+        let body = serde_json::json!({ "device_id": device_id, "secret": secret });
+        let reply = self
+            .call("POST", "/v1/auth/devices/token", None, Some(&body))
+            .await;
+        assert_eq!(reply.status, 200, "device token of {device_id}: {reply}");
+        Session {
+            access_token: reply.body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh_token: None,
+            id: device_id,
+            org_id: org_id.to_owned(),
+        }
+    }
+}
+
+/// The session a login or refresh answer describes.
+pub fn session_of(body: &serde_json::Value) -> Session {
+    Session {
+        access_token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+        id: body["user"]["id"].as_str().unwrap_or_default().to_owned(),
+        org_id: body["user"]["org_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// A short id no other test run uses.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
