@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_credential_types::Credentials as AwsCredentials;
 
 /// The deployed local stack, as `infra/deploy` described it.
 #[derive(Debug, Clone)]
@@ -49,7 +49,13 @@ impl Stack {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(self.output("AwsEndpointUrl"))
             .region(Region::new(self.output("Region").to_owned()))
-            .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+            .credentials_provider(AwsCredentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "local-stack",
+            ))
             .load()
             .await
     }
