@@ -1,5 +1,5 @@
-"""Fixtures for the host executor tests: boto3 clients on the running local stack and
-a throw-away Lambda function whose bootstrap is a small shell script."""
+"""Fixtures for the plugin's tests: boto3 clients on the running local stack and
+throw-away Lambda functions whose bootstrap is a small shell script."""
 
 from __future__ import annotations
 
@@ -50,12 +50,12 @@ def client(service: str):
     )
 
 
-def code_zip() -> bytes:
+def code_zip(bootstrap: str = BOOTSTRAP) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         info = zipfile.ZipInfo("bootstrap")
         info.external_attr = 0o755 << 16
-        archive.writestr(info, BOOTSTRAP)
+        archive.writestr(info, bootstrap)
     return buffer.getvalue()
 
 
@@ -92,20 +92,26 @@ def local_stack():
         pytest.fail(f"the local stack is not running on {ENDPOINT} ({error}); start it with localstack/up")
 
 
-@pytest.fixture
-def function(tmp_path: Path):
-    name = f"host-executor-test-{uuid.uuid4().hex[:8]}"
-    fn = Function(name, tmp_path / "events.jsonl")
+def create_function(record_file: Path, bootstrap: str = BOOTSTRAP, prefix: str = "host-executor-test") -> Function:
+    """Creates a function whose runtime is the given bash bootstrap and waits until it is active."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    fn = Function(name, record_file)
     lam = client("lambda")
     fn.arn = lam.create_function(
         FunctionName=name,
         Runtime="provided.al2023",
         Handler="bootstrap",
         Role=ROLE,
-        Code={"ZipFile": code_zip()},
+        Code={"ZipFile": code_zip(bootstrap)},
         Timeout=2,
-        Environment={"Variables": {"GREETING": "hello", "RECORD_FILE": str(fn.record_file)}},
+        Environment={"Variables": {"GREETING": "hello", "RECORD_FILE": str(record_file)}},
     )["FunctionArn"]
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return fn
+
+
+@pytest.fixture
+def function(tmp_path: Path):
+    fn = create_function(tmp_path / "events.jsonl")
     yield fn
-    lam.delete_function(FunctionName=name)
+    client("lambda").delete_function(FunctionName=fn.name)
