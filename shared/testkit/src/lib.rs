@@ -296,3 +296,125 @@ pub fn session_of(body: &serde_json::Value) -> Session {
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
+
+/// The roles a [`World`] organisation has a signed-in user of.
+pub const ROLES: [&str; 4] = ["ADMIN", "MANAGER", "PHARMACIST", "DRIVER"];
+
+/// An organisation of a [`World`] with one signed-in user per role.
+#[derive(Debug, Clone)]
+pub struct Org {
+    /// The organisation's id.
+    pub id: String,
+    /// Credentials per role (see [`ROLES`]).
+    pub users: std::collections::BTreeMap<String, Credentials>,
+    /// Signed-in session per role.
+    pub sessions: std::collections::BTreeMap<String, Session>,
+}
+
+impl Org {
+    /// The signed-in user with `role`.
+    pub fn as_role(&self, role: &str) -> &Session {
+        self.sessions
+            .get(role)
+            .unwrap_or_else(|| panic!("no {role} in organisation {}", self.id))
+    }
+}
+
+/// Three fresh organisations, each with a signed-in user of every role: a
+/// supplier that ships, a hospital that receives and a pharmacy that has
+/// nothing to do with their shipments.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// The REST API.
+    pub api: Api,
+    /// The platform's first admin.
+    pub admin: Session,
+    /// Ships the test shipments.
+    pub shipper: Org,
+    /// Receives them.
+    pub recipient: Org,
+    /// Party to none of them.
+    pub outsider: Org,
+}
+
+impl World {
+    /// Creates the organisations and users through the API (as the first admin).
+    pub async fn build(stack: &Stack) -> Self {
+        let api = Api::new(stack);
+        let admin = api.admin().await;
+        let (shipper, recipient, outsider) = tokio::join!(
+            org_with_every_role(&api, &admin, "Supplier", "SUPPLIER"),
+            org_with_every_role(&api, &admin, "Hospital", "HOSPITAL"),
+            org_with_every_role(&api, &admin, "Pharmacy", "PHARMACY"),
+        );
+        Self {
+            api,
+            admin,
+            shipper,
+            recipient,
+            outsider,
+        }
+    }
+
+    /// The body of a new refrigerated shipment from the shipper to the recipient.
+    pub fn new_shipment(&self) -> serde_json::Value {
+        serde_json::json!({
+            "product": "COVID-19 vaccine, 6-dose vials",
+            "quantity": 600,
+            "cargo_value": { "amount": "48000.00", "currency": "EUR" },
+            "profile": { "kind": "REFRIGERATED" },
+            "shipper_org_id": self.shipper.id,
+            "recipient_org_id": self.recipient.id,
+            "origin": { "name": "Pharma Hub Rotterdam", "lat": 51.9244, "lon": 4.4777 },
+            "destination": { "name": "Charité Berlin", "lat": 52.5263, "lon": 13.3766 },
+            "device_id": format!("truck-{}", unique()),
+        })
+    }
+
+    /// Creates a shipment as the shipper's manager; returns it.
+    pub async fn create_shipment(&self) -> serde_json::Value {
+        let reply = self
+            .api
+            .post(
+                self.shipper.as_role("MANAGER"),
+                "/v1/shipments",
+                self.new_shipment(),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create shipment: {reply}");
+        reply.body
+    }
+
+    /// `POST /v1/shipments/{id}/{action}` with `version` as `session`.
+    pub async fn transition(
+        &self,
+        session: &Session,
+        id: &str,
+        action: &str,
+        version: u64,
+    ) -> Reply {
+        self.api
+            .post(
+                session,
+                &format!("/v1/shipments/{id}/{action}"),
+                serde_json::json!({ "version": version }),
+            )
+            .await
+    }
+}
+
+async fn org_with_every_role(api: &Api, admin: &Session, label: &str, kind: &str) -> Org {
+    let id = api.create_organisation(admin, label, kind).await;
+    let mut users = std::collections::BTreeMap::new();
+    let mut sessions = std::collections::BTreeMap::new();
+    for role in ROLES {
+        let user = api.create_user(admin, &id, role).await;
+        sessions.insert(role.to_owned(), api.login_as(&user).await);
+        users.insert(role.to_owned(), user);
+    }
+    Org {
+        id,
+        users,
+        sessions,
+    }
+}

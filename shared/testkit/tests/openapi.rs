@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 fn read(path: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -32,7 +34,10 @@ fn template_routes() -> BTreeSet<(String, String, bool)> {
             let properties = &event["Properties"];
             let public = properties["Auth"]["Authorizer"].as_str() == Some("NONE");
             routes.insert((
-                properties["Method"].as_str().expect("Method").to_uppercase(),
+                properties["Method"]
+                    .as_str()
+                    .expect("Method")
+                    .to_uppercase(),
                 properties["Path"].as_str().expect("Path").to_owned(),
                 public,
             ));
@@ -46,11 +51,15 @@ fn template_routes() -> BTreeSet<(String, String, bool)> {
 fn openapi_routes() -> BTreeSet<(String, String, bool)> {
     let document = read("infra/openapi.yaml");
     assert!(
-        document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
         "an OpenAPI 3 document"
     );
     assert!(
-        document["security"].as_sequence().is_some_and(|s| !s.is_empty()),
+        document["security"]
+            .as_sequence()
+            .is_some_and(|s| !s.is_empty()),
         "bearer tokens required unless an operation says otherwise"
     );
     let mut routes = BTreeSet::new();
@@ -62,10 +71,14 @@ fn openapi_routes() -> BTreeSet<(String, String, bool)> {
                 continue;
             }
             assert!(
-                operation["responses"].as_mapping().is_some_and(|r| !r.is_empty()),
+                operation["responses"]
+                    .as_mapping()
+                    .is_some_and(|r| !r.is_empty()),
                 "{method} {path} documents its responses"
             );
-            let public = operation["security"].as_sequence().is_some_and(|s| s.is_empty());
+            let public = operation["security"]
+                .as_sequence()
+                .is_some_and(|s| s.is_empty());
             routes.insert((method.to_uppercase(), path.to_owned(), public));
         }
     }
