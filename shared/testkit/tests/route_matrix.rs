@@ -1,0 +1,213 @@
+//! Every route of the REST API called as every role (of the shipper's organisation),
+//! as a device and anonymously: who is let through and who is refused.
+//!
+//! The expected table is the one in README.md ("Who may do what"). A call is
+//! "allowed" when it answers 2xx; "refused" when it answers 401 (anonymous),
+//! 403 or 404 (an organisation's shipment that is not the caller's business).
+//! Each call that changes something gets its own fresh target, so a refusal is
+//! about permission, never about the target's state.
+
+use pharmaguard_testkit::{Reply, Session, Stack, World, unique};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Device,
+    Admin,
+    Manager,
+    Pharmacist,
+    Driver,
+}
+
+use Caller::*;
+
+const CALLERS: [Caller; 6] = [Anonymous, Device, Admin, Manager, Pharmacist, Driver];
+const USERS: &[Caller] = &[Admin, Manager, Pharmacist, Driver];
+
+/// (method, route, who is allowed)
+const MATRIX: &[(&str, &str, &[Caller])] = &[
+    ("POST", "/v1/telemetry", &[Device, Admin, Driver]),
+    ("GET", "/v1/auth/me", USERS),
+    ("POST", "/v1/auth/organisations", &[Admin]),
+    ("GET", "/v1/auth/organisations", USERS),
+    ("POST", "/v1/auth/users", &[Admin, Manager]),
+    ("GET", "/v1/auth/users", &[Admin, Manager]),
+    ("PATCH", "/v1/auth/users/{id}", &[Admin, Manager]),
+    ("POST", "/v1/auth/devices", &[Admin, Manager]),
+    ("POST", "/v1/shipments", &[Admin, Manager, Pharmacist]),
+    ("GET", "/v1/shipments", USERS),
+    ("GET", "/v1/shipments/{id}", USERS),
+    ("POST", "/v1/shipments/{id}/dispatch", &[Admin, Manager]),
+    ("POST", "/v1/shipments/{id}/start", &[Admin, Manager, Driver]),
+    ("POST", "/v1/shipments/{id}/deliver", &[Admin, Manager, Driver]),
+    ("POST", "/v1/shipments/{id}/cancel", &[Admin, Manager]),
+    ("GET", "/v1/shipments/{id}/audit", USERS),
+];
+
+/// Public routes: anyone may call them, with valid input.
+const PUBLIC: &[(&str, &str)] = &[
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/devices/token"),
+];
+
+struct Matrix {
+    world: World,
+    device: Session,
+}
+
+impl Matrix {
+    fn session(&self, caller: Caller) -> Option<&Session> {
+        let role = match caller {
+            Anonymous => return None,
+            Device => return Some(&self.device),
+            Admin => "ADMIN",
+            Manager => "MANAGER",
+            Pharmacist => "PHARMACIST",
+            Driver => "DRIVER",
+        };
+        Some(self.world.shipper.as_role(role))
+    }
+
+    /// A shipment of the shipper in `state`, made by the shipper's manager.
+    async fn shipment_in(&self, state: &str) -> Value {
+        let world = &self.world;
+        let manager = world.shipper.as_role("MANAGER");
+        let mut shipment = world.create_shipment().await;
+        let steps: &[&str] = match state {
+            "PENDING" => &[],
+            "DISPATCHED" => &["dispatch"],
+            "IN_TRANSIT" => &["dispatch", "start"],
+            other => panic!("no way to {other}"),
+        };
+        for step in steps {
+            let id = shipment["id"].as_str().unwrap().to_owned();
+            let version = shipment["version"].as_u64().unwrap();
+            let reply = world.transition(manager, &id, step, version).await;
+            assert_eq!(reply.status, 200, "{reply}");
+            shipment = reply.body;
+        }
+        shipment
+    }
+
+    /// Calls `method route` as `caller` with a fresh, valid target and body.
+    async fn call(&self, caller: Caller, method: &str, route: &str) -> Reply {
+        let world = &self.world;
+        let org = &world.shipper.id;
+        let (path, body): (String, Option<Value>) = match route {
+            "/v1/telemetry" => {
+                let device_id = match caller {
+                    Device => self.device.id.clone(),
+                    _ => format!("truck-{}", unique()),
+                };
+                let ts = OffsetDateTime::now_utc().format(&Rfc3339).unwrap();
+                let reading = json!({"device_id": device_id, "ts": ts, "lat": 52.5, "lon": 13.4,
+                    "temperature_c": 5.0, "vibration_g": 0.1});
+                (route.into(), Some(json!({ "readings": [reading] })))
+            }
+            "/v1/auth/organisations" if method == "POST" => (
+                route.into(),
+                Some(json!({"name": format!("Matrix org {}", unique()), "kind": "PHARMACY"})),
+            ),
+            "/v1/auth/users" if method == "POST" => (
+                route.into(),
+                Some(json!({"email": format!("matrix-{}@test.pharmaguard.local", unique()),
+                    "password": format!("pw-{}-{}", unique(), unique()), "name": "Matrix",
+                    "role": "DRIVER", "org_id": org})),
+            ),
+            "/v1/auth/users/{id}" => {
+                let admin = &world.admin;
+                let target = world.api.create_user(admin, org, "DRIVER").await;
+                (format!("/v1/auth/users/{}", target.id), Some(json!({"role": "PHARMACIST", "version": 1})))
+            }
+            "/v1/auth/devices" => (
+                route.into(),
+                Some(json!({"device_id": format!("truck-{}", unique()), "name": "Matrix truck", "org_id": org})),
+            ),
+            "/v1/shipments" if method == "POST" => (route.into(), Some(world.new_shipment())),
+            "/v1/shipments/{id}" | "/v1/shipments/{id}/audit" => {
+                let shipment = self.shipment_in("PENDING").await;
+                (route.replace("{id}", shipment["id"].as_str().unwrap()), None)
+            }
+            _ if route.starts_with("/v1/shipments/{id}/") => {
+                let action = route.rsplit('/').next().unwrap();
+                let from = match action {
+                    "dispatch" | "cancel" => "PENDING",
+                    "start" => "DISPATCHED",
+                    "deliver" => "IN_TRANSIT",
+                    other => panic!("unknown action {other}"),
+                };
+                let shipment = self.shipment_in(from).await;
+                let path = route.replace("{id}", shipment["id"].as_str().unwrap());
+                (path, Some(json!({"version": shipment["version"]})))
+            }
+            _ => (route.into(), None),
+        };
+        let token = self.session(caller).map(|s| s.access_token.as_str());
+        world.api.call(method, &path, token, body.as_ref()).await
+    }
+}
+
+#[tokio::test]
+async fn every_route_as_every_role() {
+    let stack = Stack::load();
+    let world = World::build(&stack).await;
+    let device = world.api.create_device(world.shipper.as_role("MANAGER"), &world.shipper.id).await;
+    let matrix = Matrix { world, device };
+
+    let mut wrong = Vec::new();
+    for (method, route, allowed) in MATRIX {
+        for caller in CALLERS {
+            let reply = matrix.call(caller, method, route).await;
+            let expected_allowed = allowed.contains(&caller);
+            let ok = if expected_allowed {
+                (200..300).contains(&reply.status)
+            } else if caller == Anonymous {
+                reply.status == 401
+            } else {
+                reply.status == 403 || reply.status == 404
+            };
+            println!("{method:6} {route:32} {caller:10?} -> {}", reply.status);
+            if !ok {
+                wrong.push(format!(
+                    "{method} {route} as {caller:?}: expected {}, got {reply}",
+                    if expected_allowed { "allowed" } else { "refused" }
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} calls answered wrongly:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn public_routes_need_no_token() {
+    let stack = Stack::load();
+    let world = World::build(&stack).await;
+    let user = &world.shipper.users["PHARMACIST"];
+    let api = &world.api;
+    for (method, route) in PUBLIC {
+        let body = match *route {
+            "/v1/auth/login" => json!({"email": user.email, "password": user.password}),
+            "/v1/auth/refresh" | "/v1/auth/logout" => {
+                let session = api.login_as(user).await;
+                json!({"refresh_token": session.refresh_token})
+            }
+            "/v1/auth/devices/token" => {
+                let device_id = format!("truck-{}", unique());
+                let registered = api
+                    .post(world.shipper.as_role("MANAGER"), "/v1/auth/devices",
+                        json!({"device_id": device_id, "name": "t", "org_id": world.shipper.id}))
+                    .await;
+                json!({"device_id": device_id, "secret": registered.body["secret"]})
+            }
+            other => panic!("unknown public route {other}"),
+        };
+        let reply = api.call(method, route, None, Some(&body)).await;
+        assert!((200..300).contains(&reply.status), "{method} {route} anonymously: {reply}");
+    }
+}
