@@ -2,20 +2,28 @@
 //! must come out of the Kinesis stream, and rejected ones must be reported
 //! without costing the good ones of their batch.
 //!
-//! Needs `localstack/up` (the test command in README.md runs everything).
+//! Readings are sent as a registered device (with its own device token), as
+//! real trucks do. Needs `localstack/up` (the test command in README.md runs
+//! everything).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 use pharmaguard_domain::telemetry::Reading;
-use pharmaguard_testkit::Stack;
+use pharmaguard_testkit::{Api, Session, Stack};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-/// A device id no other test run uses, so the records read back are ours.
-fn unique_device(tag: &str) -> String {
-    format!("it-{tag}-{}", uuid::Uuid::new_v4().simple())
+/// A freshly registered device (an id no other test run uses, so the records
+/// read back are ours), signed in with its device credentials.
+async fn new_device(stack: &Stack) -> Session {
+    let api = Api::new(stack);
+    let admin = api.admin().await;
+    let org = api
+        .create_organisation(&admin, "Telemetry test carrier", "LOGISTICS_OPERATOR")
+        .await;
+    api.create_device(&admin, &org).await
 }
 
 fn reading(device: &str, n: u32, temperature_c: f64) -> Value {
@@ -32,10 +40,11 @@ fn reading(device: &str, n: u32, temperature_c: f64) -> Value {
     })
 }
 
-async fn post(stack: &Stack, body: String) -> (u16, Value) {
+async fn post(stack: &Stack, device: &Session, body: String) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(stack.api_url("/v1/telemetry"))
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", device.access_token))
         .body(body)
         .send()
         .await
@@ -110,14 +119,15 @@ async fn records_of(stack: &Stack, device: &str, expected: usize) -> HashMap<Str
 #[tokio::test]
 async fn posted_readings_arrive_in_kinesis() {
     let stack = Stack::load();
-    let device = unique_device("ok");
+    let session = new_device(&stack).await;
+    let device = session.id.clone();
     let batch = json!({ "readings": [
         reading(&device, 1, 4.5),
         reading(&device, 2, 5.0),
         reading(&device, 3, 5.5),
     ]});
 
-    let (status, report) = post(&stack, batch.to_string()).await;
+    let (status, report) = post(&stack, &session, batch.to_string()).await;
 
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["accepted"], 3, "{report}");
@@ -141,12 +151,13 @@ async fn posted_readings_arrive_in_kinesis() {
 #[tokio::test]
 async fn a_rejected_reading_is_reported_and_the_good_ones_still_arrive() {
     let stack = Stack::load();
-    let device = unique_device("mixed");
+    let session = new_device(&stack).await;
+    let device = session.id.clone();
     let mut bad = reading(&device, 2, 500.0);
     bad["lat"] = json!(99.0);
     let batch = json!({ "readings": [reading(&device, 1, 4.0), bad, reading(&device, 3, 6.0)] });
 
-    let (status, report) = post(&stack, batch.to_string()).await;
+    let (status, report) = post(&stack, &session, batch.to_string()).await;
 
     assert_eq!(status, 207, "{report}");
     assert_eq!(report["accepted"], 2, "{report}");
@@ -175,14 +186,44 @@ async fn a_rejected_reading_is_reported_and_the_good_ones_still_arrive() {
 #[tokio::test]
 async fn a_malformed_request_gets_400_naming_the_field() {
     let stack = Stack::load();
+    let session = new_device(&stack).await;
+    let device = session.id.clone();
 
-    let (status, answer) = post(&stack, "{not json".to_owned()).await;
+    let (status, answer) = post(&stack, &session, "{not json".to_owned()).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["errors"][0]["field"], "body", "{answer}");
 
-    let device = unique_device("big");
     let too_many: Vec<Value> = (0..501).map(|n| reading(&device, n % 50, 5.0)).collect();
-    let (status, answer) = post(&stack, json!({ "readings": too_many }).to_string()).await;
+    let (status, answer) = post(
+        &stack,
+        &session,
+        json!({ "readings": too_many }).to_string(),
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["errors"][0]["field"], "readings", "{answer}");
+}
+
+#[tokio::test]
+async fn telemetry_needs_a_device_driver_or_admin_token() {
+    let stack = Stack::load();
+    let session = new_device(&stack).await;
+    let batch = json!({ "readings": [reading(&session.id, 1, 5.0)] }).to_string();
+
+    let anonymous = reqwest::Client::new()
+        .post(stack.api_url("/v1/telemetry"))
+        .body(batch.clone())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    // a device sends only its own readings
+    let other = json!({ "readings": [reading("someone-elses-truck", 1, 5.0)] }).to_string();
+    let (status, report) = post(&stack, &session, other).await;
+    assert_eq!(status, 400, "{report}");
+    assert_eq!(
+        report["results"][0]["errors"][0]["field"], "device_id",
+        "{report}"
+    );
 }
