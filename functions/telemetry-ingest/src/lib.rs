@@ -479,7 +479,7 @@ mod tests {
                 String::from_utf8(batch(vec![good("t1", 1)])).expect("utf-8"),
             ))
             .expect("request");
-        let response = handle(&MemorySink::default(), request.into())
+        let response = handle(&MemorySink::default(), request)
             .await
             .expect("response");
         assert_eq!(response.status(), 401);

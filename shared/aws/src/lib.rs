@@ -2,7 +2,22 @@
 //! ports of `pharmaguard-domain` on AWS services.
 //!
 //! - [`config`]: loads the shared SDK configuration once per cold start.
+//! - [`audit`]: [`audit::DynamoAuditLog`], the append-only audit trail, and
+//!   [`audit::audit_put`], a record inside another store's transaction.
+//! - [`identity_store`]: organisations, users, devices and refresh tokens on
+//!   DynamoDB ([`identity_store::DynamoIdentityStore`]).
+//! - [`dynamo`]: attribute and transaction-error helpers of the stores.
+//! - [`ssm`]: parameters (the token signing keys) read once per cold start.
 //! - [`kinesis`]: [`kinesis::KinesisReadingSink`], the telemetry stream.
+//! - [`shipment_store`]: [`shipment_store::DynamoShipmentStore`], shipments,
+//!   their organisation listings and audit trail on DynamoDB.
+//! - [`sns`]: [`sns::SnsPublisher`], events to SNS topics.
 
+pub mod audit;
 pub mod config;
+pub mod dynamo;
+pub mod identity_store;
 pub mod kinesis;
+pub mod shipment_store;
+pub mod sns;
+pub mod ssm;

@@ -125,14 +125,28 @@ impl AuditRecord {
         entity_key(self.entity_type, &self.entity_id)
     }
 
-    /// The sort key: RFC 3339 time, then the record id, so the trail reads in order.
+    /// The sort key: RFC 3339 time in UTC with a fixed six-digit fraction
+    /// (so that text order is time order), then the record id, so the trail
+    /// reads in order.
     pub fn sort_key(&self) -> String {
-        let at = self
-            .at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        format!("{at}#{}", self.record_id)
+        format!("{}#{}", sortable_time(self.at), self.record_id)
     }
+}
+
+/// `at` as RFC 3339 in UTC with exactly six fractional digits, e.g.
+/// `2026-11-21T08:00:00.000000Z`: texts of this form sort like the times.
+pub fn sortable_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.microsecond()
+    )
 }
 
 /// The partition key of an entity's audit trail.
@@ -176,6 +190,33 @@ mod tests {
         assert!(first.sort_key() < second.sort_key());
         assert_ne!(first.record_id, second.record_id);
         assert_eq!(first.actor.role, "MANAGER");
+    }
+
+    #[test]
+    fn sort_keys_sort_like_times_whatever_the_fraction_or_offset() {
+        let record = |at| {
+            AuditRecord::new(
+                EntityType::User,
+                "u1",
+                Actor::system(),
+                "user.created",
+                at,
+                None,
+                None,
+            )
+        };
+        let whole = record(datetime!(2026-11-21 08:00:00 UTC));
+        let half = record(datetime!(2026-11-21 08:00:00.5 UTC));
+        let later_elsewhere = record(datetime!(2026-11-21 09:00:01 +01:00));
+        assert!(whole.sort_key().starts_with("2026-11-21T08:00:00.000000Z#"));
+        assert!(half.sort_key().starts_with("2026-11-21T08:00:00.500000Z#"));
+        assert!(
+            later_elsewhere
+                .sort_key()
+                .starts_with("2026-11-21T08:00:01.000000Z#")
+        );
+        assert!(whole.sort_key() < half.sort_key());
+        assert!(half.sort_key() < later_elsewhere.sort_key());
     }
 
     #[test]

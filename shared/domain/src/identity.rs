@@ -103,6 +103,50 @@ pub enum OrganisationKind {
     Supplier,
 }
 
+impl OrganisationKind {
+    /// Every kind.
+    pub const ALL: [OrganisationKind; 4] = [
+        OrganisationKind::LogisticsOperator,
+        OrganisationKind::Hospital,
+        OrganisationKind::Pharmacy,
+        OrganisationKind::Supplier,
+    ];
+
+    /// The wire name, e.g. `LOGISTICS_OPERATOR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganisationKind::LogisticsOperator => "LOGISTICS_OPERATOR",
+            OrganisationKind::Hospital => "HOSPITAL",
+            OrganisationKind::Pharmacy => "PHARMACY",
+            OrganisationKind::Supplier => "SUPPLIER",
+        }
+    }
+}
+
+impl fmt::Display for OrganisationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An organisation kind name that is not one of [`OrganisationKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown organisation kind {0:?}; expected LOGISTICS_OPERATOR, HOSPITAL, PHARMACY or SUPPLIER"
+)]
+pub struct UnknownOrganisationKind(pub String);
+
+impl FromStr for OrganisationKind {
+    type Err = UnknownOrganisationKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        OrganisationKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownOrganisationKind(name.to_owned()))
+    }
+}
+
 /// Who is calling: a user with a role, or a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -352,6 +396,19 @@ mod tests {
         }
         assert!("admin".parse::<Role>().is_err());
         assert!("ROOT".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn organisation_kinds_parse_and_print_their_wire_names() {
+        for kind in OrganisationKind::ALL {
+            assert_eq!(kind.as_str().parse::<OrganisationKind>(), Ok(kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+        }
+        assert!("hospital".parse::<OrganisationKind>().is_err());
+        assert!("CASTLE".parse::<OrganisationKind>().is_err());
     }
 
     #[test]

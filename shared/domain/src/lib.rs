@@ -7,16 +7,24 @@
 //!
 //! - [`telemetry`]: the normalized [`telemetry::Reading`], validation of raw
 //!   readings and batches, and the per-reading report of an ingest.
+//! - [`accounts`]: stored organisations, users, devices and refresh tokens,
+//!   and validation of the auth requests.
 //! - [`audit`]: the append-only audit trail record.
 //! - [`identity`]: organisations, roles and principals, and who may grant what.
+//! - [`shipment`]: shipment orders: temperature profiles, the state machine,
+//!   who may do what, validation and domain events.
+//! - [`messaging`]: messages published to event topics, with their attributes.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
 
+pub mod accounts;
 pub mod audit;
 mod field_error;
 pub mod identity;
+pub mod messaging;
 pub mod ports;
 pub mod retry;
+pub mod shipment;
 pub mod telemetry;
 
 pub use field_error::FieldError;

@@ -42,8 +42,16 @@ const MATRIX: &[(&str, &str, &[Caller])] = &[
     ("GET", "/v1/shipments", USERS),
     ("GET", "/v1/shipments/{id}", USERS),
     ("POST", "/v1/shipments/{id}/dispatch", &[Admin, Manager]),
-    ("POST", "/v1/shipments/{id}/start", &[Admin, Manager, Driver]),
-    ("POST", "/v1/shipments/{id}/deliver", &[Admin, Manager, Driver]),
+    (
+        "POST",
+        "/v1/shipments/{id}/start",
+        &[Admin, Manager, Driver],
+    ),
+    (
+        "POST",
+        "/v1/shipments/{id}/deliver",
+        &[Admin, Manager, Driver],
+    ),
     ("POST", "/v1/shipments/{id}/cancel", &[Admin, Manager]),
     ("GET", "/v1/shipments/{id}/audit", USERS),
 ];
@@ -116,23 +124,33 @@ impl Matrix {
             ),
             "/v1/auth/users" if method == "POST" => (
                 route.into(),
-                Some(json!({"email": format!("matrix-{}@test.pharmaguard.local", unique()),
+                Some(
+                    json!({"email": format!("matrix-{}@test.pharmaguard.local", unique()),
                     "password": format!("pw-{}-{}", unique(), unique()), "name": "Matrix",
-                    "role": "DRIVER", "org_id": org})),
+                    "role": "DRIVER", "org_id": org}),
+                ),
             ),
             "/v1/auth/users/{id}" => {
                 let admin = &world.admin;
                 let target = world.api.create_user(admin, org, "DRIVER").await;
-                (format!("/v1/auth/users/{}", target.id), Some(json!({"role": "PHARMACIST", "version": 1})))
+                (
+                    format!("/v1/auth/users/{}", target.id),
+                    Some(json!({"role": "PHARMACIST", "version": 1})),
+                )
             }
             "/v1/auth/devices" => (
                 route.into(),
-                Some(json!({"device_id": format!("truck-{}", unique()), "name": "Matrix truck", "org_id": org})),
+                Some(
+                    json!({"device_id": format!("truck-{}", unique()), "name": "Matrix truck", "org_id": org}),
+                ),
             ),
             "/v1/shipments" if method == "POST" => (route.into(), Some(world.new_shipment())),
             "/v1/shipments/{id}" | "/v1/shipments/{id}/audit" => {
                 let shipment = self.shipment_in("PENDING").await;
-                (route.replace("{id}", shipment["id"].as_str().unwrap()), None)
+                (
+                    route.replace("{id}", shipment["id"].as_str().unwrap()),
+                    None,
+                )
             }
             _ if route.starts_with("/v1/shipments/{id}/") => {
                 let action = route.rsplit('/').next().unwrap();
@@ -157,7 +175,10 @@ impl Matrix {
 async fn every_route_as_every_role() {
     let stack = Stack::load();
     let world = World::build(&stack).await;
-    let device = world.api.create_device(world.shipper.as_role("MANAGER"), &world.shipper.id).await;
+    let device = world
+        .api
+        .create_device(world.shipper.as_role("MANAGER"), &world.shipper.id)
+        .await;
     let matrix = Matrix { world, device };
 
     let mut wrong = Vec::new();
@@ -176,12 +197,21 @@ async fn every_route_as_every_role() {
             if !ok {
                 wrong.push(format!(
                     "{method} {route} as {caller:?}: expected {}, got {reply}",
-                    if expected_allowed { "allowed" } else { "refused" }
+                    if expected_allowed {
+                        "allowed"
+                    } else {
+                        "refused"
+                    }
                 ));
             }
         }
     }
-    assert!(wrong.is_empty(), "{} calls answered wrongly:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} calls answered wrongly:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -191,23 +221,27 @@ async fn public_routes_need_no_token() {
     let user = &world.shipper.users["PHARMACIST"];
     let api = &world.api;
     for (method, route) in PUBLIC {
-        let body = match *route {
-            "/v1/auth/login" => json!({"email": user.email, "password": user.password}),
-            "/v1/auth/refresh" | "/v1/auth/logout" => {
-                let session = api.login_as(user).await;
-                json!({"refresh_token": session.refresh_token})
-            }
-            "/v1/auth/devices/token" => {
-                let device_id = format!("truck-{}", unique());
-                let registered = api
+        let body =
+            match *route {
+                "/v1/auth/login" => json!({"email": user.email, "password": user.password}),
+                "/v1/auth/refresh" | "/v1/auth/logout" => {
+                    let session = api.login_as(user).await;
+                    json!({"refresh_token": session.refresh_token})
+                }
+                "/v1/auth/devices/token" => {
+                    let device_id = format!("truck-{}", unique());
+                    let registered = api
                     .post(world.shipper.as_role("MANAGER"), "/v1/auth/devices",
                         json!({"device_id": device_id, "name": "t", "org_id": world.shipper.id}))
                     .await;
-                json!({"device_id": device_id, "secret": registered.body["secret"]})
-            }
-            other => panic!("unknown public route {other}"),
-        };
+                    json!({"device_id": device_id, "secret": registered.body["secret"]})
+                }
+                other => panic!("unknown public route {other}"),
+            };
         let reply = api.call(method, route, None, Some(&body)).await;
-        assert!((200..300).contains(&reply.status), "{method} {route} anonymously: {reply}");
+        assert!(
+            (200..300).contains(&reply.status),
+            "{method} {route} anonymously: {reply}"
+        );
     }
 }

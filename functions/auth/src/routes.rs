@@ -1,0 +1,694 @@
+//! The handlers of the routes (see the crate documentation).
+//!
+//! Each handler is a plain async function of the services, the caller (for
+//! protected routes) and the body. Helpers return `Result<_, Reply>` so that
+//! the first problem becomes the answer.
+
+use pharmaguard_domain::FieldError;
+use pharmaguard_domain::accounts::{
+    Device, Organisation, RefreshToken, User, new_id, parse_change_role_request,
+    parse_create_device_request, parse_create_organisation_request, parse_create_user_request,
+    parse_device_token_request, parse_login_request, parse_refresh_request,
+};
+use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
+use pharmaguard_domain::identity::{
+    Denied, Principal, REFRESH_TOKEN_TTL, Role, may_administer, may_change_role,
+    may_create_organisation, may_create_user,
+};
+use pharmaguard_domain::ports::{AuditLog, IdentityStore, IdentityStoreError, Rotation};
+use pharmaguard_domain::shipment::ports::Clock;
+use pharmaguard_security::{IssuedToken, constant_time_eq, random_secret, sha256_hex};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::{error, info, warn};
+
+use crate::{IssueTokens, Reply, Services};
+
+/// The answer to a login or refresh with bad credentials: the same words
+/// whatever was wrong.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+const BAD_REFRESH_TOKEN: &str = "invalid, expired or revoked refresh token; sign in again";
+const BAD_DEVICE_CREDENTIALS: &str = "invalid device id or secret";
+
+/// The fingerprint [`device_token`] compares against when the device does
+/// not exist, so that unknown devices take as long as wrong secrets.
+const NO_DEVICE_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+type Outcome<T> = Result<T, Reply>;
+
+/// A store failure as an answer: 503 when it may pass, 500 otherwise.
+fn store_failed(error: IdentityStoreError) -> Reply {
+    match error {
+        IdentityStoreError::Unavailable(message) => {
+            warn!(%message, "identity store unavailable");
+            Reply::unavailable()
+        }
+        other => {
+            error!(error = %other, "identity store failed");
+            Reply::internal()
+        }
+    }
+}
+
+fn denied(reason: Denied) -> Reply {
+    info!(%reason, "denied");
+    Reply::forbidden(&reason)
+}
+
+fn invalid(errors: Vec<FieldError>) -> Reply {
+    info!(fields = ?errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), "invalid request");
+    Reply::invalid(&errors)
+}
+
+fn token_failed(error: impl std::fmt::Display) -> Reply {
+    error!(%error, "access token not issued");
+    Reply::internal()
+}
+
+/// The users that may administer anyone at all: ADMINs and MANAGERs. Checked
+/// before the body is read, so that others learn nothing from validation.
+fn administrator(caller: &Principal) -> Outcome<()> {
+    may_administer(caller, caller.org_id()).map_err(denied)
+}
+
+/// A user as the API shows it.
+#[derive(Serialize)]
+struct UserView<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    org_id: &'a str,
+    role: Role,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: &user.id,
+            email: &user.email,
+            name: &user.name,
+            org_id: &user.org_id,
+            role: user.role,
+        }
+    }
+}
+
+/// The body of a successful login or refresh.
+#[derive(Serialize)]
+struct Session<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    refresh_expires_in: u64,
+    user: UserView<'a>,
+}
+
+/// Starts a refresh-token family for `user` and issues both tokens.
+async fn new_session<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    user: &User,
+    now: OffsetDateTime,
+) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+    T: IssueTokens,
+    C: Clock,
+{
+    let refresh = match random_secret() {
+        Ok(secret) => secret,
+        Err(error) => return token_failed(error),
+    };
+    let first = RefreshToken::new(sha256_hex(&refresh), new_id("fam"), &user.id, now);
+    if let Err(error) = services.store.start_refresh_family(&first).await {
+        return store_failed(error);
+    }
+    session_reply(services, user, &refresh, now)
+}
+
+/// The session answer: a fresh access token and the refresh token.
+fn session_reply<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    user: &User,
+    refresh_token: &str,
+    now: OffsetDateTime,
+) -> Reply
+where
+    T: IssueTokens,
+{
+    let access: IssuedToken = match services.tokens.issue(&user.principal(), now) {
+        Ok(access) => access,
+        Err(error) => return token_failed(error),
+    };
+    Reply::json(
+        200,
+        &Session {
+            access_token: &access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            refresh_token,
+            refresh_expires_in: REFRESH_TOKEN_TTL.as_secs(),
+            user: UserView::from(user),
+        },
+    )
+}
+
+/// `POST /v1/auth/login`.
+pub async fn login<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+    T: IssueTokens,
+    C: Clock,
+{
+    let request = match parse_login_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let user = match services.store.find_user_by_email(&request.email).await {
+        Ok(user) => user,
+        Err(error) => return store_failed(error),
+    };
+    let Some(user) = user else {
+        services.passwords.verify_dummy(&request.password);
+        info!("login refused: unknown email");
+        return Reply::unauthorized(BAD_CREDENTIALS);
+    };
+    if !services
+        .passwords
+        .verify(&request.password, &user.password_hash)
+    {
+        info!(user_id = %user.id, "login refused: wrong password");
+        return Reply::unauthorized(BAD_CREDENTIALS);
+    }
+    let now = services.clock.now();
+    info!(user_id = %user.id, "login");
+    new_session(services, &user, now).await
+}
+
+/// `POST /v1/auth/refresh`: rotation with reuse detection.
+pub async fn refresh<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+    T: IssueTokens,
+    C: Clock,
+{
+    let request = match parse_refresh_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let now = services.clock.now();
+    let presented_hash = sha256_hex(&request.refresh_token);
+    let token = match services.store.get_refresh_token(&presented_hash).await {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            info!("refresh refused: unknown token");
+            return Reply::unauthorized(BAD_REFRESH_TOKEN);
+        }
+        Err(error) => return store_failed(error),
+    };
+    if token.is_expired(now) {
+        info!(family_id = %token.family_id, "refresh refused: expired token");
+        return Reply::unauthorized(BAD_REFRESH_TOKEN);
+    }
+    if token.used_at.is_some() {
+        return reuse_detected(services, &token, now).await;
+    }
+    let user = match services.store.get_user(&token.user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            info!(user_id = %token.user_id, "refresh refused: the user is gone");
+            return Reply::unauthorized(BAD_REFRESH_TOKEN);
+        }
+        Err(error) => return store_failed(error),
+    };
+    let next_secret = match random_secret() {
+        Ok(secret) => secret,
+        Err(error) => return token_failed(error),
+    };
+    let next = RefreshToken::new(sha256_hex(&next_secret), &token.family_id, &user.id, now);
+    match services
+        .store
+        .rotate_refresh_token(&presented_hash, &next, now)
+        .await
+    {
+        Ok(Rotation::Rotated) => {
+            info!(user_id = %user.id, family_id = %token.family_id, "refresh");
+            session_reply(services, &user, &next_secret, now)
+        }
+        Ok(Rotation::AlreadyUsed) => reuse_detected(services, &token, now).await,
+        Ok(Rotation::FamilyRevoked) => {
+            info!(family_id = %token.family_id, "refresh refused: revoked family");
+            Reply::unauthorized(BAD_REFRESH_TOKEN)
+        }
+        Ok(Rotation::Unknown) => Reply::unauthorized(BAD_REFRESH_TOKEN),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// A used-up refresh token came back: revoke its family, record the event,
+/// and refuse.
+async fn reuse_detected<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    token: &RefreshToken,
+    now: OffsetDateTime,
+) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+    C: Clock,
+{
+    warn!(
+        user_id = %token.user_id,
+        family_id = %token.family_id,
+        "refresh token reused: revoking its family"
+    );
+    if let Err(error) = services
+        .store
+        .revoke_refresh_family(&token.family_id, now)
+        .await
+    {
+        return store_failed(error);
+    }
+    let record = AuditRecord::new(
+        EntityType::User,
+        &token.user_id,
+        Actor::system(),
+        "auth.refresh_token_reused",
+        now,
+        None,
+        Some(json!({"family_id": token.family_id, "revoked": true})),
+    );
+    if let Err(error) = services.audit.append(&record).await {
+        // The family is revoked, which is what protects the user.
+        warn!(%error, "reuse of a refresh token not recorded in the audit trail");
+    }
+    Reply::unauthorized(BAD_REFRESH_TOKEN)
+}
+
+/// `POST /v1/auth/logout`: revokes the family of the presented refresh
+/// token. 204 whether or not the token was known (nothing to learn here).
+pub async fn logout<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+    T: IssueTokens,
+    C: Clock,
+{
+    let request = match parse_refresh_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let now = services.clock.now();
+    match services
+        .store
+        .get_refresh_token(&sha256_hex(&request.refresh_token))
+        .await
+    {
+        Ok(Some(token)) => {
+            if let Err(error) = services
+                .store
+                .revoke_refresh_family(&token.family_id, now)
+                .await
+            {
+                return store_failed(error);
+            }
+            info!(user_id = %token.user_id, family_id = %token.family_id, "logout");
+            Reply::no_content()
+        }
+        Ok(None) => Reply::no_content(),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `GET /v1/auth/me`: the calling user. Devices are refused: their
+/// credentials are good for sending telemetry only.
+pub async fn me<S, A, T, C>(services: &Services<S, A, T, C>, caller: &Principal) -> Reply
+where
+    S: IdentityStore,
+{
+    match caller {
+        Principal::Device { .. } => denied(Denied::Role("device".to_owned())),
+        Principal::User {
+            user_id,
+            org_id,
+            role,
+        } => {
+            let mut body = json!({"id": user_id, "kind": "user", "org_id": org_id, "role": role});
+            match services.store.get_user(user_id).await {
+                Ok(Some(user)) => {
+                    body["email"] = json!(user.email);
+                    body["name"] = json!(user.name);
+                }
+                Ok(None) => {}
+                Err(error) => return store_failed(error),
+            }
+            Reply::json(200, &body)
+        }
+    }
+}
+
+/// `POST /v1/auth/organisations` (ADMIN).
+pub async fn create_organisation<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if let Err(reason) = may_create_organisation(caller) {
+        return denied(reason);
+    }
+    let request = match parse_create_organisation_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let now = services.clock.now();
+    let organisation = Organisation::new(request.name, request.kind, now);
+    let record = AuditRecord::new(
+        EntityType::Organisation,
+        &organisation.id,
+        Actor::from(caller),
+        "organisation.created",
+        now,
+        None,
+        Some(organisation.to_json()),
+    );
+    match services
+        .store
+        .create_organisation(&organisation, &record)
+        .await
+    {
+        Ok(()) => {
+            info!(org_id = %organisation.id, "organisation created");
+            Reply::json(201, &organisation)
+        }
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `GET /v1/auth/organisations`: all for an ADMIN, the caller's own for
+/// other users.
+pub async fn list_organisations<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+) -> Reply
+where
+    S: IdentityStore,
+{
+    let organisations = match caller.role() {
+        None => return denied(Denied::Role("device".to_owned())),
+        Some(Role::Admin) => services.store.list_organisations().await,
+        Some(_) => services
+            .store
+            .get_organisation(caller.org_id())
+            .await
+            .map(|own| own.into_iter().collect()),
+    };
+    match organisations {
+        Ok(organisations) => Reply::json(200, &json!({ "organisations": organisations })),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `POST /v1/auth/users`.
+pub async fn create_user<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if let Err(reply) = administrator(caller) {
+        return reply;
+    }
+    let request = match parse_create_user_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    if let Err(reason) = may_create_user(caller, &request.org_id, request.role) {
+        return denied(reason);
+    }
+    let password_hash = match services.passwords.hash(&request.password) {
+        Ok(hash) => hash,
+        Err(error) => {
+            error!(%error, "password not hashed");
+            return Reply::internal();
+        }
+    };
+    let now = services.clock.now();
+    let user = User::new(&request, password_hash, now);
+    let record = AuditRecord::new(
+        EntityType::User,
+        &user.id,
+        Actor::from(caller),
+        "user.created",
+        now,
+        None,
+        Some(user.to_json()),
+    );
+    match services.store.create_user(&user, &record).await {
+        Ok(()) => {
+            info!(user_id = %user.id, org_id = %user.org_id, role = %user.role, "user created");
+            Reply::json(201, &user.summary())
+        }
+        Err(IdentityStoreError::EmailTaken) => Reply::conflict(
+            "a user with this email exists already",
+            &[FieldError::new("email", "is registered already")],
+        ),
+        Err(IdentityStoreError::OrganisationNotFound) => {
+            Reply::invalid(&[FieldError::new("org_id", "no organisation has this id")])
+        }
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `GET /v1/auth/users?org_id=`: the users of an organisation (the caller's
+/// by default).
+pub async fn list_users<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    org_id: Option<&String>,
+) -> Reply
+where
+    S: IdentityStore,
+{
+    let org_id = org_id.map_or(caller.org_id(), String::as_str);
+    if org_id.is_empty() || org_id.chars().count() > 64 {
+        return Reply::invalid(&[FieldError::new(
+            "org_id",
+            "must be an organisation id (1 to 64 characters)",
+        )]);
+    }
+    if let Err(reason) = may_administer(caller, org_id) {
+        return denied(reason);
+    }
+    match services.store.list_users(org_id).await {
+        Ok(users) => {
+            let users: Vec<_> = users.iter().map(User::summary).collect();
+            Reply::json(200, &json!({ "org_id": org_id, "users": users }))
+        }
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `PATCH /v1/auth/users/{id}`: a role change at a known version.
+pub async fn change_role<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    user_id: &str,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if caller.id() == user_id && caller.role().is_some() {
+        return denied(Denied::OwnRole);
+    }
+    if let Err(reply) = administrator(caller) {
+        return reply;
+    }
+    let request = match parse_change_role_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let target = match services.store.get_user(user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Reply::not_found("no user has this id"),
+        Err(error) => return store_failed(error),
+    };
+    if let Err(reason) = may_change_role(caller, user_id, &target.org_id, target.role, request.role)
+    {
+        return denied(reason);
+    }
+    if target.version != request.expected_version {
+        return stale(target.version);
+    }
+    let now = services.clock.now();
+    let changed = target.with_role(request.role, now);
+    let record = AuditRecord::new(
+        EntityType::User,
+        &target.id,
+        Actor::from(caller),
+        "user.role_changed",
+        now,
+        Some(target.to_json()),
+        Some(changed.to_json()),
+    );
+    match services
+        .store
+        .update_user_role(&changed, request.expected_version, &record)
+        .await
+    {
+        Ok(()) => {
+            info!(user_id = %changed.id, from = %target.role, to = %changed.role, "role changed");
+            Reply::json(200, &changed.summary())
+        }
+        Err(IdentityStoreError::VersionConflict { current_version }) => {
+            stale(current_version.unwrap_or(target.version))
+        }
+        Err(IdentityStoreError::NotFound) => Reply::not_found("no user has this id"),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// 409 for a change based on an old version.
+fn stale(current_version: u64) -> Reply {
+    Reply::conflict(
+        &format!(
+            "the user was changed meanwhile (now at version {current_version}); reload and retry"
+        ),
+        &[FieldError::new(
+            "version",
+            format!("is stale: the current version is {current_version}"),
+        )],
+    )
+}
+
+/// The body of a registered device: its secret, shown only here.
+#[derive(Serialize)]
+struct RegisteredDevice<'a> {
+    device_id: &'a str,
+    org_id: &'a str,
+    name: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    secret: &'a str,
+}
+
+/// `POST /v1/auth/devices`.
+pub async fn create_device<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if let Err(reply) = administrator(caller) {
+        return reply;
+    }
+    let request = match parse_create_device_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    if let Err(reason) = may_administer(caller, &request.org_id) {
+        return denied(reason);
+    }
+    let secret = match random_secret() {
+        Ok(secret) => secret,
+        Err(error) => return token_failed(error),
+    };
+    let now = services.clock.now();
+    let device = Device {
+        id: request.device_id,
+        org_id: request.org_id,
+        name: request.name,
+        secret_hash: sha256_hex(&secret),
+        created_at: now,
+    };
+    let record = AuditRecord::new(
+        EntityType::Device,
+        &device.id,
+        Actor::from(caller),
+        "device.registered",
+        now,
+        None,
+        Some(device.to_json()),
+    );
+    match services.store.create_device(&device, &record).await {
+        Ok(()) => {
+            info!(device_id = %device.id, org_id = %device.org_id, "device registered");
+            Reply::json(
+                201,
+                &RegisteredDevice {
+                    device_id: &device.id,
+                    org_id: &device.org_id,
+                    name: &device.name,
+                    created_at: device.created_at,
+                    secret: &secret,
+                },
+            )
+        }
+        Err(IdentityStoreError::AlreadyExists(_)) => Reply::conflict(
+            "a device with this id is registered already",
+            &[FieldError::new("device_id", "is registered already")],
+        ),
+        Err(IdentityStoreError::OrganisationNotFound) => {
+            Reply::invalid(&[FieldError::new("org_id", "no organisation has this id")])
+        }
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `POST /v1/auth/devices/token`: a device signs in with its secret.
+pub async fn device_token<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
+where
+    S: IdentityStore,
+    T: IssueTokens,
+    C: Clock,
+{
+    let request = match parse_device_token_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid(errors),
+    };
+    let device = match services.store.get_device(&request.device_id).await {
+        Ok(device) => device,
+        Err(error) => return store_failed(error),
+    };
+    let presented = sha256_hex(&request.secret);
+    let expected = device
+        .as_ref()
+        .map_or(NO_DEVICE_HASH, |device| device.secret_hash.as_str());
+    let matches = constant_time_eq(presented.as_bytes(), expected.as_bytes());
+    let Some(device) = device.filter(|_| matches) else {
+        info!(device_id = %request.device_id, "device token refused");
+        return Reply::unauthorized(BAD_DEVICE_CREDENTIALS);
+    };
+    match services
+        .tokens
+        .issue(&device.principal(), services.clock.now())
+    {
+        Ok(access) => {
+            info!(device_id = %device.id, "device token issued");
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": access.token,
+                    "token_type": "Bearer",
+                    "expires_in": access.expires_in,
+                }),
+            )
+        }
+        Err(error) => token_failed(error),
+    }
+}

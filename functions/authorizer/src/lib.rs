@@ -1,0 +1,369 @@
+//! The REST API's TOKEN authorizer: verifies the access token of a request
+//! and hands the caller to the routes.
+//!
+//! API Gateway calls it with the `Authorization` header
+//! (`ApiGatewayCustomAuthorizerRequest`, `type` = `TOKEN`) and caches the
+//! answer per token. It answers:
+//!
+//! - for `Bearer <jwt>` with a valid access token (see
+//!   [`pharmaguard_security::TokenVerifier`]): `principalId` = the user or
+//!   device id, a policy allowing `execute-api:Invoke` on every method and
+//!   path of the API stage (so a cached answer serves every route; the
+//!   routes enforce roles themselves), and the context of
+//!   [`pharmaguard_domain::identity::Principal::to_context`] (`kind`, `org`,
+//!   `role`);
+//! - otherwise (no header, another scheme, a malformed, forged, expired or
+//!   foreign token): the error `Unauthorized`, which API Gateway turns into
+//!   a 401.
+//!
+//! The work is done by [`authorize`], a plain function of the request, the
+//! verifier and the time.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use pharmaguard_domain::identity::Principal;
+use pharmaguard_security::{TokenError, TokenVerifier};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::info;
+
+/// Environment variable naming the SSM parameter (a plain String) holding
+/// the Ed25519 public key PEM that verifies access tokens.
+pub const PUBLIC_KEY_PARAM_VAR: &str = "JWT_PUBLIC_KEY_PARAM";
+
+/// The error message that makes API Gateway answer 401. It must be exactly this.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// The authorizer's answer to API Gateway.
+pub type AuthorizerResponse = ApiGatewayCustomAuthorizerResponse<Value>;
+
+/// Why a request is refused; every one of them is reported to API Gateway
+/// as [`UNAUTHORIZED`] (the detail goes to the log only).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No `Authorization` value.
+    #[error("no authorization token")]
+    MissingToken,
+    /// Not `Bearer <token>`.
+    #[error("not a bearer token")]
+    NotBearer,
+    /// The token did not verify.
+    #[error("invalid token: {0}")]
+    InvalidToken(#[from] TokenError),
+    /// No `methodArn` to build the policy on.
+    #[error("no method ARN in the request")]
+    MissingMethodArn,
+}
+
+/// Decides on one request at `now`.
+pub fn authorize(
+    verifier: &TokenVerifier,
+    request: &ApiGatewayCustomAuthorizerRequest,
+    now: OffsetDateTime,
+) -> Result<AuthorizerResponse, Refusal> {
+    let header = request
+        .authorization_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .ok_or(Refusal::MissingToken)?;
+    let token = bearer_token(header).ok_or(Refusal::NotBearer)?;
+    let principal = verifier.verify_at(token, now)?;
+    let method_arn = request
+        .method_arn
+        .as_deref()
+        .filter(|arn| !arn.is_empty())
+        .ok_or(Refusal::MissingMethodArn)?;
+    Ok(allow(&principal, &stage_resource(method_arn)))
+}
+
+/// The token of `Bearer <token>` (the scheme in any case), if that is what
+/// the header holds.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
+}
+
+/// The resource covering every method and path of the method's API stage:
+/// `arn:aws:execute-api:<region>:<account>:<api id>/<stage>/*/*` from
+/// `arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>`.
+/// An ARN of another shape is used as it is (it then covers that method only).
+pub fn stage_resource(method_arn: &str) -> String {
+    let mut parts = method_arn.splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(api), Some(stage))
+            if api.starts_with("arn:") && api.contains(":execute-api:") && !stage.is_empty() =>
+        {
+            format!("{api}/{stage}/*/*")
+        }
+        _ => method_arn.to_owned(),
+    }
+}
+
+/// The Allow answer for `principal` on `resource`.
+pub fn allow(principal: &Principal, resource: &str) -> AuthorizerResponse {
+    let (principal_id, context) = principal.to_context();
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = IamPolicyEffect::Allow;
+    statement.resource = vec![resource.to_owned()];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    let mut response = AuthorizerResponse::default();
+    response.principal_id = Some(principal_id);
+    response.policy_document = policy;
+    response.context = context_value(context);
+    response
+}
+
+fn context_value(context: BTreeMap<String, String>) -> Value {
+    Value::Object(
+        context
+            .into_iter()
+            .map(|(key, value)| (key, Value::String(value)))
+            .collect(),
+    )
+}
+
+/// Runs [`authorize`] now and logs the decision; a refusal becomes the
+/// error [`UNAUTHORIZED`].
+pub fn handle(
+    verifier: &TokenVerifier,
+    request: &ApiGatewayCustomAuthorizerRequest,
+) -> Result<AuthorizerResponse, String> {
+    match authorize(verifier, request, OffsetDateTime::now_utc()) {
+        Ok(response) => {
+            info!(
+                principal_id = response.principal_id.as_deref().unwrap_or_default(),
+                "allowed"
+            );
+            Ok(response)
+        }
+        Err(refusal) => {
+            info!(reason = %refusal, method_arn = request.method_arn.as_deref().unwrap_or_default(), "refused");
+            Err(UNAUTHORIZED.to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharmaguard_domain::identity::Role;
+    use pharmaguard_security::TokenSigner;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const PRIVATE_A: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
+    const PUBLIC_A: &str = include_str!("../../../shared/security/tests/keys/test-a-public.pem");
+    const PRIVATE_B: &str = include_str!("../../../shared/security/tests/keys/test-b-private.pem");
+    const METHOD_ARN: &str =
+        "arn:aws:execute-api:eu-central-1:000000000000:abc123/local/GET/v1/shipments/shp-1";
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::from_public_key_pem(PUBLIC_A).expect("test public key")
+    }
+
+    fn signer(pem: &str) -> TokenSigner {
+        TokenSigner::from_pkcs8_pem(pem).expect("test key")
+    }
+
+    fn manager() -> Principal {
+        Principal::User {
+            user_id: "usr-1".into(),
+            org_id: "org-a".into(),
+            role: Role::Manager,
+        }
+    }
+
+    fn request(token: Option<&str>) -> ApiGatewayCustomAuthorizerRequest {
+        serde_json::from_value(json!({
+            "type": "TOKEN",
+            "authorizationToken": token,
+            "methodArn": METHOD_ARN,
+        }))
+        .expect("request")
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    #[test]
+    fn a_valid_token_is_allowed_on_the_whole_stage_with_the_context() {
+        let token = signer(PRIVATE_A)
+            .issue(&manager(), now())
+            .expect("token")
+            .token;
+        let response = authorize(
+            &verifier(),
+            &request(Some(&format!("Bearer {token}"))),
+            now(),
+        )
+        .expect("allowed");
+        let json = serde_json::to_value(&response).expect("JSON");
+        assert_eq!(json["principalId"], "usr-1");
+        assert_eq!(
+            json["policyDocument"],
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Action": ["execute-api:Invoke"],
+                    "Effect": "Allow",
+                    "Resource": ["arn:aws:execute-api:eu-central-1:000000000000:abc123/local/*/*"]
+                }]
+            })
+        );
+        assert_eq!(
+            json["context"],
+            json!({"kind": "user", "org": "org-a", "role": "MANAGER"})
+        );
+
+        // the context reads back as the same principal in the routes
+        let context = response.context.as_object().expect("object");
+        let back = Principal::from_context(response.principal_id.as_deref(), |key| {
+            context.get(key).and_then(Value::as_str)
+        });
+        assert_eq!(back, Ok(manager()));
+    }
+
+    #[test]
+    fn devices_are_allowed_without_a_role() {
+        let device = Principal::Device {
+            device_id: "truck-7".into(),
+            org_id: "org-a".into(),
+        };
+        let token = signer(PRIVATE_A)
+            .issue(&device, now())
+            .expect("token")
+            .token;
+        let response = authorize(
+            &verifier(),
+            &request(Some(&format!("bearer {token}"))),
+            now(),
+        )
+        .expect("allowed");
+        assert_eq!(response.principal_id.as_deref(), Some("truck-7"));
+        assert_eq!(response.context, json!({"kind": "device", "org": "org-a"}));
+    }
+
+    #[test]
+    fn a_missing_or_non_bearer_header_is_refused() {
+        let token = signer(PRIVATE_A)
+            .issue(&manager(), now())
+            .expect("token")
+            .token;
+        assert_eq!(
+            authorize(&verifier(), &request(None), now()),
+            Err(Refusal::MissingToken)
+        );
+        assert_eq!(
+            authorize(&verifier(), &request(Some("  ")), now()),
+            Err(Refusal::MissingToken)
+        );
+        for header in [
+            token.clone(),
+            format!("Basic {token}"),
+            "Bearer".to_owned(),
+            "Bearer  ".to_owned(),
+        ] {
+            assert_eq!(
+                authorize(&verifier(), &request(Some(&header)), now()),
+                Err(Refusal::NotBearer),
+                "{header:.20}"
+            );
+        }
+    }
+
+    #[test]
+    fn forged_expired_and_garbage_tokens_are_refused() {
+        let forged = signer(PRIVATE_B)
+            .issue(&manager(), now())
+            .expect("token")
+            .token;
+        let expired = signer(PRIVATE_A)
+            .issue(&manager(), now() - Duration::from_secs(3600))
+            .expect("token")
+            .token;
+        let future = signer(PRIVATE_A)
+            .issue(&manager(), now() + Duration::from_secs(3600))
+            .expect("token")
+            .token;
+        for (token, expected) in [
+            (forged, TokenError::BadSignature),
+            (expired, TokenError::Expired),
+            (future, TokenError::NotYetValid),
+        ] {
+            assert_eq!(
+                authorize(
+                    &verifier(),
+                    &request(Some(&format!("Bearer {token}"))),
+                    now()
+                ),
+                Err(Refusal::InvalidToken(expected))
+            );
+        }
+        assert!(matches!(
+            authorize(&verifier(), &request(Some("Bearer not.a.jwt")), now()),
+            Err(Refusal::InvalidToken(_))
+        ));
+    }
+
+    #[test]
+    fn every_refusal_is_reported_as_exactly_unauthorized() {
+        for header in [None, Some("Bearer garbage"), Some("Basic abc")] {
+            assert_eq!(
+                handle(&verifier(), &request(header)),
+                Err("Unauthorized".to_owned())
+            );
+        }
+        let token = signer(PRIVATE_A)
+            .issue(&manager(), now())
+            .expect("token")
+            .token;
+        assert!(handle(&verifier(), &request(Some(&format!("Bearer {token}")))).is_ok());
+    }
+
+    #[test]
+    fn the_policy_covers_the_stage_derived_from_the_method_arn() {
+        assert_eq!(
+            stage_resource(
+                "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/prod/POST/v1/auth/users"
+            ),
+            "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/prod/*/*"
+        );
+        assert_eq!(
+            stage_resource("arn:aws-cn:execute-api:cn-north-1:123:api/dev/GET/"),
+            "arn:aws-cn:execute-api:cn-north-1:123:api/dev/*/*"
+        );
+        assert_eq!(stage_resource("not-an-arn"), "not-an-arn");
+        let mut missing = request(Some("Bearer x"));
+        missing.method_arn = None;
+        let token = signer(PRIVATE_A)
+            .issue(&manager(), now())
+            .expect("token")
+            .token;
+        missing.authorization_token = Some(format!("Bearer {token}"));
+        assert_eq!(
+            authorize(&verifier(), &missing, now()),
+            Err(Refusal::MissingMethodArn)
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_are_extracted_strictly() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc "), Some("abc"));
+        assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token("Token abc"), None);
+        assert_eq!(bearer_token("abc"), None);
+    }
+}

@@ -1,0 +1,62 @@
+//! The `authorizer` Lambda: wiring only. Everything it does is in the
+//! library ([`authorizer::authorize`]).
+//!
+//! Environment:
+//! - `JWT_PUBLIC_KEY_PARAM` (required): the SSM parameter (a plain String)
+//!   holding the Ed25519 public key PEM; read once, at cold start;
+//! - `RUST_LOG` (optional, default `info`): log filter, logs are JSON lines;
+//! - the usual AWS SDK variables (`AWS_REGION`, credentials, and
+//!   `AWS_ENDPOINT_URL` to reach LocalStack).
+
+use authorizer::{PUBLIC_KEY_PARAM_VAR, handle};
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pharmaguard_aws::ssm::get_parameter;
+use pharmaguard_security::TokenVerifier;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let parameter = std::env::var(PUBLIC_KEY_PARAM_VAR)
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| {
+            let message = format!("the environment variable {PUBLIC_KEY_PARAM_VAR} must be set");
+            tracing::error!(error = %message, "cannot start");
+            Error::from(message)
+        })?;
+
+    let config = pharmaguard_aws::config::load().await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let pem = get_parameter(&ssm, &parameter).await.map_err(|error| {
+        tracing::error!(%error, "cannot read the token public key");
+        Error::from(error.to_string())
+    })?;
+    let verifier = TokenVerifier::from_public_key_pem(&pem).map_err(|error| {
+        tracing::error!(%error, %parameter, "cannot use the token public key");
+        Error::from(error.to_string())
+    })?;
+    tracing::info!(kid = verifier.kid(), "token public key loaded");
+    let verifier = &verifier;
+
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequest>| async move {
+            handle(verifier, &event.payload).map_err(Error::from)
+        },
+    ))
+    .await
+}
+
+/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_current_span(false)
+        .init();
+}

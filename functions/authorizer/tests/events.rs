@@ -1,0 +1,67 @@
+//! The sample events in `events/authorizer/` parse as TOKEN authorizer
+//! requests and get the answers `events/README.md` promises.
+
+use std::path::PathBuf;
+
+use authorizer::handle;
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_security::{TokenSigner, TokenVerifier};
+use time::OffsetDateTime;
+
+const PRIVATE_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
+const PUBLIC_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-public.pem");
+
+fn event(name: &str) -> ApiGatewayCustomAuthorizerRequest {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/authorizer")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn verifier() -> TokenVerifier {
+    TokenVerifier::from_public_key_pem(PUBLIC_KEY).expect("test key")
+}
+
+#[test]
+fn the_samples_are_token_authorizer_requests() {
+    for name in ["token.json", "token-missing.json"] {
+        let event = event(name);
+        assert_eq!(event.type_.as_deref(), Some("TOKEN"), "{name}");
+        assert!(event.method_arn.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn a_missing_or_placeholder_token_is_unauthorized() {
+    for name in ["token.json", "token-missing.json"] {
+        assert_eq!(
+            handle(&verifier(), &event(name)),
+            Err("Unauthorized".to_owned()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_sample_with_a_real_token_is_allowed_on_the_stage() {
+    let principal = Principal::User {
+        user_id: "usr-admin-0001".into(),
+        org_id: "org-operator".into(),
+        role: Role::Admin,
+    };
+    let token = TokenSigner::from_pkcs8_pem(PRIVATE_KEY)
+        .expect("test key")
+        .issue(&principal, OffsetDateTime::now_utc())
+        .expect("token")
+        .token;
+    let mut request = event("token.json");
+    request.authorization_token = Some(format!("Bearer {token}"));
+    let response = handle(&verifier(), &request).expect("allowed");
+    assert_eq!(response.principal_id.as_deref(), Some("usr-admin-0001"));
+    assert_eq!(
+        response.policy_document.statement[0].resource,
+        ["arn:aws:execute-api:eu-central-1:000000000000:pharmaguard/local/*/*"]
+    );
+}

@@ -1,0 +1,525 @@
+//! `/v1/shipments`: shipment orders, their state machine and audit trail.
+//!
+//! Every route needs a caller (the REST API's authorizer context): none is
+//! `401`. Devices may do nothing here (`403`). A shipment is only ever seen by
+//! its shipper and its recipient organisation: to anyone else it does not
+//! exist (`404`, never `403`), whatever their role — ADMIN included. Who may
+//! do what is [`pharmaguard_domain::shipment::policy`].
+//!
+//! | route | answers |
+//! |---|---|
+//! | `POST /v1/shipments` | `201` the shipment (`PENDING`, version 1, `Location` header) · `400` per-field errors · `403` · `413` |
+//! | `GET /v1/shipments?state=&limit=&next=` | `200` `{"items": [...], "next": token or null}`, newest first, only the caller's organisation's · `400` |
+//! | `GET /v1/shipments/{id}` | `200` the shipment · `404` |
+//! | `POST /v1/shipments/{id}/dispatch\|start\|deliver\|cancel` with `{"version": n}` (cancel: optional `"reason"`) | `200` the updated shipment · `400` · `403` · `404` · `409` `invalid_transition` (message naming both states, `from`, `to`) · `409` `version_conflict` (`current_version`) |
+//! | `GET /v1/shipments/{id}/audit` | `200` `{"items": [audit records, oldest first]}` · `404` |
+//!
+//! Besides: `405` (with `Allow`) for another method on a known path, `404`
+//! for an unknown path, `503` (with `Retry-After`) when the store is
+//! unavailable. Errors are `{"error": code, "message": …}`, with `errors`
+//! (`[{"field", "message"}]`) for `400`. Bad input never causes a `5xx`.
+//!
+//! The work is done by [`route`], a plain function of the caller, the request
+//! parts, a [`ShipmentStore`] and a [`Clock`]; [`handle`] adapts it to
+//! `lambda_http`.
+
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use pharmaguard_domain::FieldError;
+use pharmaguard_domain::identity::Principal;
+use pharmaguard_domain::shipment::policy::{Action, Denied, authorize, may_ever};
+use pharmaguard_domain::shipment::ports::{Clock, ListQuery, ShipmentStore, StoreError};
+use pharmaguard_domain::shipment::validation::{
+    MAX_BODY_BYTES, MAX_SHIPMENT_ID_CHARS, is_identifier,
+};
+use pharmaguard_domain::shipment::{
+    Shipment, Transition, TransitionError, audit_record, new_shipment_id, parse_create_request,
+    parse_list_params, parse_transition_request,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+/// Seconds a client is asked to wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// A required environment variable is missing or blank.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the environment variable {0} must be set")]
+pub struct MissingEnv(pub &'static str);
+
+/// The value of the environment variable `name` (given as `value`; `None`
+/// when unset), trimmed; blank counts as missing.
+pub fn required_env(name: &'static str, value: Option<String>) -> Result<String, MissingEnv> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or(MissingEnv(name))
+}
+
+/// The parts of a request [`route`] looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path, e.g. `/v1/shipments/shp-1/dispatch` (a stage prefix is ignored).
+    pub path: &'a str,
+    /// The query parameters, in any order (a name may repeat).
+    pub query: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// An HTTP answer, before it is turned into a `lambda_http` response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers besides `content-type` (always `application/json`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// The Lambda handler: reads the caller from the authorizer context and runs
+/// [`route`] on the request.
+///
+/// Errors only when the response itself cannot be built; bad input never
+/// makes it fail.
+pub async fn handle<S: ShipmentStore, C: Clock>(
+    store: &S,
+    clock: &C,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let caller = pharmaguard_http::caller(&request);
+    let path = match request.raw_http_path() {
+        "" => request.uri().path().to_owned(),
+        raw => raw.to_owned(),
+    };
+    let parameters = request.query_string_parameters();
+    let query: Vec<(&str, &str)> = parameters.iter().collect();
+    let reply = route(
+        store,
+        clock,
+        caller.as_ref(),
+        &ApiRequest {
+            method: request.method().as_str(),
+            path: &path,
+            query: &query,
+            body: request.body().as_ref(),
+        },
+    )
+    .await;
+    into_response(reply)
+}
+
+/// Turns a [`Reply`] into a `lambda_http` response.
+pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    Ok(builder.body(Body::Text(reply.body))?)
+}
+
+/// Which resource a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource<'a> {
+    /// `/v1/shipments`
+    Collection,
+    /// `/v1/shipments/{id}`
+    Shipment(&'a str),
+    /// `/v1/shipments/{id}/<transition>`
+    Transition(&'a str, Transition),
+    /// `/v1/shipments/{id}/audit`
+    Audit(&'a str),
+}
+
+impl Resource<'_> {
+    fn allowed_methods(self) -> &'static str {
+        match self {
+            Resource::Collection => "GET, POST",
+            Resource::Shipment(_) | Resource::Audit(_) => "GET",
+            Resource::Transition(..) => "POST",
+        }
+    }
+}
+
+/// The resource of a path: the part from `/v1/shipments` on (anything before
+/// it, such as a stage, is ignored; a trailing slash too).
+fn resource(path: &str) -> Option<Resource<'_>> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let start = segments
+        .windows(2)
+        .position(|pair| pair == ["v1", "shipments"])?;
+    match &segments[start + 2..] {
+        [] => Some(Resource::Collection),
+        [id] => Some(Resource::Shipment(id)),
+        [id, "audit"] => Some(Resource::Audit(id)),
+        [id, action] => action
+            .parse()
+            .ok()
+            .map(|transition| Resource::Transition(id, transition)),
+        _ => None,
+    }
+}
+
+/// Handles one request by `caller` (`None`: no valid authorizer context).
+/// Never panics, whatever the input.
+pub async fn route<S: ShipmentStore, C: Clock>(
+    store: &S,
+    clock: &C,
+    caller: Option<&Principal>,
+    request: &ApiRequest<'_>,
+) -> Reply {
+    let Some(resource) = resource(request.path) else {
+        return not_found("no such route");
+    };
+    let method = request.method;
+    let allowed = matches!(
+        (resource, method),
+        (Resource::Collection, "GET" | "POST")
+            | (Resource::Shipment(_) | Resource::Audit(_), "GET")
+            | (Resource::Transition(..), "POST")
+    );
+    if !allowed {
+        return method_not_allowed(method, resource.allowed_methods());
+    }
+    let Some(caller) = caller else {
+        info!(method, path = request.path, "no caller");
+        return error_reply(
+            401,
+            "unauthorized",
+            "sign in: this route needs a valid token",
+        );
+    };
+    let reply = match resource {
+        Resource::Collection if method == "POST" => {
+            create(store, clock, caller, request.body).await
+        }
+        Resource::Collection => list(store, caller, request.query).await,
+        Resource::Shipment(id) => read(store, caller, id).await,
+        Resource::Audit(id) => audit(store, caller, id).await,
+        Resource::Transition(id, transition) => {
+            change(store, clock, caller, id, transition, request.body).await
+        }
+    };
+    info!(
+        method,
+        path = request.path,
+        caller = caller.id(),
+        org = caller.org_id(),
+        status = reply.status,
+        "shipment request"
+    );
+    reply
+}
+
+async fn create<S: ShipmentStore, C: Clock>(
+    store: &S,
+    clock: &C,
+    caller: &Principal,
+    body: &[u8],
+) -> Reply {
+    if let Err(denied) = may_ever(caller, Action::Create) {
+        return forbidden(&denied);
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return payload_too_large(body.len());
+    }
+    let draft = match parse_create_request(body) {
+        Ok(draft) => draft,
+        Err(errors) => return invalid_request(errors),
+    };
+    if let Err(denied) = authorize(caller, Action::Create, &draft) {
+        return forbidden(&denied);
+    }
+    let now = clock.now();
+    let shipment = Shipment::create(new_shipment_id(), draft, caller, now);
+    let record = audit_record(caller, None, &shipment, now);
+    match store.create(&shipment, &record).await {
+        Ok(()) => {
+            info!(shipment_id = %shipment.id, "shipment created");
+            let mut reply = json_reply(201, &shipment);
+            reply
+                .headers
+                .push((LOCATION.as_str(), format!("/v1/shipments/{}", shipment.id)));
+            reply
+        }
+        Err(error) => store_failure(&error),
+    }
+}
+
+async fn list<S: ShipmentStore>(store: &S, caller: &Principal, query: &[(&str, &str)]) -> Reply {
+    if let Err(denied) = may_ever(caller, Action::List) {
+        return forbidden(&denied);
+    }
+    let params = match parse_list_params(query.iter().copied()) {
+        Ok(params) => params,
+        Err(errors) => return invalid_request(errors),
+    };
+    let query = ListQuery {
+        org_id: caller.org_id().to_owned(),
+        state: params.state,
+        limit: params.limit,
+        next: params.next,
+    };
+    match store.list(&query).await {
+        Ok(mut page) => {
+            // the store lists one organisation's partition; never show more
+            page.items
+                .retain(|shipment| authorize(caller, Action::List, shipment).is_ok());
+            json_reply(200, &json!({ "items": page.items, "next": page.next }))
+        }
+        Err(StoreError::InvalidPageToken) => invalid_request(vec![FieldError::new(
+            "next",
+            "is not a token of this listing: pass the `next` of the previous page, with the same filter",
+        )]),
+        Err(error) => store_failure(&error),
+    }
+}
+
+/// The shipment `id`, if it exists and `caller` may do `action` on it:
+/// otherwise the answer to give (404 for a shipment the caller's
+/// organisation is not party to, as for one that does not exist).
+async fn visible<S: ShipmentStore>(
+    store: &S,
+    caller: &Principal,
+    id: &str,
+    action: Action,
+) -> Result<Shipment, Reply> {
+    if let Err(denied) = may_ever(caller, action) {
+        return Err(forbidden(&denied));
+    }
+    if !is_identifier(id, MAX_SHIPMENT_ID_CHARS) {
+        return Err(no_shipment(id));
+    }
+    let shipment = match store.get(id).await {
+        Ok(Some(shipment)) => shipment,
+        Ok(None) => return Err(no_shipment(id)),
+        Err(error) => return Err(store_failure(&error)),
+    };
+    match authorize(caller, action, &shipment) {
+        Ok(()) => Ok(shipment),
+        Err(Denied::NotInvolved) => Err(no_shipment(id)),
+        Err(denied) => Err(forbidden(&denied)),
+    }
+}
+
+async fn read<S: ShipmentStore>(store: &S, caller: &Principal, id: &str) -> Reply {
+    match visible(store, caller, id, Action::Read).await {
+        Ok(shipment) => json_reply(200, &shipment),
+        Err(reply) => reply,
+    }
+}
+
+async fn audit<S: ShipmentStore>(store: &S, caller: &Principal, id: &str) -> Reply {
+    if let Err(reply) = visible(store, caller, id, Action::Audit).await {
+        return reply;
+    }
+    match store.audit_trail(id).await {
+        Ok(records) => json_reply(200, &json!({ "items": records })),
+        Err(error) => store_failure(&error),
+    }
+}
+
+async fn change<S: ShipmentStore, C: Clock>(
+    store: &S,
+    clock: &C,
+    caller: &Principal,
+    id: &str,
+    transition: Transition,
+    body: &[u8],
+) -> Reply {
+    if body.len() > MAX_BODY_BYTES {
+        return payload_too_large(body.len());
+    }
+    let request = match parse_transition_request(transition, body) {
+        Ok(request) => request,
+        Err(errors) => return invalid_request(errors),
+    };
+    // To a caller whose organisation is not party to it, the shipment does
+    // not exist: 404 before any role or state is looked at.
+    let shipment = match visible(store, caller, id, Action::Read).await {
+        Ok(shipment) => shipment,
+        Err(reply) => return reply,
+    };
+    if let Err(denied) = authorize(caller, Action::from(transition), &shipment) {
+        return forbidden(&denied);
+    }
+    let now = clock.now();
+    let next = match shipment.transition(transition, request.expected_version, now, request.reason)
+    {
+        Ok(next) => next,
+        Err(TransitionError::VersionConflict { current, .. }) => {
+            return version_conflict(Some(current));
+        }
+        Err(TransitionError::Invalid(invalid)) => {
+            info!(shipment_id = id, %invalid, "invalid transition");
+            return json_reply(
+                409,
+                &json!({
+                    "error": "invalid_transition",
+                    "message": invalid.to_string(),
+                    "from": invalid.from,
+                    "to": invalid.to,
+                }),
+            );
+        }
+    };
+    let record = audit_record(caller, Some(&shipment), &next, now);
+    match store.update(&next, shipment.version, &record).await {
+        Ok(()) => {
+            info!(shipment_id = id, state = %next.state, version = next.version, "shipment changed");
+            json_reply(200, &next)
+        }
+        Err(StoreError::VersionConflict { current_version }) => version_conflict(current_version),
+        Err(error) => store_failure(&error),
+    }
+}
+
+fn version_conflict(current_version: Option<u64>) -> Reply {
+    json_reply(
+        409,
+        &json!({
+            "error": "version_conflict",
+            "message": "the shipment changed since you read it: reload it and decide again",
+            "current_version": current_version,
+        }),
+    )
+}
+
+/// The body of every error answer.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+fn error_reply(status: u16, code: &str, message: &str) -> Reply {
+    json_reply(
+        status,
+        &ErrorBody {
+            error: code,
+            message,
+            errors: Vec::new(),
+        },
+    )
+}
+
+fn invalid_request(errors: Vec<FieldError>) -> Reply {
+    info!(errors = errors.len(), "invalid shipment request");
+    json_reply(
+        400,
+        &ErrorBody {
+            error: "invalid_request",
+            message: "the request has errors; see `errors`",
+            errors,
+        },
+    )
+}
+
+fn forbidden(denied: &Denied) -> Reply {
+    info!(%denied, "shipment request refused");
+    error_reply(403, "forbidden", &denied.to_string())
+}
+
+fn not_found(message: &str) -> Reply {
+    error_reply(404, "not_found", message)
+}
+
+fn no_shipment(id: &str) -> Reply {
+    let id: String = id.chars().take(MAX_SHIPMENT_ID_CHARS).collect();
+    not_found(&format!("no shipment {id:?}"))
+}
+
+fn method_not_allowed(method: &str, allow: &'static str) -> Reply {
+    let mut reply = error_reply(
+        405,
+        "method_not_allowed",
+        &format!("{method} is not allowed here; use {allow}"),
+    );
+    reply.headers.push((ALLOW.as_str(), allow.to_owned()));
+    reply
+}
+
+fn payload_too_large(size: usize) -> Reply {
+    json_reply(
+        413,
+        &ErrorBody {
+            error: "payload_too_large",
+            message: "the body is too large",
+            errors: vec![FieldError::new(
+                "body",
+                format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
+            )],
+        },
+    )
+}
+
+fn store_failure(failure: &StoreError) -> Reply {
+    match failure {
+        StoreError::Unavailable(message) => {
+            warn!(%message, "shipment store unavailable");
+            let mut reply = error_reply(503, "unavailable", "try again shortly");
+            reply
+                .headers
+                .push((RETRY_AFTER.as_str(), RETRY_AFTER_SECONDS.to_string()));
+            reply
+        }
+        StoreError::AlreadyExists => {
+            warn!("shipment id collision");
+            error_reply(
+                409,
+                "conflict",
+                "the shipment exists already; send the request again",
+            )
+        }
+        StoreError::VersionConflict { current_version } => version_conflict(*current_version),
+        StoreError::InvalidPageToken => invalid_request(vec![FieldError::new(
+            "next",
+            "is not a token of this listing",
+        )]),
+        StoreError::Corrupt(message) => {
+            error!(%message, "stored shipment data is corrupt");
+            internal_error()
+        }
+    }
+}
+
+fn internal_error() -> Reply {
+    Reply {
+        status: 500,
+        headers: Vec::new(),
+        body: r#"{"error":"internal_error","message":"something went wrong on our side"}"#
+            .to_owned(),
+    }
+}
+
+/// A JSON reply; a body that cannot be serialized (a bug, never bad input)
+/// becomes a 500.
+fn json_reply(status: u16, body: &impl Serialize) -> Reply {
+    match serde_json::to_string(body) {
+        Ok(body) => Reply {
+            status,
+            headers: Vec::new(),
+            body,
+        },
+        Err(serialization) => {
+            error!(%serialization, "response body could not be serialized");
+            internal_error()
+        }
+    }
+}
+
+/// The JSON of a reply body (for tests and tools).
+pub fn body_json(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests;
