@@ -19,11 +19,10 @@ use pharmaguard_aws::identity_store::DynamoIdentityStore;
 use pharmaguard_aws::ssm::get_parameter;
 use pharmaguard_domain::shipment::ports::SystemClock;
 use pharmaguard_security::{Passwords, TokenSigner};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    pharmaguard_aws::logging::init();
     let var = |name: &'static str| {
         required_var(name, std::env::var(name).ok()).map_err(|error| {
             tracing::error!(%error, "cannot start");
@@ -58,16 +57,4 @@ async fn main() -> Result<(), Error> {
     let services = &services;
 
     lambda_http::run(service_fn(move |request| handle(services, request))).await
-}
-
-/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_current_span(false)
-        .init();
 }

@@ -1,19 +1,21 @@
 //! Every route through [`route`], with the in-memory store and audit log, a
 //! real token signer (test key) and a clock the tests move.
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use pharmaguard_domain::accounts::memory::{MemoryAuditLog, MemoryIdentityStore};
 use pharmaguard_domain::accounts::{CreateUserRequest, Organisation, User};
 use pharmaguard_domain::identity::{OrganisationKind, Role};
+use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
 use pharmaguard_security::{TokenVerifier, sha256_hex};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
 use super::*;
 
-const PRIVATE_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
+/// The signing key, generated once per test run.
+static KEY: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key"));
 const START: OffsetDateTime = datetime!(2026-11-21 08:00:00 UTC);
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -59,7 +61,7 @@ impl World {
             services: Services {
                 store,
                 audit: MemoryAuditLog::default(),
-                tokens: TokenSigner::from_pkcs8_pem(PRIVATE_KEY).expect("test key"),
+                tokens: TokenSigner::from_pkcs8_pem(&KEY.private_pem).expect("test key"),
                 clock: TestClock(Mutex::new(START)),
                 passwords,
             },

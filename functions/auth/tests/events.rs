@@ -2,6 +2,7 @@
 //! requests and get the answers `events/README.md` promises.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use auth::{Services, handle};
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
@@ -10,11 +11,13 @@ use pharmaguard_domain::accounts::memory::{MemoryAuditLog, MemoryIdentityStore};
 use pharmaguard_domain::accounts::{CreateUserRequest, Organisation, User};
 use pharmaguard_domain::identity::{OrganisationKind, Role};
 use pharmaguard_domain::shipment::ports::SystemClock;
+use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
 use pharmaguard_security::{Passwords, TokenSigner};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-const PRIVATE_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
+/// The signing key, generated once per test run.
+static KEY: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key"));
 /// The password `login.json` carries (a placeholder for the real one).
 const LOGIN_PASSWORD: &str = "the password from localstack/.state/admin.json";
 
@@ -58,7 +61,7 @@ fn services(
     Services {
         store,
         audit: MemoryAuditLog::default(),
-        tokens: TokenSigner::from_pkcs8_pem(PRIVATE_KEY).expect("test key"),
+        tokens: TokenSigner::from_pkcs8_pem(&KEY.private_pem).expect("test key"),
         clock: SystemClock,
         passwords,
     }

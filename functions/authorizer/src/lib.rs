@@ -159,17 +159,19 @@ mod tests {
     use super::*;
     use pharmaguard_domain::identity::Role;
     use pharmaguard_security::TokenSigner;
+    use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
     use serde_json::json;
+    use std::sync::LazyLock;
     use std::time::Duration;
 
-    const PRIVATE_A: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
-    const PUBLIC_A: &str = include_str!("../../../shared/security/tests/keys/test-a-public.pem");
-    const PRIVATE_B: &str = include_str!("../../../shared/security/tests/keys/test-b-private.pem");
+    /// Two key pairs, generated once per test run.
+    static KEY_A: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key a"));
+    static KEY_B: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key b"));
     const METHOD_ARN: &str =
         "arn:aws:execute-api:eu-central-1:000000000000:abc123/local/GET/v1/shipments/shp-1";
 
     fn verifier() -> TokenVerifier {
-        TokenVerifier::from_public_key_pem(PUBLIC_A).expect("test public key")
+        TokenVerifier::from_public_key_pem(&KEY_A.public_pem).expect("test public key")
     }
 
     fn signer(pem: &str) -> TokenSigner {
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_valid_token_is_allowed_on_the_whole_stage_with_the_context() {
-        let token = signer(PRIVATE_A)
+        let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
@@ -241,7 +243,7 @@ mod tests {
             device_id: "truck-7".into(),
             org_id: "org-a".into(),
         };
-        let token = signer(PRIVATE_A)
+        let token = signer(&KEY_A.private_pem)
             .issue(&device, now())
             .expect("token")
             .token;
@@ -257,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_non_bearer_header_is_refused() {
-        let token = signer(PRIVATE_A)
+        let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
@@ -285,15 +287,15 @@ mod tests {
 
     #[test]
     fn forged_expired_and_garbage_tokens_are_refused() {
-        let forged = signer(PRIVATE_B)
+        let forged = signer(&KEY_B.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
-        let expired = signer(PRIVATE_A)
+        let expired = signer(&KEY_A.private_pem)
             .issue(&manager(), now() - Duration::from_secs(3600))
             .expect("token")
             .token;
-        let future = signer(PRIVATE_A)
+        let future = signer(&KEY_A.private_pem)
             .issue(&manager(), now() + Duration::from_secs(3600))
             .expect("token")
             .token;
@@ -325,7 +327,7 @@ mod tests {
                 Err("Unauthorized".to_owned())
             );
         }
-        let token = signer(PRIVATE_A)
+        let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
@@ -347,7 +349,7 @@ mod tests {
         assert_eq!(stage_resource("not-an-arn"), "not-an-arn");
         let mut missing = request(Some("Bearer x"));
         missing.method_arn = None;
-        let token = signer(PRIVATE_A)
+        let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;

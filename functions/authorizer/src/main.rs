@@ -13,11 +13,10 @@ use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pharmaguard_aws::ssm::get_parameter;
 use pharmaguard_security::TokenVerifier;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    pharmaguard_aws::logging::init();
     let parameter = std::env::var(PUBLIC_KEY_PARAM_VAR)
         .ok()
         .map(|name| name.trim().to_owned())
@@ -47,16 +46,4 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
-}
-
-/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_current_span(false)
-        .init();
 }

@@ -2,15 +2,17 @@
 //! requests and get the answers `events/README.md` promises.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use authorizer::handle;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
 use pharmaguard_security::{TokenSigner, TokenVerifier};
 use time::OffsetDateTime;
 
-const PRIVATE_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-private.pem");
-const PUBLIC_KEY: &str = include_str!("../../../shared/security/tests/keys/test-a-public.pem");
+/// The key pair, generated once per test run.
+static KEY: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key"));
 
 fn event(name: &str) -> ApiGatewayCustomAuthorizerRequest {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,7 +23,7 @@ fn event(name: &str) -> ApiGatewayCustomAuthorizerRequest {
 }
 
 fn verifier() -> TokenVerifier {
-    TokenVerifier::from_public_key_pem(PUBLIC_KEY).expect("test key")
+    TokenVerifier::from_public_key_pem(&KEY.public_pem).expect("test key")
 }
 
 #[test]
@@ -51,7 +53,7 @@ fn the_sample_with_a_real_token_is_allowed_on_the_stage() {
         org_id: "org-operator".into(),
         role: Role::Admin,
     };
-    let token = TokenSigner::from_pkcs8_pem(PRIVATE_KEY)
+    let token = TokenSigner::from_pkcs8_pem(&KEY.private_pem)
         .expect("test key")
         .issue(&principal, OffsetDateTime::now_utc())
         .expect("token")

@@ -23,7 +23,7 @@
 //! parts, a [`ShipmentStore`] and a [`Clock`]; [`handle`] adapts it to
 //! `lambda_http`.
 
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use lambda_http::http::header::LOCATION;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use pharmaguard_domain::FieldError;
 use pharmaguard_domain::identity::Principal;
@@ -36,6 +36,7 @@ use pharmaguard_domain::shipment::{
     Shipment, Transition, TransitionError, audit_record, new_shipment_id, parse_create_request,
     parse_list_params, parse_transition_request,
 };
+pub use pharmaguard_http::Reply;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
@@ -68,17 +69,6 @@ pub struct ApiRequest<'a> {
     pub query: &'a [(&'a str, &'a str)],
     /// The body.
     pub body: &'a [u8],
-}
-
-/// An HTTP answer, before it is turned into a `lambda_http` response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// HTTP status code.
-    pub status: u16,
-    /// Headers besides `content-type` (always `application/json`).
-    pub headers: Vec<(&'static str, String)>,
-    /// The JSON body.
-    pub body: String,
 }
 
 /// The Lambda handler: reads the caller from the authorizer context and runs
@@ -115,13 +105,7 @@ pub async fn handle<S: ShipmentStore, C: Clock>(
 
 /// Turns a [`Reply`] into a `lambda_http` response.
 pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
-    let mut builder = Response::builder()
-        .status(reply.status)
-        .header(CONTENT_TYPE, "application/json");
-    for (name, value) in reply.headers {
-        builder = builder.header(name, value);
-    }
-    Ok(builder.body(Body::Text(reply.body))?)
+    reply.into_response()
 }
 
 /// Which resource a path names.
@@ -391,45 +375,27 @@ fn version_conflict(current_version: Option<u64>) -> Reply {
     )
 }
 
-/// The body of every error answer.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<FieldError>,
-}
-
 fn error_reply(status: u16, code: &str, message: &str) -> Reply {
-    json_reply(
-        status,
-        &ErrorBody {
-            error: code,
-            message,
-            errors: Vec::new(),
-        },
-    )
+    Reply::error(status, code, message, &[])
 }
 
 fn invalid_request(errors: Vec<FieldError>) -> Reply {
     info!(errors = errors.len(), "invalid shipment request");
-    json_reply(
+    Reply::error(
         400,
-        &ErrorBody {
-            error: "invalid_request",
-            message: "the request has errors; see `errors`",
-            errors,
-        },
+        "invalid_request",
+        "the request has errors; see `errors`",
+        &errors,
     )
 }
 
 fn forbidden(denied: &Denied) -> Reply {
     info!(%denied, "shipment request refused");
-    error_reply(403, "forbidden", &denied.to_string())
+    Reply::forbidden(denied)
 }
 
 fn not_found(message: &str) -> Reply {
-    error_reply(404, "not_found", message)
+    Reply::not_found(message)
 }
 
 fn no_shipment(id: &str) -> Reply {
@@ -438,26 +404,18 @@ fn no_shipment(id: &str) -> Reply {
 }
 
 fn method_not_allowed(method: &str, allow: &'static str) -> Reply {
-    let mut reply = error_reply(
-        405,
-        "method_not_allowed",
-        &format!("{method} is not allowed here; use {allow}"),
-    );
-    reply.headers.push((ALLOW.as_str(), allow.to_owned()));
-    reply
+    Reply::method_not_allowed(method, allow)
 }
 
 fn payload_too_large(size: usize) -> Reply {
-    json_reply(
+    Reply::error(
         413,
-        &ErrorBody {
-            error: "payload_too_large",
-            message: "the body is too large",
-            errors: vec![FieldError::new(
-                "body",
-                format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
-            )],
-        },
+        "payload_too_large",
+        "the body is too large",
+        &[FieldError::new(
+            "body",
+            format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
+        )],
     )
 }
 
@@ -465,11 +423,7 @@ fn store_failure(failure: &StoreError) -> Reply {
     match failure {
         StoreError::Unavailable(message) => {
             warn!(%message, "shipment store unavailable");
-            let mut reply = error_reply(503, "unavailable", "try again shortly");
-            reply
-                .headers
-                .push((RETRY_AFTER.as_str(), RETRY_AFTER_SECONDS.to_string()));
-            reply
+            Reply::unavailable()
         }
         StoreError::AlreadyExists => {
             warn!("shipment id collision");
@@ -486,34 +440,13 @@ fn store_failure(failure: &StoreError) -> Reply {
         )]),
         StoreError::Corrupt(message) => {
             error!(%message, "stored shipment data is corrupt");
-            internal_error()
+            Reply::internal()
         }
     }
 }
 
-fn internal_error() -> Reply {
-    Reply {
-        status: 500,
-        headers: Vec::new(),
-        body: r#"{"error":"internal_error","message":"something went wrong on our side"}"#
-            .to_owned(),
-    }
-}
-
-/// A JSON reply; a body that cannot be serialized (a bug, never bad input)
-/// becomes a 500.
 fn json_reply(status: u16, body: &impl Serialize) -> Reply {
-    match serde_json::to_string(body) {
-        Ok(body) => Reply {
-            status,
-            headers: Vec::new(),
-            body,
-        },
-        Err(serialization) => {
-            error!(%serialization, "response body could not be serialized");
-            internal_error()
-        }
-    }
+    Reply::json(status, body)
 }
 
 /// The JSON of a reply body (for tests and tools).

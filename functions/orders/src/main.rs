@@ -12,11 +12,10 @@ use lambda_http::{Error, service_fn};
 use orders::{handle, required_env};
 use pharmaguard_aws::shipment_store::{AUDIT_TABLE_VAR, DynamoShipmentStore, SHIPMENTS_TABLE_VAR};
 use pharmaguard_domain::shipment::ports::SystemClock;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    pharmaguard_aws::logging::init();
     let env = |name| {
         required_env(name, std::env::var(name).ok()).map_err(|error| {
             tracing::error!(%error, "cannot start");
@@ -32,16 +31,4 @@ async fn main() -> Result<(), Error> {
     let (store, clock) = (&store, &SystemClock);
 
     lambda_http::run(service_fn(move |request| handle(store, clock, request))).await
-}
-
-/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_current_span(false)
-        .init();
 }

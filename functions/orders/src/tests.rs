@@ -1,5 +1,6 @@
 //! The routes against an in-memory store.
 
+use lambda_http::http::header::CONTENT_TYPE;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

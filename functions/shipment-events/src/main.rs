@@ -10,11 +10,10 @@
 use lambda_runtime::{Error, service_fn};
 use pharmaguard_aws::sns::SnsPublisher;
 use shipment_events::{TOPIC_ARN_VAR, handle, topic_arn};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    pharmaguard_aws::logging::init();
     let topic_arn = topic_arn(std::env::var(TOPIC_ARN_VAR).ok()).map_err(|error| {
         tracing::error!(%error, "cannot start");
         Error::from(error.to_string())
@@ -26,16 +25,4 @@ async fn main() -> Result<(), Error> {
     let publisher = &publisher;
 
     lambda_runtime::run(service_fn(move |event| handle(publisher, event))).await
-}
-
-/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_current_span(false)
-        .init();
 }

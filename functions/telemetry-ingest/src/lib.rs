@@ -24,7 +24,7 @@
 //! The work is done by [`ingest`], a plain function of the caller, the method,
 //! the body and the current time; [`handle`] adapts it to `lambda_http`.
 
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Error, Request, Response};
 use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::ports::ReadingSink;
@@ -32,16 +32,16 @@ use pharmaguard_domain::telemetry::{
     FieldError, IngestReport, MAX_BATCH, MAX_BODY_BYTES, OutcomeStatus, Reading, ReadingOutcome,
     Source, parse_batch, reading_path, validate_reading,
 };
+pub use pharmaguard_http::Reply;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// The environment variable naming the Kinesis stream the readings go to.
 pub const STREAM_NAME_VAR: &str = "TELEMETRY_STREAM_NAME";
 
-/// Seconds a client is asked to wait before resending after a 503.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+pub use pharmaguard_http::RETRY_AFTER_SECONDS;
 
 /// The stream name is missing from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,17 +55,6 @@ pub fn stream_name(value: Option<String>) -> Result<String, MissingStreamName> {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .ok_or(MissingStreamName)
-}
-
-/// An HTTP answer, before it is turned into a `lambda_http` response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// HTTP status code.
-    pub status: u16,
-    /// Headers besides `content-type` (always `application/json`).
-    pub headers: Vec<(&'static str, String)>,
-    /// The JSON body.
-    pub body: String,
 }
 
 /// The Lambda handler: runs [`ingest`] on the request at the current time.
@@ -89,13 +78,7 @@ pub async fn handle<S: ReadingSink>(sink: &S, request: Request) -> Result<Respon
 
 /// Turns a [`Reply`] into a `lambda_http` response.
 pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
-    let mut builder = Response::builder()
-        .status(reply.status)
-        .header(CONTENT_TYPE, "application/json");
-    for (name, value) in reply.headers {
-        builder = builder.header(name, value);
-    }
-    Ok(builder.body(Body::Text(reply.body))?)
+    reply.into_response()
 }
 
 /// Handles one ingest request received at `now`: checks the method, the size
@@ -196,15 +179,15 @@ async fn write<S: ReadingSink>(sink: &S, valid: Vec<(usize, Reading)>) -> Vec<Re
 /// The answer carrying an ingest report, with the status the domain rules give it.
 fn report_reply(report: &IngestReport) -> Reply {
     match report.http_status() {
-        400 => json_reply(400, &RejectedBatch::new(report)),
+        400 => Reply::json(400, &RejectedBatch::new(report)),
         503 => {
-            let mut reply = json_reply(503, report);
+            let mut reply = Reply::json(503, report);
             reply
                 .headers
                 .push((RETRY_AFTER.as_str(), RETRY_AFTER_SECONDS.to_string()));
             reply
         }
-        status => json_reply(status, report),
+        status => Reply::json(status, report),
     }
 }
 
@@ -239,99 +222,35 @@ impl<'a> RejectedBatch<'a> {
     }
 }
 
-/// The body of the errors that concern the request as a whole.
-#[derive(Serialize)]
-struct RequestError {
-    error: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<FieldError>,
-}
-
 fn invalid_request(errors: Vec<FieldError>) -> Reply {
-    json_reply(
-        400,
-        &RequestError {
-            error: "invalid_request",
-            message: None,
-            errors,
-        },
-    )
+    Reply::invalid(&errors)
 }
 
 fn unauthorized() -> Reply {
-    json_reply(
-        401,
-        &RequestError {
-            error: "unauthorized",
-            message: Some("send a device or user access token".to_owned()),
-            errors: Vec::new(),
-        },
-    )
+    Reply::unauthorized("send a device or user access token")
 }
 
 fn forbidden(caller: &Principal) -> Reply {
     info!(caller = caller.id(), "caller may not send telemetry");
-    json_reply(
-        403,
-        &RequestError {
-            error: "forbidden",
-            message: Some("only devices, drivers and admins may send telemetry".to_owned()),
-            errors: Vec::new(),
-        },
-    )
+    Reply::forbidden(&"only devices, drivers and admins may send telemetry")
 }
 
 fn method_not_allowed(method: &str) -> Reply {
     info!(method, "method not allowed");
-    let mut reply = json_reply(
-        405,
-        &RequestError {
-            error: "method_not_allowed",
-            message: Some(format!("{method} is not allowed here; use POST")),
-            errors: Vec::new(),
-        },
-    );
-    reply.headers.push((ALLOW.as_str(), "POST".to_owned()));
-    reply
+    Reply::method_not_allowed(method, "POST")
 }
 
 fn payload_too_large(size: usize) -> Reply {
     info!(size, "telemetry body too large");
-    json_reply(
+    Reply::error(
         413,
-        &RequestError {
-            error: "payload_too_large",
-            message: Some(format!(
-                "send at most {MAX_BATCH} readings in at most {MAX_BODY_BYTES} bytes"
-            )),
-            errors: vec![FieldError::new(
-                "body",
-                format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
-            )],
-        },
+        "payload_too_large",
+        &format!("send at most {MAX_BATCH} readings in at most {MAX_BODY_BYTES} bytes"),
+        &[FieldError::new(
+            "body",
+            format!("must not exceed {MAX_BODY_BYTES} bytes (got {size})"),
+        )],
     )
-}
-
-/// A JSON reply; a body that cannot be serialized (a bug, never bad input)
-/// becomes a 500.
-fn json_reply(status: u16, body: &impl Serialize) -> Reply {
-    match serde_json::to_string(body) {
-        Ok(body) => Reply {
-            status,
-            headers: Vec::new(),
-            body,
-        },
-        Err(serialization) => {
-            error!(%serialization, "response body could not be serialized");
-            Reply {
-                status: 500,
-                headers: Vec::new(),
-                body: r#"{"error":"internal_error"}"#.to_owned(),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -339,6 +258,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
     use pharmaguard_domain::identity::Role;
     use pharmaguard_domain::ports::SinkError;
     use pharmaguard_http::with_caller;

@@ -11,11 +11,10 @@ use lambda_http::{Error, service_fn};
 use pharmaguard_aws::kinesis::KinesisReadingSink;
 use pharmaguard_domain::retry::RetryPolicy;
 use telemetry_ingest::{STREAM_NAME_VAR, handle, stream_name};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    pharmaguard_aws::logging::init();
     let stream_name = stream_name(std::env::var(STREAM_NAME_VAR).ok()).map_err(|error| {
         tracing::error!(%error, "cannot start");
         Error::from(error.to_string())
@@ -27,16 +26,4 @@ async fn main() -> Result<(), Error> {
     let sink = &sink;
 
     lambda_http::run(service_fn(move |request| handle(sink, request))).await
-}
-
-/// JSON log lines on stdout (CloudWatch adds the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_current_span(false)
-        .init();
 }

@@ -2,6 +2,7 @@
 //! ports of `pharmaguard-domain` on AWS services.
 //!
 //! - [`config`]: loads the shared SDK configuration once per cold start.
+//! - [`logging`]: the JSON log lines every function writes.
 //! - [`audit`]: [`audit::DynamoAuditLog`], the append-only audit trail, and
 //!   [`audit::audit_put`], a record inside another store's transaction.
 //! - [`identity_store`]: organisations, users, devices and refresh tokens on
@@ -18,6 +19,7 @@ pub mod config;
 pub mod dynamo;
 pub mod identity_store;
 pub mod kinesis;
+pub mod logging;
 pub mod shipment_store;
 pub mod sns;
 pub mod ssm;

@@ -1,9 +1,13 @@
-//! What every function behind the REST API shares.
+//! What every function behind the REST API shares: the caller and the reply.
 //!
 //! The REST API's Lambda authorizer verifies the caller's token and passes the
 //! caller to the route as the authorizer context (`principalId`, `kind`, `org`,
 //! `role`; see [`pharmaguard_domain::identity::Principal::to_context`]).
 //! [`caller`] reads it back; routes never look at tokens themselves.
+
+mod reply;
+
+pub use reply::{RETRY_AFTER_SECONDS, Reply};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};

@@ -376,14 +376,56 @@ impl TokenVerifier {
     }
 }
 
-/// A new Ed25519 key pair: (PKCS#8 private key PEM, public key PEM). For
-/// tests and for setting up a stage's keys.
-pub fn generate_ed25519_pem() -> Result<(String, String), KeyError> {
+/// A freshly generated Ed25519 key pair, both halves as PEM.
+///
+/// `Debug` shows the public key only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPairPem {
+    /// The private key: PKCS#8 (`-----BEGIN PRIVATE KEY-----`), what
+    /// [`TokenSigner::from_pkcs8_pem`] reads.
+    pub private_pem: String,
+    /// The public key: `SubjectPublicKeyInfo` (`-----BEGIN PUBLIC KEY-----`),
+    /// what [`TokenVerifier::from_public_key_pem`] reads; equal to
+    /// [`TokenSigner::public_key_pem`] of the private key.
+    pub public_pem: String,
+}
+
+impl fmt::Debug for KeyPairPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPairPem")
+            .field("public_pem", &self.public_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Generates a new Ed25519 key pair from the operating system's random number
+/// generator and returns it as PEM: the private key as PKCS#8, the public key
+/// as `SubjectPublicKeyInfo`, base64 in lines of 64 characters.
+///
+/// Tests use it so that no private key, not even a test one, has to live in
+/// the repository; it also serves to set up a stage's signing keys.
+///
+/// # Errors
+///
+/// [`KeyError::Generation`] when the random number generator or the key
+/// generation fails.
+pub fn generate_key_pair() -> Result<KeyPairPem, KeyError> {
     let document =
         Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generation)?;
-    let private_pem = to_pem("PRIVATE KEY", document.as_ref());
-    let signer = TokenSigner::from_pkcs8_pem(&private_pem).map_err(|_| KeyError::Generation)?;
-    Ok((private_pem, signer.public_key_pem()))
+    let pair = Ed25519KeyPair::from_pkcs8(document.as_ref()).map_err(|_| KeyError::Generation)?;
+    let mut spki = ED25519_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(pair.public_key().as_ref());
+    Ok(KeyPairPem {
+        private_pem: to_pem("PRIVATE KEY", document.as_ref()),
+        public_pem: to_pem("PUBLIC KEY", &spki),
+    })
+}
+
+/// A new Ed25519 key pair: (PKCS#8 private key PEM, public key PEM), as
+/// [`generate_key_pair`] makes it.
+pub fn generate_ed25519_pem() -> Result<(String, String), KeyError> {
+    let pair = generate_key_pair()?;
+    Ok((pair.private_pem, pair.public_pem))
 }
 
 /// The key id: the first 8 bytes of the SHA-256 of the raw public key, hex.
@@ -426,16 +468,18 @@ mod tests {
     use serde_json::{Value, json};
     use std::time::Duration;
 
-    const PRIVATE_A: &str = include_str!("../tests/keys/test-a-private.pem");
-    const PUBLIC_A: &str = include_str!("../tests/keys/test-a-public.pem");
-    const PRIVATE_B: &str = include_str!("../tests/keys/test-b-private.pem");
+    use std::sync::LazyLock;
+
+    /// Two key pairs, generated once per test run.
+    static KEY_A: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key a"));
+    static KEY_B: LazyLock<KeyPairPem> = LazyLock::new(|| generate_key_pair().expect("test key b"));
 
     fn signer_a() -> TokenSigner {
-        TokenSigner::from_pkcs8_pem(PRIVATE_A).expect("test key a")
+        TokenSigner::from_pkcs8_pem(&KEY_A.private_pem).expect("test key a")
     }
 
     fn verifier_a() -> TokenVerifier {
-        TokenVerifier::from_public_key_pem(PUBLIC_A).expect("test public key a")
+        TokenVerifier::from_public_key_pem(&KEY_A.public_pem).expect("test public key a")
     }
 
     fn manager() -> Principal {
@@ -502,14 +546,14 @@ mod tests {
 
     #[test]
     fn the_signer_derives_the_public_key_pem() {
-        assert_eq!(signer_a().public_key_pem(), PUBLIC_A);
+        assert_eq!(signer_a().public_key_pem(), KEY_A.public_pem);
         let verifier = TokenVerifier::from_public_key_pem(&signer_a().public_key_pem());
         assert!(verifier.is_ok());
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
-        let forged = TokenSigner::from_pkcs8_pem(PRIVATE_B)
+        let forged = TokenSigner::from_pkcs8_pem(&KEY_B.private_pem)
             .expect("test key b")
             .issue(&manager(), now())
             .expect("token");
@@ -584,8 +628,8 @@ mod tests {
     #[test]
     fn an_hmac_token_keyed_with_the_public_key_is_refused() {
         let claims = claims_json(now());
-        let der = pem_body(PUBLIC_A, "PUBLIC KEY").expect("der");
-        for secret in [PUBLIC_A.as_bytes(), &der, &der[12..]] {
+        let der = pem_body(&KEY_A.public_pem, "PUBLIC KEY").expect("der");
+        for secret in [KEY_A.public_pem.as_bytes(), &der, &der[12..]] {
             let token = jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),
                 &claims,
@@ -679,7 +723,7 @@ mod tests {
     #[test]
     fn bad_keys_are_refused() {
         assert_eq!(
-            TokenSigner::from_pkcs8_pem(PUBLIC_A).map(|_| ()),
+            TokenSigner::from_pkcs8_pem(&KEY_A.public_pem).map(|_| ()),
             Err(KeyError::InvalidPrivateKey)
         );
         assert_eq!(
@@ -690,7 +734,7 @@ mod tests {
             Err(KeyError::InvalidPrivateKey)
         );
         assert_eq!(
-            TokenVerifier::from_public_key_pem(PRIVATE_A).map(|_| ()),
+            TokenVerifier::from_public_key_pem(&KEY_A.private_pem).map(|_| ()),
             Err(KeyError::InvalidPublicKey)
         );
         assert_eq!(
@@ -710,6 +754,57 @@ mod tests {
             verifier_a().verify(&issued.token),
             Err(TokenError::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_generated_pair_signs_and_verifies() {
+        let pair = generate_key_pair().expect("keys");
+        assert!(
+            pair.private_pem
+                .starts_with("-----BEGIN PRIVATE KEY-----\n")
+        );
+        assert!(pair.private_pem.ends_with("-----END PRIVATE KEY-----\n"));
+        assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(pair.public_pem.ends_with("-----END PUBLIC KEY-----\n"));
+        for line in pair.private_pem.lines().chain(pair.public_pem.lines()) {
+            assert!(line.len() <= 64, "{line}");
+        }
+
+        let signer = TokenSigner::from_pkcs8_pem(&pair.private_pem).expect("signer");
+        assert_eq!(signer.public_key_pem(), pair.public_pem);
+        let verifier = TokenVerifier::from_public_key_pem(&pair.public_pem).expect("verifier");
+        assert_eq!(signer.kid(), verifier.kid());
+        let issued = signer.issue(&manager(), now()).expect("token");
+        assert_eq!(verifier.verify(&issued.token), Ok(manager()));
+    }
+
+    #[test]
+    fn every_generated_pair_is_new() {
+        let first = generate_key_pair().expect("keys");
+        let second = generate_key_pair().expect("keys");
+        assert_ne!(first.private_pem, second.private_pem);
+        assert_ne!(first.public_pem, second.public_pem);
+
+        let issued = TokenSigner::from_pkcs8_pem(&first.private_pem)
+            .expect("signer")
+            .issue(&manager(), now())
+            .expect("token");
+        let other = TokenVerifier::from_public_key_pem(&second.public_pem).expect("verifier");
+        assert_eq!(other.verify(&issued.token), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn a_key_pair_debug_shows_no_private_key() {
+        let text = format!("{:?}", *KEY_A);
+        assert!(text.contains("PUBLIC KEY"), "{text}");
+        assert!(!text.contains("PRIVATE"), "{text}");
+        for line in KEY_A
+            .private_pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+        {
+            assert!(!text.contains(line), "{text}");
+        }
     }
 
     #[test]
