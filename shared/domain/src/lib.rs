@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod audit;
 mod field_error;
+mod fields;
 pub mod identity;
 pub mod messaging;
 pub mod ports;

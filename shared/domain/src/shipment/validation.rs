@@ -26,6 +26,7 @@ use super::profile::TemperatureProfile;
 use super::state::{ShipmentState, Transition};
 use super::{Location, Money, Parties};
 use crate::FieldError;
+use crate::fields::{identifier, is_identifier_char, number_in, optional, required};
 use crate::telemetry::{MAX_DEVICE_ID_CHARS, MAX_LAT, MAX_LON, MIN_LAT, MIN_LON};
 
 /// Largest request body accepted, in bytes.
@@ -67,8 +68,6 @@ const CREATE_FIELDS: [&str; 10] = [
     "device_id",
     "truck_id",
 ];
-
-const IDENTIFIER_CHARS_MESSAGE: &str = "may contain only letters, digits, '_', '.', ':' and '-'";
 
 /// A validated create request: everything a new shipment needs from its creator.
 #[derive(Debug, Clone, PartialEq)]
@@ -424,16 +423,6 @@ fn nested(parent: &str, field: &str) -> String {
     }
 }
 
-/// The value of a required field; missing and `null` are both "required".
-fn required<'a>(object: &'a Map<String, Value>, field: &str) -> Result<&'a Value, String> {
-    optional(object, field).ok_or_else(|| "is required".to_owned())
-}
-
-/// The value of an optional field; `null` counts as absent.
-fn optional<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    object.get(field).filter(|value| !value.is_null())
-}
-
 /// Free text: a string, trimmed, 1..=`max_chars` characters, no control characters.
 fn text(value: &Value, max_chars: usize) -> Result<String, String> {
     let text = value
@@ -448,37 +437,6 @@ fn text(value: &Value, max_chars: usize) -> Result<String, String> {
         return Err("must not contain control characters".to_owned());
     }
     Ok(text.to_owned())
-}
-
-/// An id: 1..=`max_chars` characters of `[A-Za-z0-9_.:-]`.
-fn identifier(value: &Value, max_chars: usize) -> Result<String, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| "must be a string".to_owned())?;
-    let length = text.chars().count();
-    if length == 0 || length > max_chars {
-        return Err(format!("must be 1 to {max_chars} characters long"));
-    }
-    if !text.chars().all(is_identifier_char) {
-        return Err(IDENTIFIER_CHARS_MESSAGE.to_owned());
-    }
-    Ok(text.to_owned())
-}
-
-fn is_identifier_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
-}
-
-/// A finite number within `min..=max`.
-fn number_in(value: &Value, min: f64, max: f64) -> Result<f64, String> {
-    let number = value
-        .as_f64()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| "must be a number".to_owned())?;
-    if !(min..=max).contains(&number) {
-        return Err(format!("must be between {min} and {max} (got {number})"));
-    }
-    Ok(number)
 }
 
 fn money(value: &Value, errors: &mut Errors) -> Option<Money> {

@@ -21,6 +21,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::{FieldError, READING_SCHEMA_VERSION, Reading, Source};
+use crate::fields::{identifier, number_in, optional, required};
 
 /// Longest accepted `device_id`, in characters.
 pub const MAX_DEVICE_ID_CHARS: usize = 64;
@@ -63,7 +64,6 @@ const KNOWN_FIELDS: [&str; 8] = [
     "vibration_g",
 ];
 
-const IDENTIFIER_CHARS_MESSAGE: &str = "may contain only letters, digits, '_', '.', ':' and '-'";
 const TS_FORMAT_MESSAGE: &str =
     "must be an RFC 3339 date-time string or an integer of epoch milliseconds";
 
@@ -197,49 +197,6 @@ fn unknown_fields(object: &Map<String, Value>) -> impl Iterator<Item = FieldErro
         .keys()
         .filter(|key| !KNOWN_FIELDS.contains(&key.as_str()))
         .map(|key| FieldError::new(key.as_str(), "unknown field"))
-}
-
-/// The value of a required field; missing and `null` are both "required".
-fn required<'a>(object: &'a Map<String, Value>, field: &str) -> Result<&'a Value, String> {
-    optional(object, field).ok_or_else(|| "is required".to_owned())
-}
-
-/// The value of an optional field; `null` counts as absent.
-fn optional<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    object.get(field).filter(|value| !value.is_null())
-}
-
-/// An identifier: 1..=`max_chars` characters of `[A-Za-z0-9_.:-]`.
-fn identifier(value: &Value, max_chars: usize) -> Result<String, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| "must be a string".to_owned())?;
-    let length = text.chars().count();
-    if length == 0 || length > max_chars {
-        return Err(format!("must be 1 to {max_chars} characters long"));
-    }
-    if !text.chars().all(is_identifier_char) {
-        return Err(IDENTIFIER_CHARS_MESSAGE.to_owned());
-    }
-    Ok(text.to_owned())
-}
-
-fn is_identifier_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
-}
-
-/// A finite number within `min..=max`.
-fn number_in(value: &Value, min: f64, max: f64) -> Result<f64, String> {
-    let number = value
-        .as_f64()
-        .ok_or_else(|| "must be a number".to_owned())?;
-    if !number.is_finite() {
-        return Err("must be a finite number".to_owned());
-    }
-    if !(min..=max).contains(&number) {
-        return Err(format!("must be between {min} and {max} (got {number})"));
-    }
-    Ok(number)
 }
 
 /// A timestamp (RFC 3339 or epoch milliseconds) within the accepted window around `now`.
