@@ -1,9 +1,10 @@
 //! Small DynamoDB helpers shared by the stores: attribute values, reading
 //! attributes back, and what a failed `TransactWriteItems` says.
 
+pub use crate::errors::describe;
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
@@ -80,23 +81,6 @@ pub fn epoch(item: &Item, name: &str) -> Result<OffsetDateTime, String> {
         .ok()
         .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
         .ok_or_else(|| format!("{name} is out of range"))
-}
-
-/// One line describing a failed SDK call: `code: message` for an error the
-/// service answered, the error chain otherwise.
-pub fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match error.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("ServiceError"),
-            service.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(error).to_string(),
-    }
 }
 
 /// Why one item of a cancelled transaction failed.

@@ -2,8 +2,9 @@
 
 use std::future::Future;
 
+use crate::errors::describe;
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -118,19 +119,6 @@ impl PutRecords for Stream<'_> {
                 })
             })
             .collect())
-    }
-}
-
-/// A one-line description of a failed request: `code: message` for an error
-/// answered by the service, the error chain otherwise.
-fn describe(error: &SdkError<PutRecordsError>) -> String {
-    match error.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("ServiceError"),
-            service.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(error).to_string(),
     }
 }
 
@@ -602,7 +590,8 @@ mod tests {
             describe(&service_error(missing, 400)),
             "ResourceNotFoundException: Stream telemetry not found"
         );
-        assert!(describe(&SdkError::timeout_error("timed out")).contains("timed out"));
+        let timeout: SdkError<PutRecordsError> = SdkError::timeout_error("timed out");
+        assert!(describe(&timeout).contains("timed out"));
     }
 
     #[test]

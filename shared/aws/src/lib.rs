@@ -8,6 +8,7 @@
 //! - [`identity_store`]: organisations, users, devices and refresh tokens on
 //!   DynamoDB ([`identity_store::DynamoIdentityStore`]).
 //! - [`dynamo`]: attribute and transaction-error helpers of the stores.
+//! - [`errors`]: SDK errors described for logs and answers.
 //! - [`ssm`]: parameters (the token signing keys) read once per cold start.
 //! - [`kinesis`]: [`kinesis::KinesisReadingSink`], the telemetry stream.
 //! - [`shipment_store`]: [`shipment_store::DynamoShipmentStore`], shipments,
@@ -17,6 +18,7 @@
 pub mod audit;
 pub mod config;
 pub mod dynamo;
+pub mod errors;
 pub mod identity_store;
 pub mod kinesis;
 pub mod logging;

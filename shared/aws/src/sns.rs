@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+
+use crate::errors::describe;
 use aws_sdk_sns::operation::publish::PublishError as SdkPublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pharmaguard_domain::messaging::OutboundMessage;
@@ -87,17 +89,6 @@ impl MessagePublisher for SnsPublisher {
                 message: describe(&error),
             })?;
         Ok(output.message_id.unwrap_or_default())
-    }
-}
-
-fn describe(error: &SdkError<SdkPublishError>) -> String {
-    match error.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("ServiceError"),
-            service.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(error).to_string(),
     }
 }
 
