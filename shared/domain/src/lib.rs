@@ -10,6 +10,8 @@
 //! - [`accounts`]: stored organisations, users, devices and refresh tokens,
 //!   and validation of the auth requests.
 //! - [`audit`]: the append-only audit trail record.
+//! - [`coldchain`]: the cold-chain rules: MKT, excursions and budget, shock,
+//!   device offline, trend warnings and the alarm lifecycle.
 //! - [`identity`]: organisations, roles and principals, and who may grant what.
 //! - [`shipment`]: shipment orders: temperature profiles, the state machine,
 //!   who may do what, validation and domain events.
@@ -19,6 +21,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod coldchain;
 mod field_error;
 mod fields;
 pub mod identity;

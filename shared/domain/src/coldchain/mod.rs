@@ -1,0 +1,97 @@
+//! Cold-chain rules: what the anomaly detector applies to every reading.
+//!
+//! - [`mkt`]: mean kinetic temperature, computed incrementally
+//!   ([`MktAccumulator`]);
+//! - [`excursion`]: time out of range, continuous and cumulative
+//!   ([`ExcursionTracker`]);
+//! - [`shock`]: vibration peaks above the crash threshold;
+//! - [`offline`]: silent devices while in transit;
+//! - [`trend`]: the pre-excursion warning from a least-squares trend;
+//! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
+//! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
+//!
+//! Everything here is pure: no I/O, no clock — times are always passed in.
+//! Durations come from [`MonitorSettings`] (defaults below).
+//!
+//! # Severities
+//!
+//! | alarm | raised | escalated | cleared |
+//! |---|---|---|---|
+//! | `TEMPERATURE_EXCURSION` | MAJOR, once out of range continuously for the profile's alarm delay | CRITICAL at [`CRITICAL_DELAY_FACTOR`] × the delay, or when the budget is exhausted | by the next in-range reading |
+//! | `BUDGET_EXHAUSTED` | CRITICAL, when the cumulative time out of range reaches the budget | — | never during the trip (the budget stays spent) |
+//! | `SHOCK` | CRITICAL, vibration above the crash threshold | — | by a reading after a quiet period with no crash |
+//! | `DEVICE_OFFLINE` | MAJOR, no reading for the offline delay while IN_TRANSIT | CRITICAL at 2× the delay | by the next reading, or when no longer in transit |
+//! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
+
+pub mod alarm;
+pub mod excursion;
+pub mod mkt;
+pub mod monitor;
+pub mod offline;
+pub mod shock;
+pub mod trend;
+
+use time::Duration;
+
+pub use alarm::{
+    AckRefused, Alarm, AlarmBook, AlarmState, AlarmTransition, AlarmType, Severity, Signal,
+};
+pub use excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
+pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};
+pub use monitor::{Observation, ShipmentMonitor};
+pub use offline::{DEFAULT_OFFLINE_AFTER, offline_for, offline_signal};
+pub use shock::{DEFAULT_CRASH_THRESHOLD_G, is_crash, shock_signal};
+pub use trend::{Forecast, TrendWindow, pre_excursion_signal};
+
+/// Longest interval between two readings attributed to the later one (see
+/// [`excursion`]): a silent device does not add hours of excursion or MKT time.
+pub const DEFAULT_MAX_ATTRIBUTED_GAP: Duration = Duration::minutes(5);
+/// A shock alarm clears on the first reading at least this long after the last crash.
+pub const DEFAULT_SHOCK_QUIET_PERIOD: Duration = Duration::minutes(10);
+/// How far back the trend looks.
+pub const DEFAULT_TREND_WINDOW: Duration = Duration::minutes(10);
+/// How far ahead the trend is extended.
+pub const DEFAULT_TREND_HORIZON: Duration = Duration::minutes(30);
+/// Fewest samples for a trend.
+pub const DEFAULT_TREND_MIN_SAMPLES: usize = 5;
+/// Shortest time the samples of a trend must span.
+pub const DEFAULT_TREND_MIN_SPAN: Duration = Duration::minutes(3);
+/// The continuous excursion, as a multiple of the alarm delay, that makes the
+/// excursion alarm CRITICAL.
+pub const CRITICAL_DELAY_FACTOR: i32 = 2;
+
+/// The tunable parameters of the rules (not stored; configuration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitorSettings {
+    /// See [`DEFAULT_MAX_ATTRIBUTED_GAP`].
+    pub max_attributed_gap: Duration,
+    /// Crash threshold in g (see [`DEFAULT_CRASH_THRESHOLD_G`]).
+    pub crash_threshold_g: f64,
+    /// See [`DEFAULT_SHOCK_QUIET_PERIOD`].
+    pub shock_quiet_period: Duration,
+    /// Silence after which an in-transit device is offline (see [`DEFAULT_OFFLINE_AFTER`]).
+    pub offline_after: Duration,
+    /// See [`DEFAULT_TREND_WINDOW`].
+    pub trend_window: Duration,
+    /// See [`DEFAULT_TREND_HORIZON`].
+    pub trend_horizon: Duration,
+    /// See [`DEFAULT_TREND_MIN_SAMPLES`].
+    pub trend_min_samples: usize,
+    /// See [`DEFAULT_TREND_MIN_SPAN`].
+    pub trend_min_span: Duration,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self {
+            max_attributed_gap: DEFAULT_MAX_ATTRIBUTED_GAP,
+            crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
+            shock_quiet_period: DEFAULT_SHOCK_QUIET_PERIOD,
+            offline_after: DEFAULT_OFFLINE_AFTER,
+            trend_window: DEFAULT_TREND_WINDOW,
+            trend_horizon: DEFAULT_TREND_HORIZON,
+            trend_min_samples: DEFAULT_TREND_MIN_SAMPLES,
+            trend_min_span: DEFAULT_TREND_MIN_SPAN,
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! [`ShipmentMonitor`]: every cold-chain rule for one shipment, fed reading by
+//! reading.
+//!
+//! For each new reading, in this order: the device is back (clears
+//! DEVICE_OFFLINE), the excursion tracker and the MKT are advanced (the
+//! interval since the previous reading, capped at
+//! [`MonitorSettings::max_attributed_gap`], is attributed to this reading's
+//! temperature), then the excursion, budget, shock and trend signals are
+//! applied to the [`AlarmBook`]. A reading already seen (same `reading_id` as
+//! the last one, or `ts` not after the last processed) changes nothing and
+//! yields no transition, so replaying a batch is harmless.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::alarm::{AckRefused, AlarmBook, AlarmTransition, AlarmType, Severity, Signal};
+use super::excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
+use super::mkt::MktAccumulator;
+use super::offline::offline_signal;
+use super::shock::shock_signal;
+use super::trend::{TrendWindow, pre_excursion_signal};
+use super::{CRITICAL_DELAY_FACTOR, MonitorSettings};
+use crate::shipment::{ProfileLimits, ShipmentState, TemperatureProfile};
+use crate::telemetry::Reading;
+
+/// The cold-chain state of one shipment. Stored per shipment (serializable).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ShipmentMonitor {
+    /// The shipment.
+    pub shipment_id: String,
+    /// Id of the last reading applied.
+    #[serde(default)]
+    pub last_reading_id: Option<String>,
+    /// Time out of range.
+    pub excursion: ExcursionTracker,
+    /// Mean kinetic temperature so far.
+    pub mkt: MktAccumulator,
+    /// Recent samples for the trend.
+    pub trend: TrendWindow,
+    /// Active alarms.
+    pub alarms: AlarmBook,
+}
+
+/// What a reading did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observation {
+    /// Why the reading was ignored, if it was (then nothing changed).
+    pub ignored: Option<Ignored>,
+    /// The alarm transitions it caused.
+    pub transitions: Vec<AlarmTransition>,
+}
+
+impl ShipmentMonitor {
+    /// A monitor that has seen nothing.
+    pub fn new(shipment_id: impl Into<String>) -> Self {
+        Self {
+            shipment_id: shipment_id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Time of the last reading applied.
+    pub fn last_reading_at(&self) -> Option<OffsetDateTime> {
+        self.excursion.last_ts
+    }
+
+    /// The mean kinetic temperature so far, °C.
+    pub fn mkt_c(&self) -> Option<f64> {
+        self.mkt.mkt_c()
+    }
+
+    /// The excursion status for `profile`.
+    pub fn excursion_status(&self, profile: &TemperatureProfile) -> ExcursionStatus {
+        self.excursion.status(&profile.limits())
+    }
+
+    /// Applies one reading (see the module docs).
+    pub fn observe(
+        &mut self,
+        reading: &Reading,
+        profile: &TemperatureProfile,
+        settings: &MonitorSettings,
+    ) -> Observation {
+        if self.last_reading_id.as_deref() == Some(reading.reading_id.as_str()) {
+            return Observation {
+                ignored: Some(Ignored::Duplicate),
+                transitions: Vec::new(),
+            };
+        }
+        let limits = profile.limits();
+        let previous = self.excursion.last_ts;
+        let ts = reading.ts;
+        let temperature = reading.temperature_c;
+        let status =
+            match self
+                .excursion
+                .observe(ts, temperature, &limits, settings.max_attributed_gap)
+            {
+                Ok(status) => status,
+                Err(ignored) => {
+                    return Observation {
+                        ignored: Some(ignored),
+                        transitions: Vec::new(),
+                    };
+                }
+            };
+        self.last_reading_id = Some(reading.reading_id.clone());
+        if let Some(previous) = previous {
+            let interval = (ts - previous).min(settings.max_attributed_gap);
+            // A refused interval (e.g. a zero gap setting) simply adds nothing.
+            let _ = self.mkt.add(temperature, interval);
+        }
+        self.trend.push(ts, temperature, settings.trend_window);
+
+        let mut signals = vec![Signal::Absent {
+            alarm_type: AlarmType::DeviceOffline,
+            at: ts,
+        }];
+        signals.extend(excursion_signal(&status, temperature, &limits, ts));
+        if status.budget_exhausted && status.band.is_out() {
+            signals.push(Signal::Present {
+                alarm_type: AlarmType::BudgetExhausted,
+                severity: Severity::Critical,
+                value: status.budget_used,
+                magnitude: status.budget_used,
+                detail: format!(
+                    "{:.0} of {} min out of range used",
+                    status.cumulative.as_seconds_f64() / 60.0,
+                    limits.excursion_budget_minutes
+                ),
+                at: ts,
+            });
+        }
+        signals.extend(shock_signal(
+            reading.vibration_g,
+            ts,
+            settings.crash_threshold_g,
+            settings.shock_quiet_period,
+            self.alarms.get(AlarmType::Shock),
+        ));
+        let forecast = self.trend.forecast(
+            &limits,
+            settings.trend_horizon,
+            settings.trend_min_samples,
+            settings.trend_min_span,
+        );
+        signals.extend(pre_excursion_signal(
+            temperature,
+            ts,
+            &limits,
+            forecast.as_ref(),
+        ));
+
+        let transitions = signals
+            .into_iter()
+            .flat_map(|signal| self.alarms.apply(&self.shipment_id, signal))
+            .collect();
+        Observation {
+            ignored: None,
+            transitions,
+        }
+    }
+
+    /// Raises, escalates or clears DEVICE_OFFLINE for the time `now` and the
+    /// shipment `state`. Calling it again with the same `now` changes nothing.
+    pub fn check_offline(
+        &mut self,
+        now: OffsetDateTime,
+        state: ShipmentState,
+        settings: &MonitorSettings,
+    ) -> Vec<AlarmTransition> {
+        let signal = offline_signal(self.last_reading_at(), now, state, settings.offline_after);
+        self.alarms.apply(&self.shipment_id, signal)
+    }
+
+    /// Acknowledges an active alarm (see [`AlarmBook::acknowledge`]).
+    pub fn acknowledge(
+        &mut self,
+        alarm_id: &str,
+        by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<AlarmTransition>, AckRefused> {
+        self.alarms.acknowledge(alarm_id, by, at)
+    }
+}
+
+/// The TEMPERATURE_EXCURSION signal: present once due (MAJOR, CRITICAL at
+/// [`CRITICAL_DELAY_FACTOR`] × the delay or with the budget exhausted), absent
+/// in range, nothing while out of range but not yet due.
+fn excursion_signal(
+    status: &ExcursionStatus,
+    temperature_c: f64,
+    limits: &ProfileLimits,
+    at: OffsetDateTime,
+) -> Option<Signal> {
+    if !status.band.is_out() {
+        return Some(Signal::Absent {
+            alarm_type: AlarmType::TemperatureExcursion,
+            at,
+        });
+    }
+    if !status.alarm_due {
+        return None;
+    }
+    let critical_after = limits.alarm_delay() * CRITICAL_DELAY_FACTOR;
+    let severity = if status.continuous >= critical_after || status.budget_exhausted {
+        Severity::Critical
+    } else {
+        Severity::Major
+    };
+    let side = if status.band == Band::Above {
+        "above"
+    } else {
+        "below"
+    };
+    Some(Signal::Present {
+        alarm_type: AlarmType::TemperatureExcursion,
+        severity,
+        value: temperature_c,
+        magnitude: Band::deviation(temperature_c, limits),
+        detail: format!(
+            "{temperature_c:.1} °C, {side} {}–{} °C for {:.0} min",
+            limits.min_c,
+            limits.max_c,
+            status.continuous.as_seconds_f64() / 60.0
+        ),
+        at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coldchain::alarm::AlarmState;
+    use crate::telemetry::READING_SCHEMA_VERSION;
+    use proptest::prelude::*;
+    use std::collections::{HashMap, HashSet};
+    use time::Duration;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+    const FRIDGE: TemperatureProfile = TemperatureProfile::Refrigerated;
+
+    fn reading(seconds: i64, temperature_c: f64, vibration_g: f64) -> Reading {
+        let ts = T0 + Duration::seconds(seconds);
+        Reading {
+            v: READING_SCHEMA_VERSION,
+            reading_id: format!("truck-1-{seconds}"),
+            device_id: "truck-1".into(),
+            shipment_id: Some("shp-1".into()),
+            ts,
+            lat: 52.0,
+            lon: 4.0,
+            temperature_c,
+            vibration_g,
+            received_at: ts,
+            source: "mqtt".into(),
+        }
+    }
+
+    fn kinds(transitions: &[AlarmTransition]) -> Vec<(AlarmType, &'static str)> {
+        transitions
+            .iter()
+            .map(|t| (t.alarm().alarm_type, t.kind()))
+            .collect()
+    }
+
+    /// Feeds one reading per minute and collects every transition.
+    fn feed(
+        monitor: &mut ShipmentMonitor,
+        from_minute: i64,
+        temps: &[f64],
+    ) -> Vec<AlarmTransition> {
+        let settings = MonitorSettings::default();
+        temps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| {
+                let r = reading((from_minute + i as i64) * 60, *t, 0.2);
+                monitor.observe(&r, &FRIDGE, &settings).transitions
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_excursion_raises_major_then_critical_then_clears() {
+        let mut m = ShipmentMonitor::new("shp-1");
+        assert!(feed(&mut m, 0, &[5.0; 5]).is_empty());
+        // out of range from minute 5; due after 15 attributed minutes (minute 19)
+        let t = feed(&mut m, 5, &[9.0; 14]);
+        assert!(t.is_empty(), "{:?}", kinds(&t));
+        let t = feed(&mut m, 19, &[9.0]);
+        assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "RAISED")]);
+        assert_eq!(t[0].alarm().severity, Severity::Major);
+        assert!(
+            t[0].alarm().detail.contains("above"),
+            "{}",
+            t[0].alarm().detail
+        );
+        let t = feed(&mut m, 20, &[10.0; 14]);
+        assert!(t.iter().all(|t| t.kind() == "UPDATED"));
+        assert_eq!(t.last().unwrap().alarm().peak_value, 10.0);
+        // 30 min continuous → CRITICAL
+        let t = feed(&mut m, 34, &[9.5]);
+        assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "ESCALATED")]);
+        assert_eq!(t[0].alarm().severity, Severity::Critical);
+        // back in range
+        let t = feed(&mut m, 35, &[6.0]);
+        assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "CLEARED")]);
+        assert!(m.alarms.active.is_empty());
+        let mkt = m.mkt_c().unwrap();
+        assert!(mkt > 5.0 && mkt < 10.0, "{mkt}");
+    }
+
+    #[test]
+    fn budget_exhaustion_is_critical_and_escalates_the_excursion() {
+        // a custom profile: alarm delay 10 min, budget 20 min
+        let profile = TemperatureProfile::custom(2.0, 8.0, 10, 20).unwrap();
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        let mut all = Vec::new();
+        for minute in 0..=25 {
+            let temp = if minute == 0 { 5.0 } else { 9.0 };
+            let r = reading(minute * 60, temp, 0.1);
+            all.extend(m.observe(&r, &profile, &settings).transitions);
+        }
+        let k = kinds(&all);
+        assert!(k.contains(&(AlarmType::TemperatureExcursion, "RAISED")));
+        assert!(k.contains(&(AlarmType::TemperatureExcursion, "ESCALATED")));
+        assert!(k.contains(&(AlarmType::BudgetExhausted, "RAISED")));
+        let budget = m.alarms.get(AlarmType::BudgetExhausted).unwrap();
+        assert_eq!(budget.severity, Severity::Critical);
+        // back in range: the excursion clears, the budget stays spent
+        let r = reading(26 * 60, 5.0, 0.1);
+        let t = m.observe(&r, &profile, &settings).transitions;
+        assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "CLEARED")]);
+        assert!(m.alarms.get(AlarmType::BudgetExhausted).is_some());
+    }
+
+    #[test]
+    fn a_crash_is_critical_and_clears_after_a_quiet_period() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        m.observe(&reading(0, 5.0, 0.2), &FRIDGE, &settings);
+        let t = m
+            .observe(&reading(60, 5.0, 7.5), &FRIDGE, &settings)
+            .transitions;
+        assert_eq!(kinds(&t), [(AlarmType::Shock, "RAISED")]);
+        assert_eq!(t[0].alarm().severity, Severity::Critical);
+        let t = m
+            .observe(&reading(120, 5.0, 5.0), &FRIDGE, &settings)
+            .transitions;
+        assert_eq!(kinds(&t), [(AlarmType::Shock, "UPDATED")]);
+        assert_eq!(t[0].alarm().count, 2);
+        assert_eq!(t[0].alarm().peak_value, 7.5);
+        let t = m
+            .observe(&reading(300, 5.0, 0.2), &FRIDGE, &settings)
+            .transitions;
+        assert!(t.is_empty());
+        let t = m
+            .observe(&reading(720, 5.0, 0.2), &FRIDGE, &settings)
+            .transitions;
+        assert_eq!(kinds(&t), [(AlarmType::Shock, "CLEARED")]);
+    }
+
+    #[test]
+    fn offline_while_in_transit_and_back() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        assert!(
+            m.check_offline(T0, ShipmentState::InTransit, &settings)
+                .is_empty()
+        );
+        m.observe(&reading(0, 5.0, 0.2), &FRIDGE, &settings);
+        let now = T0 + Duration::minutes(10);
+        assert!(
+            m.check_offline(now, ShipmentState::Dispatched, &settings)
+                .is_empty()
+        );
+        let t = m.check_offline(now, ShipmentState::InTransit, &settings);
+        assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "RAISED")]);
+        assert_eq!(t[0].alarm().severity, Severity::Major);
+        assert!(
+            m.check_offline(now, ShipmentState::InTransit, &settings)
+                .is_empty(),
+            "same now: nothing new"
+        );
+        let t = m.check_offline(
+            now + Duration::minutes(10),
+            ShipmentState::InTransit,
+            &settings,
+        );
+        assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "ESCALATED")]);
+        let t = m
+            .observe(&reading(21 * 60, 5.0, 0.2), &FRIDGE, &settings)
+            .transitions;
+        assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "CLEARED")]);
+        // delivered: an active offline alarm clears
+        let later = T0 + Duration::minutes(40);
+        m.check_offline(later, ShipmentState::InTransit, &settings);
+        let t = m.check_offline(later, ShipmentState::Delivered, &settings);
+        assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "CLEARED")]);
+    }
+
+    #[test]
+    fn a_warming_trend_warns_before_the_excursion() {
+        let mut m = ShipmentMonitor::new("shp-1");
+        // +0.15 °C per minute from 5 °C
+        let temps: Vec<f64> = (0..8).map(|i| 5.0 + 0.15 * f64::from(i)).collect();
+        let t = feed(&mut m, 0, &temps);
+        let raised: Vec<_> = t.iter().filter(|t| t.kind() == "RAISED").collect();
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].alarm().alarm_type, AlarmType::PreExcursion);
+        assert_eq!(raised[0].alarm().severity, Severity::Warning);
+        // steady again: the warning clears once the trend flattens
+        let t = feed(&mut m, 8, &[6.0; 12]);
+        assert!(kinds(&t).contains(&(AlarmType::PreExcursion, "CLEARED")));
+    }
+
+    #[test]
+    fn duplicates_and_old_readings_change_nothing() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        m.observe(&reading(0, 5.0, 0.2), &FRIDGE, &settings);
+        m.observe(&reading(60, 9.0, 9.0), &FRIDGE, &settings);
+        let before = m.clone();
+        let same = m.observe(&reading(60, 9.0, 9.0), &FRIDGE, &settings);
+        assert_eq!(same.ignored, Some(Ignored::Duplicate));
+        assert!(same.transitions.is_empty());
+        let mut resent = reading(60, 9.0, 9.0);
+        resent.reading_id = "other-id".into();
+        assert_eq!(
+            m.observe(&resent, &FRIDGE, &settings).ignored,
+            Some(Ignored::Duplicate)
+        );
+        assert_eq!(
+            m.observe(&reading(30, 20.0, 9.0), &FRIDGE, &settings)
+                .ignored,
+            Some(Ignored::OutOfOrder)
+        );
+        assert_eq!(
+            m.observe(&reading(90, f64::NAN, 0.0), &FRIDGE, &settings)
+                .ignored,
+            Some(Ignored::InvalidTemperature)
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn the_state_survives_a_serde_round_trip() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        feed(&mut m, 0, &[5.0, 9.0, 9.0]);
+        m.observe(&reading(200, 9.0, 8.0), &FRIDGE, &settings);
+        let json = serde_json::to_string(&m).unwrap();
+        let mut back: ShipmentMonitor = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        let a = m.observe(&reading(300, 9.0, 0.1), &FRIDGE, &settings);
+        let b = back.observe(&reading(300, 9.0, 0.1), &FRIDGE, &settings);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn acknowledge_through_the_monitor() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        let t = m
+            .observe(&reading(0, 5.0, 9.0), &FRIDGE, &settings)
+            .transitions;
+        let id = t[0].alarm().alarm_id.clone();
+        let at = T0 + Duration::minutes(1);
+        assert!(m.acknowledge(&id, "usr-1", at).unwrap().is_some());
+        assert_eq!(m.acknowledge(&id, "usr-1", at), Ok(None));
+        assert_eq!(
+            m.alarms.get(AlarmType::Shock).unwrap().state,
+            AlarmState::ActiveAck
+        );
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<(i64, f64, f64, bool)>> {
+        // (seconds since the previous reading, temperature, vibration, check offline after it)
+        prop::collection::vec(
+            (
+                prop_oneof![Just(0i64), -60i64..0, 1i64..120, 300i64..2400],
+                -2.0f64..14.0,
+                prop_oneof![4 => 0.0f64..2.0, 1 => 3.0f64..9.0],
+                any::<bool>(),
+            ),
+            1..150,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn lifecycle_invariants(steps in steps()) {
+            let settings = MonitorSettings::default();
+            let profile = TemperatureProfile::custom(2.0, 8.0, 5, 30).unwrap();
+            let mut m = ShipmentMonitor::new("shp-1");
+            let mut ts_s = 0i64;
+            let mut readings = Vec::new();
+            let mut severity: HashMap<String, Severity> = HashMap::new();
+            let mut cleared: HashSet<String> = HashSet::new();
+            for (i, (delta, temp, vibration, check)) in steps.into_iter().enumerate() {
+                ts_s += delta;
+                let mut r = reading(ts_s, temp, vibration);
+                r.reading_id = format!("r-{i}");
+                let mut transitions = m.observe(&r, &profile, &settings).transitions;
+                readings.push(r);
+                if check {
+                    let now = T0 + Duration::seconds(ts_s + 900);
+                    transitions.extend(m.check_offline(now, ShipmentState::InTransit, &settings));
+                }
+                for t in &transitions {
+                    let alarm = t.alarm();
+                    prop_assert!(!cleared.contains(&alarm.alarm_id), "cleared alarm came back: {t:?}");
+                    if let Some(before) = severity.get(&alarm.alarm_id) {
+                        prop_assert!(alarm.severity >= *before, "severity went down: {t:?}");
+                        prop_assert!(t.kind() != "RAISED", "raised twice: {t:?}");
+                    }
+                    severity.insert(alarm.alarm_id.clone(), alarm.severity);
+                    if t.kind() == "CLEARED" {
+                        cleared.insert(alarm.alarm_id.clone());
+                    }
+                }
+                let active_types: HashSet<AlarmType> =
+                    m.alarms.active.iter().map(|a| a.alarm_type).collect();
+                prop_assert_eq!(active_types.len(), m.alarms.active.len(), "two active of a type");
+                prop_assert!(m.alarms.active.iter().all(|a| a.state.is_active()));
+                let status = m.excursion_status(&profile);
+                prop_assert!(status.cumulative <= m.excursion.elapsed());
+                prop_assert!(status.continuous <= status.cumulative);
+            }
+            let snapshot = m.clone();
+            for r in &readings {
+                let again = m.observe(r, &profile, &settings);
+                prop_assert!(again.transitions.is_empty());
+                prop_assert!(again.ignored.is_some());
+            }
+            prop_assert_eq!(m, snapshot);
+        }
+    }
+}
