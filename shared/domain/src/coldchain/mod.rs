@@ -7,6 +7,7 @@
 //! - [`shock`]: vibration peaks above the crash threshold;
 //! - [`offline`]: silent devices while in transit;
 //! - [`trend`]: the pre-excursion warning from a least-squares trend;
+//! - [`risk`]: the estimated financial loss of a shipment ([`estimate_risk`]);
 //! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
 //!
@@ -28,6 +29,7 @@ pub mod excursion;
 pub mod mkt;
 pub mod monitor;
 pub mod offline;
+pub mod risk;
 pub mod shock;
 pub mod trend;
 
@@ -40,6 +42,10 @@ pub use excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
 pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};
 pub use monitor::{Observation, ShipmentMonitor};
 pub use offline::{DEFAULT_OFFLINE_AFTER, offline_for, offline_signal};
+pub use risk::{
+    RiskComponent, RiskEstimate, RiskInput, RiskPart, combine, crash_fraction, estimate_risk,
+    excursion_fraction, mkt_fraction,
+};
 pub use shock::{DEFAULT_CRASH_THRESHOLD_G, is_crash, shock_signal};
 pub use trend::{Forecast, TrendWindow, pre_excursion_signal};
 
