@@ -6,14 +6,8 @@
 //! `infra/template.yaml`) and deletes them afterwards, so it needs LocalStack
 //! running (`localstack/up`) but not the orders function deployed.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
-};
-use pharmaguard_aws::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore, GSI1};
+use pharmaguard_aws::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore};
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_domain::shipment::ports::{ListQuery, ShipmentStore, StoreError};
 use pharmaguard_domain::shipment::{
@@ -21,6 +15,7 @@ use pharmaguard_domain::shipment::{
     audit_record, new_shipment_id,
 };
 use pharmaguard_testkit::Stack;
+use pharmaguard_testkit::tables::{Layout, create_table};
 use time::OffsetDateTime;
 
 struct Tables {
@@ -35,87 +30,8 @@ impl Tables {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let shipments = format!("it-shipments-{tag}");
         let audit = format!("it-audit-{tag}");
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .unwrap()
-        };
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap()
-        };
-        let all = Projection::builder()
-            .projection_type(ProjectionType::All)
-            .build();
-        client
-            .create_table()
-            .table_name(&shipments)
-            .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk", "device_id"]
-                    .map(attribute)
-                    .to_vec(),
-            ))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(GSI1)
-                    .key_schema(key("gsi1pk", KeyType::Hash))
-                    .key_schema(key("gsi1sk", KeyType::Range))
-                    .projection(all.clone())
-                    .build()
-                    .unwrap(),
-            )
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(BY_DEVICE_INDEX)
-                    .key_schema(key("device_id", KeyType::Hash))
-                    .projection(all)
-                    .build()
-                    .unwrap(),
-            )
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("create the shipments table");
-        client
-            .create_table()
-            .table_name(&audit)
-            .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(["pk", "sk"].map(attribute).to_vec()))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .send()
-            .await
-            .expect("create the audit table");
-        for table in [&shipments, &audit] {
-            for _ in 0..100 {
-                let status = client
-                    .describe_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|d| d.table)
-                    .and_then(|t| t.table_status);
-                if status == Some(TableStatus::Active) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        create_table(&client, &shipments, Layout::Shipments).await;
+        create_table(&client, &audit, Layout::Keys).await;
         let store = DynamoShipmentStore::new(client.clone(), shipments, audit);
         Self { client, store }
     }

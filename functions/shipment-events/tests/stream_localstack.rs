@@ -10,12 +10,8 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
-};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use pharmaguard_aws::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore, GSI1};
+use pharmaguard_aws::shipment_store::DynamoShipmentStore;
 use pharmaguard_aws::sns::SnsPublisher;
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_domain::shipment::ports::ShipmentStore;
@@ -24,6 +20,7 @@ use pharmaguard_domain::shipment::{
     new_shipment_id,
 };
 use pharmaguard_testkit::Stack;
+use pharmaguard_testkit::tables::{Layout, create_table};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -88,82 +85,6 @@ async fn stream_records(stack: &Stack, stream_arn: &str) -> Result<Vec<Value>, S
     Ok(records)
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexed: bool) {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range));
-    if indexed {
-        let all = Projection::builder()
-            .projection_type(ProjectionType::All)
-            .build();
-        request = request
-            .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk", "device_id"]
-                    .map(attribute)
-                    .to_vec(),
-            ))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(GSI1)
-                    .key_schema(key("gsi1pk", KeyType::Hash))
-                    .key_schema(key("gsi1sk", KeyType::Range))
-                    .projection(all.clone())
-                    .build()
-                    .unwrap(),
-            )
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(BY_DEVICE_INDEX)
-                    .key_schema(key("device_id", KeyType::Hash))
-                    .projection(all)
-                    .build()
-                    .unwrap(),
-            )
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .unwrap(),
-            );
-    } else {
-        request = request.set_attribute_definitions(Some(["pk", "sk"].map(attribute).to_vec()));
-    }
-    request.send().await.expect("create table");
-    for _ in 0..100 {
-        let status = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .ok()
-            .and_then(|d| d.table)
-            .and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("table {name} did not become active");
-}
-
 fn shipment() -> (Shipment, Principal) {
     let manager = Principal::User {
         user_id: "manager-1".into(),
@@ -211,8 +132,8 @@ async fn real_stream_records_become_events_on_a_real_topic() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let (table, audit_table) = (format!("it-shipments-{tag}"), format!("it-audit-{tag}"));
-    create_table(&dynamodb, &table, true).await;
-    create_table(&dynamodb, &audit_table, false).await;
+    create_table(&dynamodb, &table, Layout::Shipments).await;
+    create_table(&dynamodb, &audit_table, Layout::Keys).await;
 
     // a topic with a raw-delivery queue behind it
     let topic_arn = sns

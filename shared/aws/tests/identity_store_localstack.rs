@@ -3,13 +3,7 @@
 //! by the test): conditions, transactions, the index and refresh-token
 //! rotation behave as the in-memory fake promises.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus,
-};
 use pharmaguard_aws::audit::{DynamoAuditLog, audit_from_item};
 use pharmaguard_aws::identity_store::DynamoIdentityStore;
 use pharmaguard_domain::accounts::{CreateUserRequest, Device, Organisation, RefreshToken, User};
@@ -18,71 +12,9 @@ use pharmaguard_domain::identity::{OrganisationKind, Role};
 use pharmaguard_domain::ports::{
     AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation,
 };
+use pharmaguard_testkit::tables::{Layout, create_table};
 use pharmaguard_testkit::{Stack, unique};
 use time::OffsetDateTime;
-
-fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .expect("key")
-}
-
-fn string_attribute(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("attribute")
-}
-
-/// Creates a table with string keys `pk`/`sk` (and `gsi1` when asked) and
-/// waits until it is active.
-async fn create_table(client: &Client, name: &str, with_gsi1: bool) {
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(string_attribute("pk"))
-        .attribute_definitions(string_attribute("sk"));
-    if with_gsi1 {
-        request = request
-            .attribute_definitions(string_attribute("gsi1pk"))
-            .attribute_definitions(string_attribute("gsi1sk"))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name("gsi1")
-                    .key_schema(key("gsi1pk", KeyType::Hash))
-                    .key_schema(key("gsi1sk", KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .expect("gsi"),
-            );
-    }
-    request.send().await.expect("create table");
-    for _ in 0..100 {
-        let status = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .expect("describe table")
-            .table
-            .and_then(|table| table.table_status);
-        if status == Some(TableStatus::Active) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("table {name} did not become active");
-}
 
 fn now() -> OffsetDateTime {
     // whole microseconds, as the store keeps them
@@ -116,8 +48,8 @@ async fn the_identity_store_keeps_its_promises_on_dynamodb() {
     let run = unique();
     let identity_table = format!("pharmaguard-test-identity-{run}");
     let audit_table = format!("pharmaguard-test-audit-{run}");
-    create_table(&client, &identity_table, true).await;
-    create_table(&client, &audit_table, false).await;
+    create_table(&client, &identity_table, Layout::WithGsi1).await;
+    create_table(&client, &audit_table, Layout::Keys).await;
 
     let result = tokio::spawn(exercise(
         client.clone(),

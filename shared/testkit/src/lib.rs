@@ -4,6 +4,8 @@
 //! [`Stack::load`] reads them (or the file named by `PHARMAGUARD_OUTPUTS`), so a
 //! test finds the REST API, the stream and the tables of the deployed stack.
 
+pub mod tables;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -1,0 +1,99 @@
+//! Throw-away DynamoDB tables with the layouts of `infra/template.yaml`, for
+//! tests of the stores against LocalStack that must not touch the deployed ones.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+};
+
+/// Which table of the template to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// String keys `pk`/`sk` only (the audit table).
+    Keys,
+    /// Keys plus the `gsi1` index on `gsi1pk`/`gsi1sk` (the identity table).
+    WithGsi1,
+    /// Keys, `gsi1`, the `by-device` index on `device_id` and a
+    /// NEW_AND_OLD_IMAGES stream (the shipments table).
+    Shipments,
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("key")
+}
+
+fn string_attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attribute")
+}
+
+fn index(name: &str, keys: &[(&str, KeyType)]) -> GlobalSecondaryIndex {
+    let mut builder = GlobalSecondaryIndex::builder().index_name(name).projection(
+        Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build(),
+    );
+    for (attribute, key_type) in keys {
+        builder = builder.key_schema(key(attribute, key_type.clone()));
+    }
+    builder.build().expect("index")
+}
+
+/// Creates table `name` with `layout` and waits until it is active.
+pub async fn create_table(client: &Client, name: &str, layout: Layout) {
+    let mut attributes = vec!["pk", "sk"];
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range));
+    if layout != Layout::Keys {
+        attributes.extend(["gsi1pk", "gsi1sk"]);
+        request = request.global_secondary_indexes(index(
+            "gsi1",
+            &[("gsi1pk", KeyType::Hash), ("gsi1sk", KeyType::Range)],
+        ));
+    }
+    if layout == Layout::Shipments {
+        attributes.push("device_id");
+        request = request
+            .global_secondary_indexes(index("by-device", &[("device_id", KeyType::Hash)]))
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .expect("stream"),
+            );
+    }
+    for attribute in attributes {
+        request = request.attribute_definitions(string_attribute(attribute));
+    }
+    request.send().await.expect("create table");
+    for _ in 0..100 {
+        let status = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .ok()
+            .and_then(|described| described.table)
+            .and_then(|table| table.table_status);
+        if status == Some(TableStatus::Active) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("table {name} did not become active");
+}
