@@ -9,6 +9,7 @@
 //! - [`trend`]: the pre-excursion warning from a least-squares trend;
 //! - [`risk`]: the estimated financial loss of a shipment ([`estimate_risk`]);
 //! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
+//! - [`events`]: the alarm events published for transitions ([`AlarmEvent`]);
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
 //!
 //! Everything here is pure: no I/O, no clock — times are always passed in.
@@ -25,6 +26,7 @@
 //! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
+pub mod events;
 pub mod excursion;
 pub mod mkt;
 pub mod monitor;
@@ -37,6 +39,9 @@ use time::Duration;
 
 pub use alarm::{
     AckRefused, Alarm, AlarmBook, AlarmState, AlarmTransition, AlarmType, Severity, Signal,
+};
+pub use events::{
+    ALARM_EVENT_VERSION, AlarmContext, AlarmEvent, AlarmEventType, ShipmentSummary, alarm_event_id,
 };
 pub use excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
 pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};

@@ -37,6 +37,9 @@ pub struct ShipmentMonitor {
     pub mkt: MktAccumulator,
     /// Recent samples for the trend.
     pub trend: TrendWindow,
+    /// Highest vibration peak of the readings applied, g.
+    #[serde(default)]
+    pub peak_vibration_g: Option<f64>,
     /// Active alarms.
     pub alarms: AlarmBook,
 }
@@ -105,6 +108,10 @@ impl ShipmentMonitor {
                 }
             };
         self.last_reading_id = Some(reading.reading_id.clone());
+        self.peak_vibration_g = Some(
+            self.peak_vibration_g
+                .map_or(reading.vibration_g, |peak| peak.max(reading.vibration_g)),
+        );
         if let Some(previous) = previous {
             let interval = (ts - previous).min(settings.max_attributed_gap);
             // A refused interval (e.g. a zero gap setting) simply adds nothing.
