@@ -14,14 +14,28 @@
 //! - [`shipment_store`]: [`shipment_store::DynamoShipmentStore`], shipments,
 //!   their organisation listings and audit trail on DynamoDB.
 //! - [`sns`]: [`sns::SnsPublisher`], events to SNS topics.
+//! - anomaly detector: [`readings_store`] (the reading history),
+//!   [`tracking_store`] (per-shipment tracking and alarms),
+//!   [`shipment_directory`] (shipment lookups), [`risk_client`] (the risk
+//!   calculator function) and [`sqs`] (rejected telemetry).
+//! - [`ses`]: [`ses::SesEmailSender`], email through SES.
+//! - [`idempotency`]: [`idempotency::DynamoIdempotencyStore`], claims that
+//!   make at-least-once deliveries act once.
 
 pub mod audit;
 pub mod config;
 pub mod dynamo;
 pub mod errors;
+pub mod idempotency;
 pub mod identity_store;
 pub mod kinesis;
 pub mod logging;
+pub mod readings_store;
+pub mod risk_client;
+pub mod ses;
+pub mod shipment_directory;
 pub mod shipment_store;
 pub mod sns;
+pub mod sqs;
 pub mod ssm;
+pub mod tracking_store;

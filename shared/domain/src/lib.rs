@@ -16,6 +16,7 @@
 //! - [`shipment`]: shipment orders: temperature profiles, the state machine,
 //!   who may do what, validation and domain events.
 //! - [`messaging`]: messages published to event topics, with their attributes.
+//! - [`notification`]: the alarm emails to managers: content and recipients.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
 
@@ -26,6 +27,7 @@ mod field_error;
 mod fields;
 pub mod identity;
 pub mod messaging;
+pub mod notification;
 pub mod ports;
 pub mod retry;
 pub mod shipment;

@@ -11,6 +11,8 @@
 //! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
 //! - [`events`]: the alarm events published for transitions ([`AlarmEvent`]);
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
+//! - [`detector`]: the anomaly detector's batch logic (decode, assign, group,
+//!   apply); [`tracking`]: its per-shipment state and ports.
 //!
 //! Everything here is pure: no I/O, no clock — times are always passed in.
 //! Durations come from [`MonitorSettings`] (defaults below).
@@ -26,6 +28,7 @@
 //! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
+pub mod detector;
 pub mod events;
 pub mod excursion;
 pub mod mkt;
@@ -33,6 +36,7 @@ pub mod monitor;
 pub mod offline;
 pub mod risk;
 pub mod shock;
+pub mod tracking;
 pub mod trend;
 
 use time::Duration;

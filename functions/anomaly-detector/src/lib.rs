@@ -1,0 +1,623 @@
+//! Applies the cold-chain rules to the telemetry stream.
+//!
+//! Two triggers reach the same function ([`handle`] tells them apart by the
+//! shape of the event):
+//!
+//! - **the telemetry stream** (Kinesis event source mapping, with
+//!   `ReportBatchItemFailures`): [`Detector::process_batch`];
+//! - **a schedule** (EventBridge, every minute): [`Detector::check_offline`],
+//!   because a silent device sends nothing that could raise DEVICE_OFFLINE.
+//!
+//! # A batch of records
+//!
+//! 1. Each record is decoded and validated
+//!    ([`decode_record`]). A record that can never be processed (not JSON,
+//!    not a reading, an invalid reading) is sent with its reason, sequence
+//!    number, partition key and raw data to the rejected-telemetry queue and
+//!    counts as handled: it never blocks the shard and is never dropped
+//!    silently.
+//! 2. Each reading is placed ([`assign`]): the shipment it names (if that
+//!    shipment has the reading's device), else its device's DISPATCHED or
+//!    IN_TRANSIT shipment. Lookups are made once per shipment or device per
+//!    batch. A reading without a monitored shipment is kept in the history
+//!    under its device and runs no rules.
+//! 3. The readings are grouped per shipment ([`group_readings`]: by time,
+//!    a repeated reading id once) and written to the history (idempotent
+//!    puts).
+//! 4. Per shipment (several at once): the tracking is loaded, the readings
+//!    are applied with [`apply_readings`], the alarm events of the
+//!    transitions are published (MAJOR and CRITICAL raises and escalations
+//!    first get a risk estimate from the risk calculator), and then the
+//!    tracking (monitor state, latest reading) and the alarms are written in
+//!    one conditional transaction on the tracking's version. A version
+//!    conflict (the offline check wrote meanwhile) reloads and recomputes.
+//!
+//! # Exactly-once effects
+//!
+//! Delivery is at least once, so everything is safe to repeat: history puts
+//! are idempotent; the monitor ignores readings at or before the last one it
+//! applied, so a replayed batch or a resent reading changes nothing and
+//! publishes nothing; event ids are deterministic ([`alarm_event_id`]), so
+//! a crash between publishing and the state write republishes the same ids,
+//! which consumers drop. Nothing is lost either: the state is written last,
+//! so a crash anywhere leaves the readings to be applied again.
+//!
+//! # Failures
+//!
+//! A transient failure (DynamoDB, SNS, a lookup) fails the shipment's (or
+//! device's) readings of the batch; the response reports the earliest
+//! failed record's sequence number in `batchItemFailures` and Lambda
+//! retries from there (the records after it are applied again, harmlessly).
+//! A risk estimate that cannot be had does not hold an alarm back: the event
+//! is published without `risk`, and the failure is logged.
+//!
+//! [`alarm_event_id`]: pharmaguard_domain::coldchain::alarm_event_id
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use futures_util::stream::{self, StreamExt};
+use lambda_runtime::{Error, LambdaEvent};
+use pharmaguard_aws::sns::MessagePublisher;
+use pharmaguard_domain::coldchain::detector::{
+    Lookup, Owner, Poison, active_shipment, alarm_context, alarm_events, alarm_states,
+    apply_readings, assign, decode_record, group_readings,
+};
+use pharmaguard_domain::coldchain::tracking::{
+    PortError, ReadingHistory, RejectedRecord, RejectedSink, RiskError, RiskEstimator, SaveError,
+    ShipmentDirectory, Tracking, TrackingStore,
+};
+use pharmaguard_domain::coldchain::{
+    AlarmContext, AlarmEvent, AlarmTransition, MonitorSettings, ShipmentSummary,
+};
+use pharmaguard_domain::shipment::Shipment;
+use pharmaguard_domain::telemetry::Reading;
+use serde::Serialize;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, Time};
+use tracing::{debug, error, info, warn};
+
+/// How many shipments (or lookups) are worked on at once.
+pub const CONCURRENCY: usize = 16;
+/// Attempts of a shipment's update when its tracking keeps changing under it.
+pub const SAVE_ATTEMPTS: u32 = 3;
+
+/// The detector and what it works with: the shipments, the history, the
+/// tracking store, the alarm topic, the risk calculator and the rejected
+/// telemetry queue.
+#[derive(Debug, Clone)]
+pub struct Detector<D, H, T, P, R, Q> {
+    /// The shipments.
+    pub directory: D,
+    /// The reading history.
+    pub history: H,
+    /// Trackings and alarms.
+    pub tracking: T,
+    /// The alarm events topic.
+    pub publisher: P,
+    /// The risk calculator.
+    pub risk: R,
+    /// The rejected telemetry queue.
+    pub rejected: Q,
+    /// The rules' parameters.
+    pub settings: MonitorSettings,
+}
+
+/// What one trigger asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// A batch of telemetry records.
+    Records(KinesisEvent),
+    /// The schedule ticked; `time` is the event's (scheduled) time.
+    Schedule {
+        /// The event's `time`, if it has a readable one.
+        time: Option<OffsetDateTime>,
+    },
+}
+
+/// The event is neither a Kinesis batch nor a scheduled event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported event: {0}")]
+pub struct UnsupportedEvent(pub String);
+
+/// Tells a Kinesis batch (`Records`) from a scheduled event
+/// (`"detail-type": "Scheduled Event"` or `"source": "aws.events"`).
+pub fn trigger_of(event: Value) -> Result<Trigger, UnsupportedEvent> {
+    if event.get("Records").is_some() {
+        return serde_json::from_value(event)
+            .map(Trigger::Records)
+            .map_err(|e| UnsupportedEvent(format!("not a Kinesis event: {e}")));
+    }
+    let scheduled = event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        || event.get("source").and_then(Value::as_str) == Some("aws.events");
+    if scheduled {
+        let time = event
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        return Ok(Trigger::Schedule { time });
+    }
+    Err(UnsupportedEvent(
+        "expected a Kinesis event (Records) or a scheduled event".into(),
+    ))
+}
+
+/// The moment an offline check is made for: the scheduled time (else `now`),
+/// to the minute, so that a retry of the same tick decides the same and
+/// raises an alarm with the same id.
+pub fn check_time(scheduled: Option<OffsetDateTime>, now: OffsetDateTime) -> OffsetDateTime {
+    let at = scheduled.unwrap_or(now);
+    at.replace_time(Time::from_hms(at.hour(), at.minute(), 0).unwrap_or(Time::MIDNIGHT))
+}
+
+/// The Lambda handler: a batch of records or an offline check.
+pub async fn handle<D, H, T, P, R, Q>(
+    detector: &Detector<D, H, T, P, R, Q>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error>
+where
+    D: ShipmentDirectory,
+    H: ReadingHistory,
+    T: TrackingStore,
+    P: MessagePublisher,
+    R: RiskEstimator,
+    Q: RejectedSink,
+{
+    let now = OffsetDateTime::now_utc();
+    match trigger_of(event.payload)? {
+        Trigger::Records(batch) => {
+            let report = detector.process_batch(&batch, now).await;
+            Ok(serde_json::to_value(report.response)?)
+        }
+        Trigger::Schedule { time } => {
+            let report = detector.check_offline(check_time(time, now), now).await?;
+            Ok(serde_json::to_value(report)?)
+        }
+    }
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BatchReport {
+    /// What Lambda gets: the first record to retry from, if any.
+    #[serde(skip)]
+    pub response: KinesisEventResponse,
+    /// Records in the batch.
+    pub records: usize,
+    /// Poison records sent to the rejected queue.
+    pub rejected: usize,
+    /// Readings kept under their device (no monitored shipment).
+    pub unassigned: usize,
+    /// Readings dropped as repeats inside the batch.
+    pub duplicates: usize,
+    /// Shipments whose readings ran the rules.
+    pub shipments: usize,
+    /// Readings the monitors applied (new ones).
+    pub applied: usize,
+    /// Alarm events published.
+    pub published: usize,
+    /// Index of the first record to retry, if any.
+    pub failed_at: Option<usize>,
+}
+
+/// What an offline check did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OfflineReport {
+    /// Shipments looked at (watched, silent for the offline delay).
+    pub checked: usize,
+    /// Shipments whose tracking changed.
+    pub updated: usize,
+    /// Alarm events published.
+    pub published: usize,
+    /// Shipments that could not be checked (tried again next time).
+    pub failed: usize,
+}
+
+/// What a shipment's update did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Update {
+    applied: usize,
+    published: usize,
+    written: bool,
+}
+
+impl<D, H, T, P, R, Q> Detector<D, H, T, P, R, Q>
+where
+    D: ShipmentDirectory,
+    H: ReadingHistory,
+    T: TrackingStore,
+    P: MessagePublisher,
+    R: RiskEstimator,
+    Q: RejectedSink,
+{
+    /// Processes a batch of telemetry records (see the crate docs).
+    pub async fn process_batch(&self, batch: &KinesisEvent, now: OffsetDateTime) -> BatchReport {
+        let records = &batch.records;
+        let mut report = BatchReport {
+            records: records.len(),
+            ..BatchReport::default()
+        };
+        let mut failed: BTreeSet<usize> = BTreeSet::new();
+
+        // 1. decode; poison goes to the rejected queue
+        let mut readings: Vec<(usize, Reading)> = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            match decode_record(&record.kinesis.data.0) {
+                Ok(reading) => readings.push((index, reading)),
+                Err(poison) => {
+                    report.rejected += 1;
+                    if let Err(problem) = self.reject(record, &poison).await {
+                        error!(index, %problem, "a poison record could not be set aside; it will be retried");
+                        failed.insert(index);
+                    }
+                }
+            }
+        }
+
+        // 2. look up, once per shipment or device
+        let mut lookups: Vec<Lookup> = Vec::new();
+        let mut seen: HashSet<Lookup> = HashSet::new();
+        for (_, reading) in &readings {
+            let lookup = Lookup::of(reading);
+            if seen.insert(lookup.clone()) {
+                lookups.push(lookup);
+            }
+        }
+        let found: HashMap<Lookup, Result<Option<Shipment>, PortError>> = stream::iter(lookups)
+            .map(|lookup| async move {
+                let result = self.look_up(&lookup).await;
+                (lookup, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        // a device whose lookup failed is held back whole, so its readings stay in order
+        let held_devices: HashSet<&str> = readings
+            .iter()
+            .filter(|(_, r)| matches!(found.get(&Lookup::of(r)), Some(Err(_)) | None))
+            .map(|(_, r)| r.device_id.as_str())
+            .collect();
+        let mut shipments: HashMap<String, Shipment> = HashMap::new();
+        let mut owned = Vec::with_capacity(readings.len());
+        for (index, reading) in &readings {
+            if held_devices.contains(reading.device_id.as_str()) {
+                failed.insert(*index);
+                continue;
+            }
+            let shipment = match found.get(&Lookup::of(reading)) {
+                Some(Ok(shipment)) => shipment.as_ref(),
+                _ => None,
+            };
+            let (owner, unassigned) = assign(reading, shipment);
+            if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
+                shipments
+                    .entry(id.clone())
+                    .or_insert_with(|| shipment.clone());
+            }
+            if let Some(why) = unassigned {
+                report.unassigned += 1;
+                debug!(reading_id = %reading.reading_id, device_id = %reading.device_id, reason = ?why, "reading kept under its device");
+            }
+            owned.push((*index, owner, reading.clone()));
+        }
+        for (_, problem) in found
+            .iter()
+            .filter_map(|(l, r)| r.as_ref().err().map(|e| (l, e)))
+        {
+            error!(%problem, "shipment lookup failed; the device's readings will be retried");
+        }
+
+        // 3. group and keep the history (one batch write for every reading)
+        let groups = group_readings(owned);
+        report.duplicates = groups.iter().map(|g| g.duplicates).sum();
+        let entries: Vec<(Owner, Reading)> = groups
+            .iter()
+            .flat_map(|g| {
+                g.readings
+                    .iter()
+                    .map(|r| (g.owner.clone(), r.reading.clone()))
+            })
+            .collect();
+        let written = self.history.put(&entries).await;
+        let mut position = 0;
+        let mut ready = Vec::new();
+        for group in &groups {
+            let results = &written[position..position + group.readings.len()];
+            position += group.readings.len();
+            if let Some(Err(problem)) = results.iter().find(|r| r.is_err()) {
+                error!(owner = ?group.owner, %problem, "history write failed; the readings will be retried");
+                failed.insert(group.first_index);
+            } else if let Owner::Shipment(id) = &group.owner {
+                ready.push((group, &shipments[id]));
+            }
+        }
+
+        // 4. the rules, per shipment
+        report.shipments = ready.len();
+        let updates: Vec<_> = stream::iter(ready)
+            .map(|(group, shipment)| async move {
+                let outcome = self
+                    .update_shipment(shipment, &group.plain_readings(), now)
+                    .await;
+                (group, outcome)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (group, outcome) in updates {
+            match outcome {
+                Ok(update) => {
+                    report.applied += update.applied;
+                    report.published += update.published;
+                }
+                Err(problem) => {
+                    error!(owner = ?group.owner, %problem, "shipment update failed; its readings will be retried");
+                    failed.insert(group.first_index);
+                }
+            }
+        }
+
+        report.failed_at = failed.first().copied();
+        if let Some(index) = report.failed_at {
+            report
+                .response
+                .add_failure(records[index].kinesis.sequence_number.clone());
+        }
+        info!(
+            records = report.records,
+            rejected = report.rejected,
+            unassigned = report.unassigned,
+            duplicates = report.duplicates,
+            shipments = report.shipments,
+            applied = report.applied,
+            published = report.published,
+            failed_at = ?report.failed_at,
+            "telemetry batch processed"
+        );
+        report
+    }
+
+    /// Sets a poison record aside.
+    async fn reject(
+        &self,
+        record: &aws_lambda_events::event::kinesis::KinesisEventRecord,
+        poison: &Poison,
+    ) -> Result<(), PortError> {
+        let kinesis = &record.kinesis;
+        warn!(
+            sequence_number = %kinesis.sequence_number,
+            partition_key = %kinesis.partition_key,
+            reason = poison.kind(),
+            problem = %poison,
+            "poison record rejected"
+        );
+        let rejected = RejectedRecord {
+            reason: poison.kind().to_owned(),
+            message: poison.to_string(),
+            errors: poison.errors().to_vec(),
+            sequence_number: kinesis.sequence_number.clone(),
+            partition_key: kinesis.partition_key.clone(),
+            event_source_arn: record.event_source_arn.clone(),
+            arrived_at: Some(kinesis.approximate_arrival_timestamp.0)
+                .filter(|at| at.timestamp() > 0)
+                .and_then(|at| {
+                    OffsetDateTime::from_unix_timestamp_nanos(
+                        i128::from(at.timestamp()) * 1_000_000_000
+                            + i128::from(at.timestamp_subsec_nanos()),
+                    )
+                    .ok()
+                }),
+            data: kinesis.data.0.clone(),
+        };
+        self.rejected.reject(&rejected).await
+    }
+
+    /// The shipment a lookup finds (a device's: its monitored one).
+    async fn look_up(&self, lookup: &Lookup) -> Result<Option<Shipment>, PortError> {
+        match lookup {
+            Lookup::Shipment(id) => self.directory.shipment(id).await,
+            Lookup::DeviceShipment(device) => self
+                .directory
+                .shipments_of_device(device)
+                .await
+                .map(active_shipment),
+        }
+    }
+
+    /// Applies a shipment's readings and stores the outcome (see the crate docs).
+    async fn update_shipment(
+        &self,
+        shipment: &Shipment,
+        readings: &[Reading],
+        now: OffsetDateTime,
+    ) -> Result<Update, String> {
+        let summary = ShipmentSummary::from(shipment);
+        for attempt in 1..=SAVE_ATTEMPTS {
+            let current = self
+                .tracking
+                .load(&shipment.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or_else(|| Tracking::new(shipment, now));
+            let mut monitor = current.monitor.clone();
+            let applied = apply_readings(&mut monitor, readings, &shipment.profile, &self.settings);
+            if !applied.changed() {
+                return Ok(Update::default());
+            }
+            let published = self.publish(&applied.transitions, &summary).await?;
+            let next = current.next(shipment, monitor, applied.latest.clone(), now);
+            let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
+            match self.tracking.save(&next, current.version, &alarms).await {
+                Ok(()) => {
+                    return Ok(Update {
+                        applied: applied.applied,
+                        published,
+                        written: true,
+                    });
+                }
+                Err(SaveError::VersionConflict) => {
+                    warn!(shipment_id = %shipment.id, attempt, "tracking changed meanwhile; recomputing");
+                }
+                Err(SaveError::Unavailable(problem)) => return Err(problem),
+            }
+        }
+        Err(format!(
+            "the tracking of {} kept changing ({SAVE_ATTEMPTS} attempts)",
+            shipment.id
+        ))
+    }
+
+    /// Publishes the events of `transitions`, in order, each MAJOR or
+    /// CRITICAL raise and escalation with its risk estimate. The count
+    /// published.
+    async fn publish(
+        &self,
+        transitions: &[(AlarmTransition, AlarmContext)],
+        summary: &ShipmentSummary,
+    ) -> Result<usize, String> {
+        let events = alarm_events(transitions, summary);
+        for mut event in events.iter().cloned() {
+            if event.needs_risk() {
+                self.attach_risk(&mut event).await;
+            }
+            self.publisher
+                .publish(&event.to_message())
+                .await
+                .map_err(|e| format!("alarm event {}: {e}", event.event_id))?;
+            info!(
+                event_id = %event.event_id,
+                event_type = %event.event_type,
+                severity = %event.alarm.severity,
+                risk = event.risk.as_ref().map(|r| r.total.as_str()).unwrap_or("-"),
+                "alarm event published"
+            );
+        }
+        Ok(events.len())
+    }
+
+    async fn attach_risk(&self, event: &mut AlarmEvent) {
+        match self.risk.estimate(&event.risk_input()).await {
+            Ok(estimate) => event.risk = Some(estimate),
+            Err(RiskError::Rejected(errors)) => {
+                warn!(event_id = %event.event_id, ?errors, "risk input refused; publishing without an estimate");
+            }
+            Err(RiskError::Unavailable(problem)) => {
+                error!(event_id = %event.event_id, %problem, "no risk estimate; publishing without one");
+            }
+        }
+    }
+
+    /// Raises, escalates or clears DEVICE_OFFLINE for every watched shipment
+    /// silent for the offline delay at `at` (see [`check_time`]); `now` stamps
+    /// the writes. A shipment that cannot be checked is counted and left for
+    /// the next tick.
+    pub async fn check_offline(
+        &self,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<OfflineReport, PortError> {
+        let silent = self
+            .tracking
+            .silent_since(at - self.settings.offline_after)
+            .await?;
+        let mut report = OfflineReport {
+            checked: silent.len(),
+            ..OfflineReport::default()
+        };
+        let outcomes: Vec<(String, Result<Update, String>)> = stream::iter(silent)
+            .map(|id| async move {
+                let outcome = self.check_shipment(&id, at, now).await;
+                (id, outcome)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (shipment_id, outcome) in outcomes {
+            match outcome {
+                Ok(update) => {
+                    report.updated += usize::from(update.written);
+                    report.published += update.published;
+                }
+                Err(problem) => {
+                    error!(%shipment_id, %problem, "offline check failed; next tick tries again");
+                    report.failed += 1;
+                }
+            }
+        }
+        info!(
+            at = %at,
+            checked = report.checked,
+            updated = report.updated,
+            published = report.published,
+            failed = report.failed,
+            "offline check done"
+        );
+        Ok(report)
+    }
+
+    async fn check_shipment(
+        &self,
+        shipment_id: &str,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Update, String> {
+        for attempt in 1..=SAVE_ATTEMPTS {
+            let Some(current) = self
+                .tracking
+                .load(shipment_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(Update::default());
+            };
+            let Some(shipment) = self
+                .directory
+                .shipment(shipment_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                warn!(shipment_id, "tracked shipment not found");
+                return Ok(Update::default());
+            };
+            let mut monitor = current.monitor.clone();
+            let transitions = monitor.check_offline(at, shipment.state, &self.settings);
+            if transitions.is_empty() && current.state == shipment.state {
+                return Ok(Update::default());
+            }
+            let context = alarm_context(&monitor, current.latest.as_ref(), &shipment.profile);
+            let pairs: Vec<(AlarmTransition, AlarmContext)> = transitions
+                .into_iter()
+                .map(|t| (t, context.clone()))
+                .collect();
+            let published = self
+                .publish(&pairs, &ShipmentSummary::from(&shipment))
+                .await?;
+            let next = current.next(&shipment, monitor, None, now);
+            let alarms = alarm_states(pairs.iter().map(|(t, _)| t));
+            match self.tracking.save(&next, current.version, &alarms).await {
+                Ok(()) => {
+                    return Ok(Update {
+                        applied: 0,
+                        published,
+                        written: true,
+                    });
+                }
+                Err(SaveError::VersionConflict) => {
+                    warn!(
+                        shipment_id,
+                        attempt, "tracking changed meanwhile; checking again"
+                    );
+                }
+                Err(SaveError::Unavailable(problem)) => return Err(problem),
+            }
+        }
+        Err(format!(
+            "the tracking of {shipment_id} kept changing ({SAVE_ATTEMPTS} attempts)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

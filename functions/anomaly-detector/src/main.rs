@@ -1,0 +1,62 @@
+//! The `anomaly-detector` Lambda: wiring only. Everything it does is in the
+//! library ([`anomaly_detector::Detector`]).
+//!
+//! Environment (all required but `RUST_LOG`):
+//! - `SHIPMENTS_TABLE`: the shipments (read only);
+//! - `READINGS_TABLE`, `TRACKING_TABLE`, `ALARMS_TABLE`: history, tracking, alarms;
+//! - `ALARM_EVENTS_TOPIC_ARN`: the SNS topic of the alarm events;
+//! - `RISK_CALCULATOR_FUNCTION`: the risk calculator's function name;
+//! - `REJECTED_TELEMETRY_QUEUE_URL`: where poison records go;
+//! - `RUST_LOG` (default `info`), and the usual AWS SDK variables.
+
+use anomaly_detector::{Detector, handle};
+use lambda_runtime::{Error, service_fn};
+use pharmaguard_aws::readings_store::{DynamoReadingHistory, READINGS_TABLE_VAR};
+use pharmaguard_aws::risk_client::{LambdaRiskEstimator, RISK_CALCULATOR_FUNCTION_VAR};
+use pharmaguard_aws::shipment_store::{DynamoShipmentStore, SHIPMENTS_TABLE_VAR};
+use pharmaguard_aws::sns::SnsPublisher;
+use pharmaguard_aws::sqs::{REJECTED_QUEUE_URL_VAR, SqsRejectedSink};
+use pharmaguard_aws::tracking_store::{ALARMS_TABLE_VAR, DynamoTrackingStore, TRACKING_TABLE_VAR};
+use pharmaguard_domain::coldchain::MonitorSettings;
+
+/// The environment variable naming the alarm events topic.
+const TOPIC_ARN_VAR: &str = "ALARM_EVENTS_TOPIC_ARN";
+
+fn setting(name: &str) -> Result<String, Error> {
+    std::env::var(name)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            tracing::error!(variable = name, "cannot start: missing setting");
+            Error::from(format!("the environment variable {name} must be set"))
+        })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pharmaguard_aws::logging::init();
+    let shipments_table = setting(SHIPMENTS_TABLE_VAR)?;
+    let readings_table = setting(READINGS_TABLE_VAR)?;
+    let tracking_table = setting(TRACKING_TABLE_VAR)?;
+    let alarms_table = setting(ALARMS_TABLE_VAR)?;
+    let topic_arn = setting(TOPIC_ARN_VAR)?;
+    let risk_function = setting(RISK_CALCULATOR_FUNCTION_VAR)?;
+    let rejected_queue = setting(REJECTED_QUEUE_URL_VAR)?;
+
+    let config = pharmaguard_aws::config::load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let detector = Detector {
+        // the detector only reads shipments: no audit table needed
+        directory: DynamoShipmentStore::new(dynamodb.clone(), shipments_table, ""),
+        history: DynamoReadingHistory::new(dynamodb.clone(), readings_table),
+        tracking: DynamoTrackingStore::new(dynamodb, tracking_table, alarms_table),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn),
+        risk: LambdaRiskEstimator::new(aws_sdk_lambda::Client::new(&config), risk_function),
+        rejected: SqsRejectedSink::new(aws_sdk_sqs::Client::new(&config), rejected_queue),
+        settings: MonitorSettings::default(),
+    };
+    let detector = &detector;
+
+    lambda_runtime::run(service_fn(move |event| handle(detector, event))).await
+}

@@ -1,0 +1,981 @@
+//! The handler against in-memory fakes of every port.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use pharmaguard_aws::sns::PublishError;
+use pharmaguard_domain::FieldError;
+use pharmaguard_domain::coldchain::{
+    Alarm, AlarmEventType, AlarmState, AlarmType, RiskEstimate, RiskInput, Severity, estimate_risk,
+};
+use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_domain::messaging::OutboundMessage;
+use pharmaguard_domain::shipment::{
+    Location, Money, ShipmentDraft, ShipmentState, TemperatureProfile, Transition,
+};
+use pharmaguard_domain::telemetry::READING_SCHEMA_VERSION;
+use serde_json::json;
+use time::Duration;
+use time::macros::datetime;
+
+use super::*;
+
+const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
+
+// ------------------------------------------------------------------ fakes
+
+#[derive(Default)]
+struct Directory {
+    shipments: Mutex<HashMap<String, Shipment>>,
+    down: Mutex<bool>,
+    lookups: Mutex<usize>,
+}
+
+impl Directory {
+    fn add(&self, shipment: Shipment) {
+        self.shipments
+            .lock()
+            .unwrap()
+            .insert(shipment.id.clone(), shipment);
+    }
+
+    fn check(&self) -> Result<(), PortError> {
+        *self.lookups.lock().unwrap() += 1;
+        if *self.down.lock().unwrap() {
+            return Err(PortError::Unavailable(
+                "ProvisionedThroughputExceeded".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ShipmentDirectory for Directory {
+    async fn shipment(&self, shipment_id: &str) -> Result<Option<Shipment>, PortError> {
+        self.check()?;
+        Ok(self.shipments.lock().unwrap().get(shipment_id).cloned())
+    }
+
+    async fn shipments_of_device(&self, device_id: &str) -> Result<Vec<Shipment>, PortError> {
+        self.check()?;
+        Ok(self
+            .shipments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.device_id.as_deref() == Some(device_id))
+            .cloned()
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct History {
+    rows: Mutex<BTreeMap<(Owner, OffsetDateTime, String), Reading>>,
+    down: Mutex<bool>,
+}
+
+impl History {
+    fn of(&self, owner: &Owner) -> Vec<Reading> {
+        self.rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((o, ..), _)| o == owner)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
+impl ReadingHistory for History {
+    async fn put(&self, readings: &[(Owner, Reading)]) -> Vec<Result<(), PortError>> {
+        if *self.down.lock().unwrap() {
+            return readings
+                .iter()
+                .map(|_| Err(PortError::Unavailable("InternalServerError".into())))
+                .collect();
+        }
+        let mut rows = self.rows.lock().unwrap();
+        readings
+            .iter()
+            .map(|(owner, r)| {
+                rows.insert((owner.clone(), r.ts, r.reading_id.clone()), r.clone());
+                Ok(())
+            })
+            .collect()
+    }
+
+    async fn between(
+        &self,
+        owner: &Owner,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Reading>, PortError> {
+        Ok(self
+            .of(owner)
+            .into_iter()
+            .filter(|r| r.ts >= from && r.ts <= to)
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    trackings: Mutex<HashMap<String, Tracking>>,
+    alarms: Mutex<HashMap<String, Alarm>>,
+    saves: Mutex<usize>,
+    /// Shipments whose saves fail (unavailable).
+    failing: Mutex<HashSet<String>>,
+    /// Saves before which someone else writes the tracking (a conflict).
+    interfere: Mutex<u32>,
+}
+
+impl Store {
+    fn tracking(&self, id: &str) -> Option<Tracking> {
+        self.trackings.lock().unwrap().get(id).cloned()
+    }
+
+    fn alarms_of(&self, id: &str) -> Vec<Alarm> {
+        let mut alarms: Vec<Alarm> = self
+            .alarms
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| a.shipment_id == id)
+            .cloned()
+            .collect();
+        alarms.sort_by_key(|a| (a.raised_at, a.alarm_id.clone()));
+        alarms
+    }
+}
+
+impl TrackingStore for Store {
+    async fn load(&self, shipment_id: &str) -> Result<Option<Tracking>, PortError> {
+        Ok(self.tracking(shipment_id))
+    }
+
+    async fn save(
+        &self,
+        tracking: &Tracking,
+        expected_version: u64,
+        alarms: &[Alarm],
+    ) -> Result<(), SaveError> {
+        if self.failing.lock().unwrap().contains(&tracking.shipment_id) {
+            return Err(SaveError::Unavailable("InternalServerError".into()));
+        }
+        let mut trackings = self.trackings.lock().unwrap();
+        {
+            let mut interfere = self.interfere.lock().unwrap();
+            if *interfere > 0 {
+                *interfere -= 1;
+                if let Some(stored) = trackings.get_mut(&tracking.shipment_id) {
+                    stored.version += 1;
+                }
+            }
+        }
+        let stored = trackings
+            .get(&tracking.shipment_id)
+            .map_or(0, |t| t.version);
+        if stored != expected_version {
+            return Err(SaveError::VersionConflict);
+        }
+        trackings.insert(tracking.shipment_id.clone(), tracking.clone());
+        let mut stored_alarms = self.alarms.lock().unwrap();
+        for alarm in alarms {
+            stored_alarms.insert(alarm.alarm_id.clone(), alarm.clone());
+        }
+        *self.saves.lock().unwrap() += 1;
+        Ok(())
+    }
+
+    async fn silent_since(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, PortError> {
+        Ok(self
+            .trackings
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| t.is_watched() && t.last_reading_at().is_some_and(|at| at <= cutoff))
+            .map(|t| t.shipment_id.clone())
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct Topic {
+    messages: Mutex<Vec<OutboundMessage>>,
+    down: Mutex<bool>,
+}
+
+impl Topic {
+    fn events(&self) -> Vec<AlarmEvent> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.events().into_iter().map(|e| e.event_id).collect()
+    }
+}
+
+impl MessagePublisher for Topic {
+    async fn publish(&self, message: &OutboundMessage) -> Result<String, PublishError> {
+        if *self.down.lock().unwrap() {
+            return Err(PublishError {
+                retryable: true,
+                message: "Throttling".into(),
+            });
+        }
+        let mut messages = self.messages.lock().unwrap();
+        messages.push(message.clone());
+        Ok(format!("msg-{}", messages.len()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum RiskMode {
+    #[default]
+    Compute,
+    Down,
+    Refuse,
+}
+
+#[derive(Default)]
+struct Risk {
+    calls: Mutex<Vec<RiskInput>>,
+    mode: Mutex<RiskMode>,
+}
+
+impl RiskEstimator for Risk {
+    async fn estimate(&self, input: &RiskInput) -> Result<RiskEstimate, RiskError> {
+        self.calls.lock().unwrap().push(input.clone());
+        match *self.mode.lock().unwrap() {
+            RiskMode::Compute => estimate_risk(input).map_err(RiskError::Rejected),
+            RiskMode::Down => Err(RiskError::Unavailable("ResourceNotFoundException".into())),
+            RiskMode::Refuse => Err(RiskError::Rejected(vec![FieldError::new(
+                "cargo_value.amount",
+                "must be a decimal",
+            )])),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Rejected {
+    records: Mutex<Vec<RejectedRecord>>,
+    down: Mutex<bool>,
+}
+
+impl RejectedSink for Rejected {
+    async fn reject(&self, record: &RejectedRecord) -> Result<(), PortError> {
+        if *self.down.lock().unwrap() {
+            return Err(PortError::Unavailable(
+                "AWS.SimpleQueueService.Throttled".into(),
+            ));
+        }
+        self.records.lock().unwrap().push(record.clone());
+        Ok(())
+    }
+}
+
+type Fake = Detector<Directory, History, Store, Topic, Risk, Rejected>;
+
+fn detector() -> Fake {
+    Detector {
+        directory: Directory::default(),
+        history: History::default(),
+        tracking: Store::default(),
+        publisher: Topic::default(),
+        risk: Risk::default(),
+        rejected: Rejected::default(),
+        settings: MonitorSettings::default(),
+    }
+}
+
+// ------------------------------------------------------------------ data
+
+fn shipment(id: &str, device: &str, state: ShipmentState) -> Shipment {
+    let draft = ShipmentDraft {
+        product: "COVID-19 vaccine, 6-dose vials".into(),
+        quantity: 600,
+        cargo_value: Money {
+            amount: "48000.00".into(),
+            currency: "EUR".into(),
+        },
+        profile: TemperatureProfile::Refrigerated,
+        shipper_org_id: "org-ship".into(),
+        recipient_org_id: "org-recv".into(),
+        origin: Location {
+            name: "Rotterdam".into(),
+            lat: 51.92,
+            lon: 4.48,
+        },
+        destination: Location {
+            name: "Berlin".into(),
+            lat: 52.52,
+            lon: 13.38,
+        },
+        device_id: Some(device.into()),
+        truck_id: None,
+    };
+    let manager = Principal::User {
+        user_id: "u-1".into(),
+        org_id: "org-ship".into(),
+        role: Role::Manager,
+    };
+    let created = T0 - Duration::hours(2);
+    let mut s = Shipment::create(id, draft, &manager, created);
+    let path: &[Transition] = match state {
+        ShipmentState::Pending => &[],
+        ShipmentState::Dispatched => &[Transition::Dispatch],
+        ShipmentState::InTransit => &[Transition::Dispatch, Transition::Start],
+        ShipmentState::Delivered => &[Transition::Dispatch, Transition::Start, Transition::Deliver],
+        ShipmentState::Cancelled => &[Transition::Cancel],
+    };
+    for t in path {
+        s = s.transition(*t, s.version, created, None).unwrap();
+    }
+    s
+}
+
+fn reading(device: &str, minute: i64, temperature_c: f64, vibration_g: f64) -> Reading {
+    let ts = T0 + Duration::minutes(minute);
+    Reading {
+        v: READING_SCHEMA_VERSION,
+        reading_id: format!("{device}-{minute}"),
+        device_id: device.into(),
+        shipment_id: None,
+        ts,
+        lat: 52.0 + minute as f64 / 1000.0,
+        lon: 5.0,
+        temperature_c,
+        vibration_g,
+        received_at: ts + Duration::seconds(1),
+        source: "https".into(),
+    }
+}
+
+/// Record data: a reading's JSON, or anything.
+enum Data {
+    Good(Reading),
+    Raw(Vec<u8>),
+}
+
+fn batch_from(first_sequence: u64, records: Vec<(&str, Data)>) -> KinesisEvent {
+    let records: Vec<Value> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, data))| {
+            let bytes = match data {
+                Data::Good(r) => serde_json::to_vec(&r).unwrap(),
+                Data::Raw(raw) => raw,
+            };
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": sequence(first_sequence + i as u64),
+                    "data": STANDARD.encode(bytes),
+                    "approximateArrivalTimestamp": 1795248000.25
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{}", sequence(first_sequence + i as u64)),
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "eu-central-1",
+                "eventSourceARN": "arn:aws:kinesis:eu-central-1:000000000000:stream/pharmaguard-local-telemetry"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn sequence(n: u64) -> String {
+    format!("4965{n:052}")
+}
+
+fn batch(first_sequence: u64, readings: &[Reading]) -> KinesisEvent {
+    batch_from(
+        first_sequence,
+        readings
+            .iter()
+            .map(|r| (r.device_id.as_str(), Data::Good(r.clone())))
+            .collect(),
+    )
+}
+
+fn failures(report: &BatchReport) -> Vec<String> {
+    report
+        .response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap_or_default())
+        .collect()
+}
+
+/// Per minute from 0: 2 in range, 17 out of range (MAJOR after 15 min),
+/// back in range (cleared), then a crash at 6 g (SHOCK CRITICAL).
+fn excursion_then_crash(device: &str) -> Vec<Reading> {
+    let mut temps = vec![(5.0, 0.2); 2];
+    temps.extend(vec![(12.0, 0.2); 17]);
+    temps.push((5.0, 0.2));
+    temps.push((5.0, 6.0));
+    temps
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, g))| reading(device, i as i64, t, g))
+        .collect()
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn readings_of_a_shipment_on_its_way_are_kept_applied_and_tracked() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let readings: Vec<Reading> = (0..3).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(
+        (report.shipments, report.applied, report.published),
+        (1, 3, 0)
+    );
+
+    let owner = Owner::Shipment("shp-1".into());
+    assert_eq!(d.history.of(&owner), readings);
+    let between = d
+        .history
+        .between(&owner, T0 + Duration::minutes(1), T0 + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(between, readings[1..]);
+    let tracking = d.tracking.tracking("shp-1").unwrap();
+    assert_eq!(tracking.version, 1, "one write per shipment per batch");
+    assert_eq!(tracking.latest.as_ref(), readings.last());
+    assert_eq!(tracking.state, ShipmentState::InTransit);
+    assert_eq!(
+        tracking.monitor.last_reading_id.as_deref(),
+        Some("truck-1-2")
+    );
+    assert_eq!(*d.tracking.saves.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn major_and_critical_alarms_are_published_with_their_risk_estimate() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let report = d
+        .process_batch(&batch(1, &excursion_then_crash("truck-1")), T0)
+        .await;
+    assert!(failures(&report).is_empty());
+    let events = d.publisher.events();
+    let summary: Vec<(AlarmType, AlarmEventType, Severity, bool)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.alarm.alarm_type,
+                e.event_type,
+                e.alarm.severity,
+                e.risk.is_some(),
+            )
+        })
+        .filter(|(t, ..)| *t != AlarmType::PreExcursion)
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                AlarmType::TemperatureExcursion,
+                AlarmEventType::Raised,
+                Severity::Major,
+                true
+            ),
+            (
+                AlarmType::TemperatureExcursion,
+                AlarmEventType::Cleared,
+                Severity::Major,
+                false
+            ),
+            (
+                AlarmType::Shock,
+                AlarmEventType::Raised,
+                Severity::Critical,
+                true
+            ),
+        ]
+    );
+    assert_eq!(report.published, events.len());
+
+    // the risk comes from the calculator, for what the event says
+    let calls = d.risk.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    let excursion = events
+        .iter()
+        .find(|e| e.alarm.alarm_type == AlarmType::TemperatureExcursion)
+        .unwrap();
+    assert_eq!(calls[0], excursion.risk_input());
+    assert_eq!(calls[0].excursion_minutes, 15.0);
+    assert_eq!(excursion.risk, Some(estimate_risk(&calls[0]).unwrap()));
+    let shock = events
+        .iter()
+        .find(|e| e.alarm.alarm_type == AlarmType::Shock)
+        .unwrap();
+    assert_eq!(shock.context.peak_vibration_g, Some(6.0));
+    let crash_part = &shock.risk.as_ref().unwrap().parts[0];
+    assert!(crash_part.fraction > 0.0, "{crash_part:?}");
+    assert_eq!(shock.shipment.shipment_id, "shp-1");
+    assert_eq!(shock.shipment.recipient_org_id, "org-recv");
+    assert_eq!(excursion.context.reading_id.as_deref(), Some("truck-1-16"));
+
+    // the message attributes subscriptions filter on
+    let message = d.publisher.messages.lock().unwrap()[0].clone();
+    let attribute = |name: &str| message.attributes[name].as_str().to_owned();
+    assert_eq!(attribute("event_type"), "alarm.raised");
+    assert_eq!(attribute("severity"), "MAJOR");
+    assert_eq!(attribute("alarm_type"), "TEMPERATURE_EXCURSION");
+    assert_eq!(attribute("shipment_id"), "shp-1");
+
+    // every alarm stored once, in its last state
+    let alarms = d.tracking.alarms_of("shp-1");
+    let states: Vec<(AlarmType, AlarmState)> = alarms
+        .iter()
+        .filter(|a| a.alarm_type != AlarmType::PreExcursion)
+        .map(|a| (a.alarm_type, a.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (AlarmType::TemperatureExcursion, AlarmState::Cleared),
+            (AlarmType::Shock, AlarmState::ActiveUnack),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_batch_or_a_resent_reading_changes_nothing() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let readings = excursion_then_crash("truck-1");
+    d.process_batch(&batch(1, &readings), T0).await;
+    let events = d.publisher.ids();
+    let tracking = d.tracking.tracking("shp-1").unwrap();
+    let alarms = d.tracking.alarms_of("shp-1");
+    let history = d.history.of(&Owner::Shipment("shp-1".into()));
+    let risk_calls = d.risk.calls.lock().unwrap().len();
+
+    // the same records again, then one reading resent in a later batch
+    let again = d.process_batch(&batch(1, &readings), T0).await;
+    let resent = d
+        .process_batch(&batch(100, &readings[5..6]), T0 + Duration::hours(1))
+        .await;
+    for report in [&again, &resent] {
+        assert!(failures(report).is_empty());
+        assert_eq!((report.applied, report.published), (0, 0));
+    }
+    assert_eq!(d.publisher.ids(), events, "no second event");
+    assert_eq!(d.tracking.tracking("shp-1").unwrap(), tracking);
+    assert_eq!(d.tracking.alarms_of("shp-1"), alarms);
+    assert_eq!(d.history.of(&Owner::Shipment("shp-1".into())), history);
+    assert_eq!(d.risk.calls.lock().unwrap().len(), risk_calls);
+    assert_eq!(*d.tracking.saves.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_reading_twice_in_one_batch_counts_once() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let r = reading("truck-1", 0, 5.0, 0.2);
+    let mut copy = r.clone();
+    copy.received_at += Duration::seconds(20);
+    let report = d.process_batch(&batch(1, &[r.clone(), copy]), T0).await;
+    assert_eq!((report.duplicates, report.applied), (1, 1));
+    assert_eq!(d.history.of(&Owner::Shipment("shp-1".into())), [r]);
+}
+
+#[tokio::test]
+async fn poison_records_are_set_aside_and_do_not_block_the_others() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let mut invalid = serde_json::to_value(reading("truck-1", 1, 5.0, 0.2)).unwrap();
+    invalid["temperature_c"] = json!(500);
+    let invalid = serde_json::to_vec(&invalid).unwrap();
+    let event = batch_from(
+        1,
+        vec![
+            ("truck-1", Data::Good(reading("truck-1", 0, 5.0, 0.2))),
+            ("truck-1", Data::Raw(b"\x00\x01garbage".to_vec())),
+            ("truck-1", Data::Raw(invalid.clone())),
+            ("truck-1", Data::Good(reading("truck-1", 2, 5.0, 0.2))),
+        ],
+    );
+    let report = d.process_batch(&event, T0).await;
+    assert!(
+        failures(&report).is_empty(),
+        "poison is handled, not retried"
+    );
+    assert_eq!((report.rejected, report.applied), (2, 2));
+    assert_eq!(d.history.of(&Owner::Shipment("shp-1".into())).len(), 2);
+
+    let rejected = d.rejected.records.lock().unwrap().clone();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].reason, "NOT_JSON");
+    assert_eq!(rejected[0].sequence_number, sequence(2));
+    assert_eq!(rejected[0].partition_key, "truck-1");
+    assert_eq!(rejected[0].data, b"\x00\x01garbage");
+    assert!(rejected[0].arrived_at.is_some());
+    assert!(
+        rejected[0]
+            .event_source_arn
+            .as_deref()
+            .unwrap()
+            .ends_with("stream/pharmaguard-local-telemetry")
+    );
+    assert_eq!(rejected[1].reason, "INVALID_READING");
+    assert_eq!(rejected[1].sequence_number, sequence(3));
+    assert_eq!(rejected[1].errors[0].field, "temperature_c");
+    assert_eq!(rejected[1].data, invalid);
+}
+
+#[tokio::test]
+async fn a_poison_record_that_cannot_be_set_aside_is_retried() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    *d.rejected.down.lock().unwrap() = true;
+    let event = batch_from(
+        1,
+        vec![
+            ("truck-1", Data::Good(reading("truck-1", 0, 5.0, 0.2))),
+            ("truck-1", Data::Raw(b"{not json".to_vec())),
+            ("truck-1", Data::Good(reading("truck-1", 2, 5.0, 0.2))),
+        ],
+    );
+    let report = d.process_batch(&event, T0).await;
+    assert_eq!(failures(&report), [sequence(2)]);
+}
+
+#[tokio::test]
+async fn a_transient_store_failure_retries_from_that_shipments_first_record() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-a", "truck-a", ShipmentState::InTransit));
+    d.directory
+        .add(shipment("shp-b", "truck-b", ShipmentState::InTransit));
+    d.tracking.failing.lock().unwrap().insert("shp-b".into());
+    let readings = vec![
+        reading("truck-a", 0, 5.0, 0.2),
+        reading("truck-b", 0, 5.0, 6.5), // a crash: SHOCK raised
+        reading("truck-a", 1, 5.0, 0.2),
+        reading("truck-b", 1, 5.0, 0.2),
+    ];
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert_eq!(
+        failures(&report),
+        [sequence(2)],
+        "Kinesis semantics: the first failed record; everything after it comes again"
+    );
+    assert_eq!(report.failed_at, Some(1));
+    assert_eq!(d.tracking.tracking("shp-a").unwrap().version, 1);
+    assert!(d.tracking.tracking("shp-b").is_none());
+    let first_ids = d.publisher.ids();
+    assert_eq!(
+        first_ids.len(),
+        1,
+        "published before the state write failed"
+    );
+
+    // Lambda retries from the failed record once the store is back
+    d.tracking.failing.lock().unwrap().clear();
+    let mut retry = batch(1, &readings);
+    retry.records.remove(0);
+    let report = d.process_batch(&retry, T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(report.applied, 2, "only shp-b's readings are new");
+    assert_eq!(d.tracking.tracking("shp-a").unwrap().version, 1);
+    assert_eq!(d.tracking.tracking("shp-b").unwrap().version, 1);
+    let ids = d.publisher.ids();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        ids[0], ids[1],
+        "the same event again: consumers drop it by id"
+    );
+    assert_eq!(d.tracking.alarms_of("shp-b").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_publish_leaves_the_state_untouched() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    *d.publisher.down.lock().unwrap() = true;
+    let report = d
+        .process_batch(&batch(7, &[reading("truck-1", 0, 5.0, 6.5)]), T0)
+        .await;
+    assert_eq!(failures(&report), [sequence(7)]);
+    assert!(d.tracking.tracking("shp-1").is_none(), "retried, not lost");
+}
+
+#[tokio::test]
+async fn lookup_and_history_failures_hold_the_readings_back() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    *d.directory.down.lock().unwrap() = true;
+    let readings = [
+        reading("truck-1", 0, 5.0, 0.2),
+        reading("truck-1", 1, 5.0, 0.2),
+    ];
+    let report = d.process_batch(&batch(3, &readings), T0).await;
+    assert_eq!(failures(&report), [sequence(3)]);
+    assert!(d.history.of(&Owner::Shipment("shp-1".into())).is_empty());
+
+    *d.directory.down.lock().unwrap() = false;
+    *d.history.down.lock().unwrap() = true;
+    let report = d.process_batch(&batch(3, &readings), T0).await;
+    assert_eq!(failures(&report), [sequence(3)]);
+    assert!(d.tracking.tracking("shp-1").is_none());
+}
+
+#[tokio::test]
+async fn a_version_conflict_reloads_and_recomputes() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    d.process_batch(&batch(1, &[reading("truck-1", 0, 5.0, 0.2)]), T0)
+        .await;
+    *d.tracking.interfere.lock().unwrap() = 1;
+    let report = d
+        .process_batch(&batch(2, &[reading("truck-1", 1, 5.0, 0.2)]), T0)
+        .await;
+    assert!(failures(&report).is_empty());
+    let tracking = d.tracking.tracking("shp-1").unwrap();
+    assert_eq!(
+        tracking.version, 3,
+        "written on top of the other writer's version 2"
+    );
+    assert_eq!(tracking.latest.unwrap().reading_id, "truck-1-1");
+}
+
+#[tokio::test]
+async fn readings_without_a_monitored_shipment_stay_with_their_device() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-pending", "truck-p", ShipmentState::Pending));
+    d.directory
+        .add(shipment("shp-other", "truck-o", ShipmentState::InTransit));
+    let lone = reading("truck-lone", 0, 5.0, 0.2);
+    let pending = reading("truck-p", 0, 5.0, 0.2);
+    let mut misnamed = reading("truck-x", 0, 5.0, 0.2);
+    misnamed.shipment_id = Some("shp-other".into());
+    let report = d
+        .process_batch(
+            &batch(1, &[lone.clone(), pending.clone(), misnamed.clone()]),
+            T0,
+        )
+        .await;
+    assert!(failures(&report).is_empty());
+    assert_eq!((report.unassigned, report.shipments), (3, 0));
+    for r in [&lone, &pending, &misnamed] {
+        assert_eq!(
+            d.history.of(&Owner::Device(r.device_id.clone())),
+            std::slice::from_ref(r)
+        );
+    }
+    assert!(d.tracking.trackings.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lookups_are_made_once_per_device_or_shipment_per_batch() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let mut readings: Vec<Reading> = (0..5).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
+    readings[3].shipment_id = Some("shp-1".into());
+    readings[4].shipment_id = Some("shp-1".into());
+    d.process_batch(&batch(1, &readings), T0).await;
+    assert_eq!(*d.directory.lookups.lock().unwrap(), 2);
+    assert_eq!(
+        d.history.of(&Owner::Shipment("shp-1".into())).len(),
+        5,
+        "both ways lead to the same shipment"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_risk_estimate_does_not_hold_an_alarm_back() {
+    for mode in [RiskMode::Down, RiskMode::Refuse] {
+        let d = detector();
+        d.directory
+            .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+        *d.risk.mode.lock().unwrap() = mode;
+        let report = d
+            .process_batch(&batch(1, &[reading("truck-1", 0, 5.0, 6.5)]), T0)
+            .await;
+        assert!(failures(&report).is_empty());
+        let events = d.publisher.events();
+        assert_eq!(events.len(), 1, "{mode:?}");
+        assert_eq!(events[0].alarm.alarm_type, AlarmType::Shock);
+        assert_eq!(events[0].risk, None);
+    }
+}
+
+#[tokio::test]
+async fn the_offline_check_raises_escalates_and_clears_device_offline() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    d.directory
+        .add(shipment("shp-quiet", "truck-q", ShipmentState::InTransit));
+    d.process_batch(
+        &batch(
+            1,
+            &[
+                reading("truck-1", 0, 5.0, 0.2),
+                reading("truck-q", 5, 5.0, 0.2),
+            ],
+        ),
+        T0,
+    )
+    .await;
+
+    // 12 min after truck-1's last reading, 7 after truck-q's
+    let at = T0 + Duration::minutes(12);
+    let report = d.check_offline(at, at).await.unwrap();
+    assert_eq!(
+        (report.checked, report.updated, report.published),
+        (1, 1, 1)
+    );
+    let events = d.publisher.events();
+    assert_eq!(events[0].alarm.alarm_type, AlarmType::DeviceOffline);
+    assert_eq!(events[0].event_type, AlarmEventType::Raised);
+    assert_eq!(events[0].alarm.severity, Severity::Major);
+    assert!(events[0].risk.is_some(), "MAJOR: with its risk estimate");
+    assert_eq!(events[0].context.reading_id.as_deref(), Some("truck-1-0"));
+    assert_eq!(events[0].occurred_at, at);
+
+    // the same tick again (a retry) decides the same: nothing new
+    let again = d.check_offline(at, at).await.unwrap();
+    assert_eq!((again.updated, again.published), (0, 0));
+
+    // twice the delay: CRITICAL (and by now truck-q is silent too; both are
+    // checked at once, so their events come in any order)
+    let later = T0 + Duration::minutes(21);
+    let report = d.check_offline(later, later).await.unwrap();
+    assert_eq!((report.checked, report.published), (2, 2));
+    let of = |id: &str| {
+        d.publisher
+            .events()
+            .into_iter()
+            .filter(|e| e.shipment.shipment_id == id)
+            .collect::<Vec<_>>()
+    };
+    let last = of("shp-1").pop().unwrap();
+    assert_eq!(last.event_type, AlarmEventType::Escalated);
+    assert_eq!(last.alarm.severity, Severity::Critical);
+    let quiet = of("shp-quiet").pop().unwrap();
+    assert_eq!(
+        (quiet.event_type, quiet.alarm.severity),
+        (AlarmEventType::Raised, Severity::Major)
+    );
+
+    // the device is back: cleared by its reading
+    d.process_batch(&batch(10, &[reading("truck-1", 22, 5.0, 0.2)]), later)
+        .await;
+    let last = of("shp-1").pop().unwrap();
+    assert_eq!(
+        (last.alarm.alarm_type, last.event_type),
+        (AlarmType::DeviceOffline, AlarmEventType::Cleared)
+    );
+    let alarm = &d.tracking.alarms_of("shp-1")[0];
+    assert_eq!(alarm.state, AlarmState::Cleared);
+}
+
+#[tokio::test]
+async fn a_delivered_shipment_leaves_the_watch_and_its_offline_alarm_clears() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    d.process_batch(&batch(1, &[reading("truck-1", 0, 5.0, 0.2)]), T0)
+        .await;
+    let at = T0 + Duration::minutes(11);
+    d.check_offline(at, at).await.unwrap();
+    assert!(d.tracking.tracking("shp-1").unwrap().is_watched());
+
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::Delivered));
+    let later = at + Duration::minutes(1);
+    let report = d.check_offline(later, later).await.unwrap();
+    assert_eq!((report.updated, report.published), (1, 1));
+    let tracking = d.tracking.tracking("shp-1").unwrap();
+    assert_eq!(tracking.state, ShipmentState::Delivered);
+    assert!(!tracking.is_watched());
+    assert_eq!(
+        d.publisher.events().pop().unwrap().event_type,
+        AlarmEventType::Cleared
+    );
+    let after = T0 + Duration::hours(3);
+    assert_eq!(d.check_offline(after, after).await.unwrap().checked, 0);
+}
+
+#[test]
+fn kinesis_batches_and_scheduled_events_are_told_apart() {
+    let kinesis: Value = serde_json::from_str(include_str!(
+        "../../../events/anomaly-detector/kinesis-batch.json"
+    ))
+    .unwrap();
+    assert!(matches!(trigger_of(kinesis), Ok(Trigger::Records(b)) if b.records.len() == 3));
+    let scheduled: Value = serde_json::from_str(include_str!(
+        "../../../events/anomaly-detector/scheduled.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        trigger_of(scheduled),
+        Ok(Trigger::Schedule {
+            time: Some(datetime!(2026-11-21 07:15 UTC))
+        })
+    );
+    assert!(trigger_of(json!({"hello": "world"})).is_err());
+    assert!(trigger_of(json!({"Records": "nope"})).is_err());
+    assert_eq!(
+        check_time(Some(datetime!(2026-11-21 07:15:42.5 UTC)), T0),
+        datetime!(2026-11-21 07:15 UTC)
+    );
+    assert_eq!(
+        check_time(None, datetime!(2026-11-21 08:00:59 UTC)),
+        datetime!(2026-11-21 08:00 UTC)
+    );
+}
+
+#[tokio::test]
+async fn the_sample_kinesis_event_processes_as_its_readme_says() {
+    let d = detector();
+    d.directory.add(shipment(
+        "shp-0b5f4a6e-6c1e-4b8e-9a51-2f0c8d7e4a10",
+        "truck-0042",
+        ShipmentState::InTransit,
+    ));
+    let event: KinesisEvent = serde_json::from_str(include_str!(
+        "../../../events/anomaly-detector/kinesis-batch.json"
+    ))
+    .unwrap();
+    let report = d.process_batch(&event, T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!((report.rejected, report.applied), (1, 2));
+    assert_eq!(d.rejected.records.lock().unwrap()[0].reason, "NOT_JSON");
+
+    // without the shipment the readings stay with the device
+    let d = detector();
+    let report = d.process_batch(&event, T0).await;
+    assert_eq!((report.unassigned, report.rejected), (2, 1));
+}

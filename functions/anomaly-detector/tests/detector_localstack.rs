@@ -1,0 +1,698 @@
+//! End to end against the deployed local stack: a shipment on its way with a
+//! registered device, readings posted to `POST /v1/telemetry` as that device,
+//! and what the anomaly detector makes of them through the real Kinesis event
+//! source mapping — the history, the tracking item, the alarms, the alarm
+//! events (read from an SQS queue subscribed to the alarm topic), replays
+//! that change nothing, poison records set aside, and DEVICE_OFFLINE raised by
+//! the schedule.
+//!
+//! Needs `localstack/up` (the risk calculator deployed too: MAJOR and CRITICAL
+//! events must carry their estimate). LocalStack's mapping polls about once
+//! a second; every wait below polls with a deadline and asserts.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::{Duration as StdDuration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, ShardIteratorType};
+use aws_sdk_sqs::types::QueueAttributeName;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use pharmaguard_aws::readings_store::DynamoReadingHistory;
+use pharmaguard_aws::tracking_store::DynamoTrackingStore;
+use pharmaguard_domain::coldchain::detector::Owner;
+use pharmaguard_domain::coldchain::tracking::{ReadingHistory, Tracking, TrackingStore};
+use pharmaguard_domain::coldchain::{AlarmEvent, AlarmEventType, AlarmType, Severity};
+use pharmaguard_domain::telemetry::{READING_SCHEMA_VERSION, Reading};
+use pharmaguard_testkit::{Session, Stack, World, unique};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+/// How long the detector may take to get to a record (LocalStack under load).
+const PATIENCE: StdDuration = StdDuration::from_secs(180);
+
+/// Polls `check` every half second until it gives a value, or panics after
+/// `limit` saying what was awaited.
+async fn eventually<T, F, Fut>(what: &str, limit: StdDuration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    }
+}
+
+/// Everything the test needs from the stack.
+struct Harness {
+    stack: Stack,
+    world: World,
+    kinesis: aws_sdk_kinesis::Client,
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    history: DynamoReadingHistory,
+    tracking: DynamoTrackingStore,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let stack = Stack::load();
+        let config = stack.sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let world = World::build(&stack).await;
+        Self {
+            history: DynamoReadingHistory::new(dynamodb.clone(), stack.output("ReadingsTableName")),
+            tracking: DynamoTrackingStore::new(
+                dynamodb,
+                stack.output("TrackingTableName"),
+                stack.output("AlarmsTableName"),
+            ),
+            kinesis: aws_sdk_kinesis::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            world,
+            stack,
+        }
+    }
+
+    /// A registered device and a shipment IN_TRANSIT with it; returns both.
+    async fn shipment_on_the_road(&self) -> (Session, String) {
+        let manager = self.world.shipper.as_role("MANAGER");
+        let device = self
+            .world
+            .api
+            .create_device(manager, &self.world.shipper.id)
+            .await;
+        let mut body = self.world.new_shipment();
+        body["device_id"] = json!(device.id);
+        let reply = self.world.api.post(manager, "/v1/shipments", body).await;
+        assert_eq!(reply.status, 201, "create shipment: {reply}");
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        for (action, version) in [("dispatch", 1), ("start", 2)] {
+            let reply = self.world.transition(manager, &id, action, version).await;
+            assert_eq!(reply.status, 200, "{action}: {reply}");
+        }
+        (device, id)
+    }
+
+    /// A queue receiving the alarm events of one shipment (raw delivery,
+    /// filtered on the `shipment_id` attribute).
+    async fn alarm_queue(&self, shipment_id: &str) -> String {
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(format!("it-alarm-events-{}", unique()))
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .unwrap();
+        let queue_arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        self.sns
+            .subscribe()
+            .topic_arn(self.stack.output("AlarmEventsTopicArn"))
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .attributes(
+                "FilterPolicy",
+                json!({ "shipment_id": [shipment_id] }).to_string(),
+            )
+            .send()
+            .await
+            .expect("subscription");
+        queue_url
+    }
+
+    /// The messages waiting in a queue (taken off it).
+    async fn drain(&self, queue_url: &str, wait_seconds: i32) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait_seconds)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Posts readings as `device`; a 5xx (nothing written, or the function
+    /// timed out) is resent, as the API asks (reading ids make it idempotent).
+    async fn post_readings(&self, device: &Session, readings: &[Value]) {
+        let body = json!({ "readings": readings });
+        for attempt in 1..=5 {
+            let reply = self
+                .world
+                .api
+                .post(device, "/v1/telemetry", body.clone())
+                .await;
+            if reply.status < 500 || attempt == 5 {
+                assert_eq!(reply.status, 200, "telemetry: {reply}");
+                return;
+            }
+            eprintln!("telemetry answered {reply}; resending");
+            tokio::time::sleep(StdDuration::from_secs(2)).await;
+        }
+    }
+
+    async fn tracking_at(&self, shipment_id: &str, reading_id: &str) -> Tracking {
+        eventually(
+            &format!("the tracking of {shipment_id} to show {reading_id}"),
+            PATIENCE,
+            || async move {
+                self.tracking.load(shipment_id).await.unwrap().filter(|t| {
+                    t.latest.as_ref().map(|r| r.reading_id.as_str()) == Some(reading_id)
+                })
+            },
+        )
+        .await
+    }
+
+    /// Puts records straight into the stream; returns their sequence numbers.
+    async fn put_records(&self, records: Vec<(String, Vec<u8>)>) -> Vec<String> {
+        let entries = records
+            .into_iter()
+            .map(|(key, data)| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(key)
+                    .data(Blob::new(data))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let output = self
+            .kinesis
+            .put_records()
+            .stream_name(self.stack.output("TelemetryStreamName"))
+            .set_records(Some(entries))
+            .send()
+            .await
+            .expect("put records");
+        assert_eq!(output.failed_record_count(), Some(0));
+        output
+            .records()
+            .iter()
+            .map(|r| r.sequence_number().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every record of the stream with partition key `key` since `since`.
+    async fn records_of(&self, key: &str, since: OffsetDateTime) -> Vec<Record> {
+        let stream = self.stack.output("TelemetryStreamName");
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .unwrap()
+            .shards
+            .unwrap_or_default();
+        let mut found = Vec::new();
+        for shard in shards {
+            let mut iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(aws_sdk_kinesis::primitives::DateTime::from_secs(
+                    since.unix_timestamp(),
+                ))
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator;
+            while let Some(current) = iterator.take() {
+                let page = self
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(current)
+                    .limit(1000)
+                    .send()
+                    .await
+                    .unwrap();
+                found.extend(
+                    page.records()
+                        .iter()
+                        .filter(|r| r.partition_key() == Some(key))
+                        .cloned(),
+                );
+                if page.records().is_empty() || page.millis_behind_latest() == Some(0) {
+                    break;
+                }
+                iterator = page.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        found
+    }
+
+    /// Waits until a device without a shipment has `reading_id` in its history.
+    async fn device_history_has(&self, device: &str, reading: &Reading) {
+        eventually(
+            &format!("{} in the history of {device}", reading.reading_id),
+            PATIENCE,
+            || async move {
+                let rows = self
+                    .history
+                    .between(&Owner::Device(device.into()), reading.ts, reading.ts)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .any(|r| r.reading_id == reading.reading_id)
+                    .then_some(())
+            },
+        )
+        .await
+    }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap()
+}
+
+/// A reading as a device posts it.
+fn posted(
+    device: &str,
+    id: &str,
+    at: OffsetDateTime,
+    temperature_c: f64,
+    vibration_g: f64,
+) -> Value {
+    json!({
+        "device_id": device, "reading_id": id, "ts": rfc3339(at),
+        "lat": 52.0, "lon": 5.0, "temperature_c": temperature_c, "vibration_g": vibration_g,
+    })
+}
+
+/// A stream record as the ingest writes it.
+fn record(device: &str, id: &str, at: OffsetDateTime, temperature_c: f64) -> Reading {
+    Reading {
+        v: READING_SCHEMA_VERSION,
+        reading_id: id.into(),
+        device_id: device.into(),
+        shipment_id: None,
+        ts: at,
+        lat: 52.1,
+        lon: 5.1,
+        temperature_c,
+        vibration_g: 0.2,
+        received_at: OffsetDateTime::now_utc(),
+        source: "https".into(),
+    }
+}
+
+fn events_of(bodies: &[Value]) -> Vec<AlarmEvent> {
+    bodies
+        .iter()
+        .map(|b| serde_json::from_value(b.clone()).expect("an alarm event"))
+        .collect()
+}
+
+#[tokio::test]
+async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
+    let h = Harness::new().await;
+    let started = OffsetDateTime::now_utc() - Duration::seconds(5);
+    let (device, shipment_id) = h.shipment_on_the_road().await;
+    let queue = h.alarm_queue(&shipment_id).await;
+
+    // one reading a minute, the last a minute ago: 2 in range, 18 min at 12 °C
+    // (the refrigerated alarm delay is 15 min), back in range, a 6 g crash at
+    // minute 25, then quiet and in range (the shock clears after 10 quiet minutes)
+    let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::minutes(46);
+    let id = |k: i64| format!("{}-m{k}", device.id);
+    let plan: Vec<(f64, f64)> = (0..45)
+        .map(|k| match k {
+            3..=20 => (12.0, 0.2),
+            25 => (5.0, 6.0),
+            _ => (5.0, 0.2),
+        })
+        .collect();
+    let readings: Vec<Value> = plan
+        .iter()
+        .enumerate()
+        .map(|(k, (t, g))| {
+            posted(
+                &device.id,
+                &id(k as i64),
+                t0 + Duration::minutes(k as i64),
+                *t,
+                *g,
+            )
+        })
+        .collect();
+    h.post_readings(&device, &readings).await;
+
+    // the tracking item: one write per batch, the latest reading
+    let tracking = h.tracking_at(&shipment_id, &id(44)).await;
+    let latest = tracking.latest.as_ref().unwrap();
+    assert_eq!(latest.ts, t0 + Duration::minutes(44));
+    assert_eq!(latest.temperature_c, 5.0);
+    assert_eq!(tracking.device_id.as_deref(), Some(device.id.as_str()));
+    assert!(tracking.is_watched());
+
+    // the history, by time range
+    let owner = Owner::Shipment(shipment_id.clone());
+    let all = h
+        .history
+        .between(&owner, t0, t0 + Duration::minutes(44))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 45);
+    let window = h
+        .history
+        .between(
+            &owner,
+            t0 + Duration::minutes(10),
+            t0 + Duration::minutes(20),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = window.iter().map(|r| r.reading_id.clone()).collect();
+    assert_eq!(ids, (10..=20).map(id).collect::<Vec<_>>());
+
+    // the alarms, each in its current state
+    let alarms = h.tracking.alarms_of(&shipment_id).await.unwrap();
+    let excursion = alarms
+        .iter()
+        .find(|a| a.alarm_type == AlarmType::TemperatureExcursion)
+        .expect("an excursion alarm");
+    assert_eq!(excursion.raised_at, t0 + Duration::minutes(17));
+    assert_eq!(excursion.severity, Severity::Major);
+    let shock = alarms
+        .iter()
+        .find(|a| a.alarm_type == AlarmType::Shock)
+        .expect("a shock alarm");
+    assert_eq!(shock.severity, Severity::Critical);
+    assert_eq!(shock.raised_at, t0 + Duration::minutes(25));
+
+    // the events: raised with a risk estimate, cleared without
+    let bodies: RefCell<Vec<Value>> = RefCell::default();
+    let wanted = [
+        (AlarmType::TemperatureExcursion, AlarmEventType::Raised),
+        (AlarmType::TemperatureExcursion, AlarmEventType::Cleared),
+        (AlarmType::Shock, AlarmEventType::Raised),
+        (AlarmType::Shock, AlarmEventType::Cleared),
+    ];
+    let events = eventually("the alarm events", PATIENCE, || {
+        let (h, queue, bodies) = (&h, &queue, &bodies);
+        async move {
+            let new = h.drain(queue, 1).await;
+            bodies.borrow_mut().extend(new);
+            let events = events_of(&bodies.borrow());
+            wanted
+                .iter()
+                .all(|(t, e)| {
+                    events
+                        .iter()
+                        .any(|ev| ev.alarm.alarm_type == *t && ev.event_type == *e)
+                })
+                .then_some(events)
+        }
+    })
+    .await;
+    let find = |t: AlarmType, e: AlarmEventType| {
+        events
+            .iter()
+            .find(|ev| ev.alarm.alarm_type == t && ev.event_type == e)
+            .unwrap()
+    };
+    let raised = find(AlarmType::TemperatureExcursion, AlarmEventType::Raised);
+    assert_eq!(raised.alarm.severity, Severity::Major);
+    assert_eq!(raised.shipment.shipment_id, shipment_id);
+    assert_eq!(raised.shipment.recipient_org_id, h.world.recipient.id);
+    assert_eq!(raised.context.reading_id.as_deref(), Some(id(17).as_str()));
+    assert_eq!(raised.context.excursion_minutes, 15.0);
+    let risk = raised
+        .risk
+        .as_ref()
+        .expect("a MAJOR raise carries its risk");
+    assert_eq!(risk.currency, "EUR");
+    assert_eq!(risk.cargo_value, "48000.00");
+    let crash = find(AlarmType::Shock, AlarmEventType::Raised);
+    assert_eq!(crash.alarm.severity, Severity::Critical);
+    assert_eq!(crash.alarm.value, 6.0);
+    let crash_risk = crash
+        .risk
+        .as_ref()
+        .expect("a CRITICAL raise carries its risk");
+    assert!(crash_risk.parts[0].fraction > 0.0, "{crash_risk:?}");
+    assert!(
+        find(AlarmType::Shock, AlarmEventType::Cleared)
+            .risk
+            .is_none()
+    );
+    // whatever else the first batches published (e.g. PRE_EXCURSION) has arrived by now
+    let stragglers = h.drain(&queue, 2).await;
+    bodies.borrow_mut().extend(stragglers);
+    let seen: BTreeSet<String> = events_of(&bodies.borrow())
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert!(seen.len() >= 4);
+
+    // replay: the very same records again, straight into the stream; then two
+    // markers of another device, the second put only once the first is
+    // stored, so the replay has surely been processed when it is
+    let replayed = h.records_of(&device.id, started).await;
+    let replayed_ids: BTreeSet<String> = replayed
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Reading>(r.data().as_ref())
+                .unwrap()
+                .reading_id
+        })
+        .collect();
+    assert_eq!(replayed_ids.len(), 45, "the records the ingest wrote");
+    let before = h.tracking.load(&shipment_id).await.unwrap().unwrap();
+    let alarms_before = h.tracking.alarms_of(&shipment_id).await.unwrap();
+    let marker_device = format!("marker-{}", unique());
+    let marker = |n: i64| {
+        record(
+            &marker_device,
+            &format!("{marker_device}-{n}"),
+            OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::seconds(10 - n),
+            5.0,
+        )
+    };
+    let (first, second) = (marker(1), marker(2));
+    let mut batch: Vec<(String, Vec<u8>)> = replayed
+        .iter()
+        .map(|r| (device.id.clone(), r.data().as_ref().to_vec()))
+        .collect();
+    batch.push((marker_device.clone(), serde_json::to_vec(&first).unwrap()));
+    h.put_records(batch).await;
+    h.device_history_has(&marker_device, &first).await;
+    h.put_records(vec![(
+        marker_device.clone(),
+        serde_json::to_vec(&second).unwrap(),
+    )])
+    .await;
+    h.device_history_has(&marker_device, &second).await;
+    let after = h.tracking.load(&shipment_id).await.unwrap().unwrap();
+    assert_eq!(after, before, "the replay changed no state");
+    assert_eq!(
+        h.tracking.alarms_of(&shipment_id).await.unwrap(),
+        alarms_before
+    );
+    let late = h.drain(&queue, 2).await;
+    assert!(late.is_empty(), "the replay published {late:?}");
+
+    // a poison record between two good ones: the good ones are applied, the
+    // garbage lands in the rejected queue with where it came from
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let good1 = record(
+        &device.id,
+        &format!("{}-g1", device.id),
+        now - Duration::seconds(2),
+        5.0,
+    );
+    let good2 = record(
+        &device.id,
+        &format!("{}-g2", device.id),
+        now - Duration::seconds(1),
+        5.1,
+    );
+    let garbage = format!("\u{1}garbage {}", unique()).into_bytes();
+    let sequences = h
+        .put_records(vec![
+            (device.id.clone(), serde_json::to_vec(&good1).unwrap()),
+            (device.id.clone(), garbage.clone()),
+            (device.id.clone(), serde_json::to_vec(&good2).unwrap()),
+        ])
+        .await;
+    let tracking = h.tracking_at(&shipment_id, &good2.reading_id).await;
+    assert_eq!(
+        tracking.version,
+        before.version + 1,
+        "one write for the batch"
+    );
+    let stored = h.history.between(&owner, good1.ts, good2.ts).await.unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .map(|r| r.reading_id.as_str())
+            .collect::<Vec<_>>(),
+        [good1.reading_id.as_str(), good2.reading_id.as_str()]
+    );
+    let rejected_queue = h.stack.output("RejectedTelemetryQueueUrl").to_owned();
+    let rejected = eventually("the poison record in the rejected queue", PATIENCE, || {
+        let (h, rejected_queue, sequence) = (&h, &rejected_queue, &sequences[1]);
+        async move {
+            let output = h
+                .sqs
+                .receive_message()
+                .queue_url(rejected_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(2)
+                .send()
+                .await
+                .unwrap();
+            for message in output.messages.unwrap_or_default() {
+                let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+                if body["sequence_number"] == json!(sequence) {
+                    h.sqs
+                        .delete_message()
+                        .queue_url(rejected_queue)
+                        .receipt_handle(message.receipt_handle().unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                    return Some(body);
+                }
+            }
+            None
+        }
+    })
+    .await;
+    assert_eq!(rejected["reason"], "NOT_JSON");
+    assert_eq!(rejected["partition_key"], json!(device.id));
+    assert_eq!(
+        STANDARD
+            .decode(rejected["data_base64"].as_str().unwrap())
+            .unwrap(),
+        garbage
+    );
+
+    let _ = h.sqs.delete_queue().queue_url(&queue).send().await;
+}
+
+#[tokio::test]
+async fn a_silent_device_raises_device_offline_on_the_schedule() {
+    let h = Harness::new().await;
+    let (device, shipment_id) = h.shipment_on_the_road().await;
+    let queue = h.alarm_queue(&shipment_id).await;
+
+    // the device last reported 12 minutes ago (the offline delay is 10)
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let last = format!("{}-last", device.id);
+    h.post_readings(
+        &device,
+        &[
+            posted(
+                &device.id,
+                &format!("{}-first", device.id),
+                now - Duration::minutes(13),
+                5.0,
+                0.2,
+            ),
+            posted(&device.id, &last, now - Duration::minutes(12), 5.0, 0.2),
+        ],
+    )
+    .await;
+    h.tracking_at(&shipment_id, &last).await;
+
+    // the schedule ticks every minute
+    let bodies: RefCell<Vec<Value>> = RefCell::default();
+    let offline = eventually("DEVICE_OFFLINE raised by the schedule", PATIENCE, || {
+        let (h, queue, bodies) = (&h, &queue, &bodies);
+        async move {
+            let new = h.drain(queue, 1).await;
+            bodies.borrow_mut().extend(new);
+            events_of(&bodies.borrow()).into_iter().find(|e| {
+                e.alarm.alarm_type == AlarmType::DeviceOffline
+                    && e.event_type == AlarmEventType::Raised
+            })
+        }
+    })
+    .await;
+    assert_eq!(offline.alarm.severity, Severity::Major);
+    assert_eq!(offline.context.reading_id.as_deref(), Some(last.as_str()));
+    assert!(offline.risk.is_some(), "a MAJOR raise carries its risk");
+    let alarms = h.tracking.alarms_of(&shipment_id).await.unwrap();
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a.alarm_type == AlarmType::DeviceOffline && a.state.is_active())
+    );
+
+    // the device is back: its reading clears the alarm
+    let back = format!("{}-back", device.id);
+    h.post_readings(
+        &device,
+        &[posted(
+            &device.id,
+            &back,
+            OffsetDateTime::now_utc(),
+            5.0,
+            0.2,
+        )],
+    )
+    .await;
+    eventually("DEVICE_OFFLINE cleared", PATIENCE, || {
+        let (h, queue, bodies) = (&h, &queue, &bodies);
+        async move {
+            let new = h.drain(queue, 1).await;
+            bodies.borrow_mut().extend(new);
+            events_of(&bodies.borrow())
+                .into_iter()
+                .find(|e| {
+                    e.alarm.alarm_type == AlarmType::DeviceOffline
+                        && e.event_type == AlarmEventType::Cleared
+                })
+                .map(|_| ())
+        }
+    })
+    .await;
+    let _ = h.sqs.delete_queue().queue_url(&queue).send().await;
+}

@@ -1,0 +1,296 @@
+//! The detector's DynamoDB stores on LocalStack, in throw-away tables with
+//! the template's layouts: the reading history (time ranges, idempotent
+//! writes, more than one batch write), the tracking store (optimistic
+//! concurrency, the `watched` index) and the alarms.
+//!
+//! Needs LocalStack running (`localstack/up`), not the functions.
+
+use std::time::Duration as StdDuration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus,
+};
+use pharmaguard_aws::readings_store::DynamoReadingHistory;
+use pharmaguard_aws::tracking_store::{DynamoTrackingStore, WATCHED_INDEX};
+use pharmaguard_domain::coldchain::detector::Owner;
+use pharmaguard_domain::coldchain::tracking::{ReadingHistory, SaveError, Tracking, TrackingStore};
+use pharmaguard_domain::coldchain::{AlarmState, AlarmType, MonitorSettings};
+use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_domain::shipment::{
+    Location, Money, Shipment, ShipmentDraft, TemperatureProfile, Transition,
+};
+use pharmaguard_domain::telemetry::{READING_SCHEMA_VERSION, Reading};
+use pharmaguard_testkit::Stack;
+use pharmaguard_testkit::tables::{Layout, create_table};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
+
+fn reading(device: &str, second: i64, temperature_c: f64, vibration_g: f64) -> Reading {
+    let ts = T0 + Duration::seconds(second);
+    Reading {
+        v: READING_SCHEMA_VERSION,
+        reading_id: format!("{device}-{second}"),
+        device_id: device.into(),
+        shipment_id: None,
+        ts,
+        lat: 52.0,
+        lon: 5.0 + second as f64 / 10_000.0,
+        temperature_c,
+        vibration_g,
+        received_at: ts + Duration::milliseconds(300),
+        source: "https".into(),
+    }
+}
+
+fn shipment(id: &str) -> Shipment {
+    let draft = ShipmentDraft {
+        product: "Insulin".into(),
+        quantity: 10,
+        cargo_value: Money {
+            amount: "1000.00".into(),
+            currency: "EUR".into(),
+        },
+        profile: TemperatureProfile::Refrigerated,
+        shipper_org_id: "org-a".into(),
+        recipient_org_id: "org-b".into(),
+        origin: Location {
+            name: "A".into(),
+            lat: 52.0,
+            lon: 4.0,
+        },
+        destination: Location {
+            name: "B".into(),
+            lat: 52.5,
+            lon: 13.4,
+        },
+        device_id: Some("truck-1".into()),
+        truck_id: None,
+    };
+    let manager = Principal::User {
+        user_id: "u-1".into(),
+        org_id: "org-a".into(),
+        role: Role::Manager,
+    };
+    let s = Shipment::create(id, draft, &manager, T0 - Duration::hours(1));
+    let s = s.transition(Transition::Dispatch, 1, T0, None).unwrap();
+    s.transition(Transition::Start, 2, T0, None).unwrap()
+}
+
+/// The tracking table of the template: keys and the sparse `watched` index.
+async fn create_tracking_table(client: &Client, name: &str) {
+    let key = |attribute: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attribute)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(WATCHED_INDEX)
+                .key_schema(key("watch", KeyType::Hash))
+                .key_schema(key("last_reading_at", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
+    for attribute in ["pk", "sk", "watch", "last_reading_at"] {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.expect("create the tracking table");
+    for _ in 0..100 {
+        let status = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .ok()
+            .and_then(|d| d.table)
+            .and_then(|t| t.table_status);
+        if status == Some(TableStatus::Active) {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    panic!("table {name} did not become active");
+}
+
+#[tokio::test]
+async fn the_history_answers_time_ranges_and_writes_idempotently() {
+    let stack = Stack::load();
+    let client = Client::new(&stack.sdk_config().await);
+    let table = format!("it-readings-{}", uuid::Uuid::new_v4().simple());
+    create_table(&client, &table, Layout::Keys).await;
+    let history = DynamoReadingHistory::new(client.clone(), &table);
+
+    // 60 readings a second apart (three batch writes), one of them twice,
+    // and one reading of a device without a shipment
+    let ship = Owner::Shipment("shp-1".into());
+    let device = Owner::Device("truck-9".into());
+    let mut entries: Vec<(Owner, Reading)> = (0..60)
+        .map(|s| (ship.clone(), reading("truck-1", s, 5.0, 0.2)))
+        .collect();
+    entries.push(entries[10].clone());
+    entries.push((device.clone(), reading("truck-9", 5, 4.0, 0.1)));
+    let results = history.put(&entries).await;
+    assert_eq!(results.len(), entries.len());
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let all = history
+        .between(&ship, T0, T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 60, "the repeat is one item");
+    assert_eq!(all[0], entries[0].1, "every field survives");
+    assert!(all.windows(2).all(|w| w[0].ts < w[1].ts), "by time");
+
+    // both ends included, to the millisecond
+    let range = history
+        .between(
+            &ship,
+            T0 + Duration::seconds(10),
+            T0 + Duration::seconds(19),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = range.iter().map(|r| r.reading_id.as_str()).collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(ids[0], "truck-1-10");
+    assert_eq!(ids[9], "truck-1-19");
+    let nothing = history
+        .between(&ship, T0 - Duration::hours(1), T0 - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(nothing.is_empty());
+    assert_eq!(
+        history
+            .between(&device, T0, T0 + Duration::minutes(1))
+            .await
+            .unwrap(),
+        [entries.last().unwrap().1.clone()]
+    );
+
+    // writing it all again changes nothing
+    assert!(history.put(&entries).await.iter().all(Result::is_ok));
+    assert_eq!(
+        history
+            .between(&ship, T0, T0 + Duration::minutes(1))
+            .await
+            .unwrap(),
+        all
+    );
+    let _ = client.delete_table().table_name(&table).send().await;
+}
+
+#[tokio::test]
+async fn the_tracking_store_saves_on_its_version_and_finds_silent_shipments() {
+    let stack = Stack::load();
+    let client = Client::new(&stack.sdk_config().await);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (tracking_table, alarms_table) = (format!("it-tracking-{tag}"), format!("it-alarms-{tag}"));
+    create_tracking_table(&client, &tracking_table).await;
+    create_table(&client, &alarms_table, Layout::Keys).await;
+    let store = DynamoTrackingStore::new(client.clone(), &tracking_table, &alarms_table);
+
+    let shipment = shipment("shp-1");
+    assert_eq!(store.load("shp-1").await.unwrap(), None);
+    let fresh = Tracking::new(&shipment, T0);
+    let mut monitor = fresh.monitor.clone();
+    let settings = MonitorSettings::default();
+    let profile = TemperatureProfile::Refrigerated;
+    monitor.observe(&reading("truck-1", 0, 5.0, 0.2), &profile, &settings);
+    let crash = monitor.observe(&reading("truck-1", 60, 5.0, 6.5), &profile, &settings);
+    let alarms: Vec<_> = crash
+        .transitions
+        .iter()
+        .map(|t| t.alarm().clone())
+        .collect();
+    let first = fresh.next(
+        &shipment,
+        monitor,
+        Some(reading("truck-1", 60, 5.0, 6.5)),
+        T0,
+    );
+    store.save(&first, 0, &alarms).await.unwrap();
+    assert_eq!(store.load("shp-1").await.unwrap(), Some(first.clone()));
+
+    // a second first write, or a write from a stale version, is refused
+    assert_eq!(
+        store.save(&first, 0, &[]).await,
+        Err(SaveError::VersionConflict)
+    );
+    let mut second = first.next(&shipment, first.monitor.clone(), None, T0);
+    second.updated_at = T0 + Duration::minutes(5);
+    assert_eq!(
+        store.save(&second, 7, &[]).await,
+        Err(SaveError::VersionConflict)
+    );
+    let mut cleared = alarms[0].clone();
+    cleared.state = AlarmState::Cleared;
+    cleared.cleared_at = Some(T0 + Duration::minutes(5));
+    store.save(&second, 1, &[cleared.clone()]).await.unwrap();
+    assert_eq!(store.load("shp-1").await.unwrap().unwrap().version, 2);
+    let stored = store.alarms_of("shp-1").await.unwrap();
+    assert_eq!(stored, [cleared]);
+    assert_eq!(stored[0].alarm_type, AlarmType::Shock);
+
+    // the index lists the watched shipments silent since a cutoff (eventually consistent)
+    let last = T0 + Duration::seconds(60);
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        listed = store.silent_since(last).await.unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(listed, ["shp-1"]);
+    assert!(
+        store
+            .silent_since(last - Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // delivered: it leaves the index
+    let mut delivered_shipment = shipment.clone();
+    delivered_shipment = delivered_shipment
+        .transition(Transition::Deliver, 3, T0, None)
+        .unwrap();
+    let done = second.next(&delivered_shipment, second.monitor.clone(), None, T0);
+    store.save(&done, 2, &[]).await.unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if store.silent_since(last).await.unwrap().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(gone, "a delivered shipment is not watched");
+
+    for name in [&tracking_table, &alarms_table] {
+        let _ = client.delete_table().table_name(name).send().await;
+    }
+}

@@ -1,0 +1,588 @@
+//! The anomaly detector's state on DynamoDB: the [`TrackingStore`] (one
+//! tracking item per shipment, and its alarms).
+//!
+//! # Tables
+//!
+//! The tracking table (env `TRACKING_TABLE`) has string keys `pk`/`sk` and
+//! the sparse index [`WATCHED_INDEX`] on `watch` (hash) / `last_reading_at`
+//! (range), keys only:
+//!
+//! | `pk` | `sk` | other attributes |
+//! |---|---|---|
+//! | `SHIP#<id>` | `TRACKING` | `entity` = `TRACKING`, `shipment_id`, `device_id`, `state`, `shipper_org_id`, `recipient_org_id`, `version` (N), `updated_at`, `monitor` (the JSON of the [`ShipmentMonitor`](pharmaguard_domain::coldchain::ShipmentMonitor)), `latest` (a map: the latest reading), `last_reading_at` (fixed-width UTC), `watch` = `WATCHED` only while the shipment is DISPATCHED or IN_TRANSIT |
+//!
+//! The offline check asks the index for the watched shipments whose last
+//! reading is older than the offline delay (one `Query`, however many
+//! shipments are on the road).
+//!
+//! The alarms table (env `ALARMS_TABLE`), string keys `pk`/`sk`:
+//!
+//! | `pk` | `sk` | other attributes |
+//! |---|---|---|
+//! | `SHIP#<shipment id>` | `ALARM#<alarm id>` | `entity` = `ALARM`, every field of the [`Alarm`] (absent options omitted), `active` (bool), `shipper_org_id`, `recipient_org_id`, `updated_at` |
+//!
+//! # Writes
+//!
+//! [`TrackingStore::save`] is one `TransactWriteItems`: the tracking item on
+//! the condition `version = <expected>` (`attribute_not_exists(pk)` for the
+//! first write) and one put per alarm, so the state and its alarms change
+//! together or not at all. A transaction holds at most [`MAX_TRANSACTION_ITEMS`]
+//! items; alarms beyond that are written first with `BatchWriteItem` (they
+//! are derived from the state deterministically, so a retry rewrites them
+//! identically).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use pharmaguard_domain::coldchain::Alarm;
+use pharmaguard_domain::coldchain::tracking::{PortError, SaveError, Tracking, TrackingStore};
+use pharmaguard_domain::shipment::ShipmentState;
+use pharmaguard_domain::telemetry::Reading;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+
+use crate::dynamo::{Item, cancellation_reasons, describe, s, time_s};
+use crate::readings_store::{WRITE_RETRY, batch_put};
+use crate::shipment_store::keys::{shipment_pk, sortable_time};
+
+/// Environment variable naming the tracking table.
+pub const TRACKING_TABLE_VAR: &str = "TRACKING_TABLE";
+/// Environment variable naming the alarms table.
+pub const ALARMS_TABLE_VAR: &str = "ALARMS_TABLE";
+/// The sparse index of watched shipments by last reading time.
+pub const WATCHED_INDEX: &str = "watched";
+/// `watch` of a watched tracking item.
+pub const WATCHED: &str = "WATCHED";
+/// The sort key of a tracking item.
+pub const TRACKING_SK: &str = "TRACKING";
+/// `entity` of a tracking item.
+pub const TRACKING_ENTITY: &str = "TRACKING";
+/// `entity` of an alarm item.
+pub const ALARM_ENTITY: &str = "ALARM";
+/// Most items in one `TransactWriteItems` (DynamoDB limit).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Attempts of a transaction DynamoDB cancels for a conflict with another
+/// one in flight.
+pub const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// `sk` of an alarm item: `ALARM#<alarm id>`.
+pub fn alarm_sk(alarm_id: &str) -> String {
+    format!("ALARM#{alarm_id}")
+}
+
+/// The tracking and alarms tables on DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoTrackingStore {
+    /// The DynamoDB client, built once per cold start.
+    pub client: Client,
+    /// The tracking table.
+    pub tracking_table: String,
+    /// The alarms table.
+    pub alarms_table: String,
+}
+
+/// The tracking item's attributes besides the keys and the monitor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Row {
+    shipment_id: String,
+    #[serde(default)]
+    device_id: Option<String>,
+    state: ShipmentState,
+    shipper_org_id: String,
+    recipient_org_id: String,
+    #[serde(default)]
+    latest: Option<Reading>,
+    version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> PortError {
+    PortError::Corrupt(format!("{what}: {error}"))
+}
+
+/// The tracking item of `tracking`.
+pub fn tracking_item(tracking: &Tracking) -> Result<Item, PortError> {
+    let row = Row {
+        shipment_id: tracking.shipment_id.clone(),
+        device_id: tracking.device_id.clone(),
+        state: tracking.state,
+        shipper_org_id: tracking.shipper_org_id.clone(),
+        recipient_org_id: tracking.recipient_org_id.clone(),
+        latest: tracking.latest.clone(),
+        version: tracking.version,
+        updated_at: tracking.updated_at,
+    };
+    let mut item: Item =
+        serde_dynamo::to_item(&row).map_err(|e| corrupt("tracking not encodable", e))?;
+    item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+    let monitor = serde_json::to_string(&tracking.monitor)
+        .map_err(|e| corrupt("monitor not encodable", e))?;
+    item.insert("monitor".into(), s(monitor));
+    item.insert("pk".into(), s(shipment_pk(&tracking.shipment_id)));
+    item.insert("sk".into(), s(TRACKING_SK));
+    item.insert("entity".into(), s(TRACKING_ENTITY));
+    if let Some(at) = tracking.last_reading_at() {
+        item.insert("last_reading_at".into(), s(sortable_time(at)));
+        if tracking.is_watched() {
+            item.insert("watch".into(), s(WATCHED));
+        }
+    }
+    Ok(item)
+}
+
+/// The tracking a tracking item holds.
+pub fn tracking_from_item(mut item: Item) -> Result<Tracking, PortError> {
+    let monitor = match item.remove("monitor") {
+        Some(AttributeValue::S(json)) => {
+            serde_json::from_str(&json).map_err(|e| corrupt("tracking monitor", e))?
+        }
+        _ => return Err(corrupt("tracking item", "no monitor")),
+    };
+    for key in ["pk", "sk", "entity", "watch", "last_reading_at"] {
+        item.remove(key);
+    }
+    let row: Row = serde_dynamo::from_item(item).map_err(|e| corrupt("tracking item", e))?;
+    Ok(Tracking {
+        shipment_id: row.shipment_id,
+        device_id: row.device_id,
+        state: row.state,
+        shipper_org_id: row.shipper_org_id,
+        recipient_org_id: row.recipient_org_id,
+        monitor,
+        latest: row.latest,
+        version: row.version,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The alarm item of `alarm` for the shipment `tracking` describes.
+pub fn alarm_item(alarm: &Alarm, tracking: &Tracking) -> Result<Item, PortError> {
+    let mut item: Item =
+        serde_dynamo::to_item(alarm).map_err(|e| corrupt("alarm not encodable", e))?;
+    item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+    item.insert("pk".into(), s(shipment_pk(&alarm.shipment_id)));
+    item.insert("sk".into(), s(alarm_sk(&alarm.alarm_id)));
+    item.insert("entity".into(), s(ALARM_ENTITY));
+    item.insert(
+        "active".into(),
+        AttributeValue::Bool(alarm.state.is_active()),
+    );
+    item.insert("shipper_org_id".into(), s(&tracking.shipper_org_id));
+    item.insert("recipient_org_id".into(), s(&tracking.recipient_org_id));
+    item.insert("updated_at".into(), time_s(tracking.updated_at));
+    Ok(item)
+}
+
+/// The alarm an alarm item holds.
+pub fn alarm_from_item(item: &Item) -> Result<Alarm, PortError> {
+    let mut fields = item.clone();
+    for key in [
+        "pk",
+        "sk",
+        "entity",
+        "active",
+        "shipper_org_id",
+        "recipient_org_id",
+        "updated_at",
+    ] {
+        fields.remove(key);
+    }
+    serde_dynamo::from_item(fields).map_err(|e| corrupt("alarm item", e))
+}
+
+/// The transaction that saves `tracking` at `expected_version` with `alarms`
+/// (at most [`MAX_TRANSACTION_ITEMS`] − 1 of them).
+pub fn save_transaction(
+    tracking_table: &str,
+    alarms_table: &str,
+    tracking: &Tracking,
+    expected_version: u64,
+    alarms: &[Alarm],
+) -> Result<Vec<TransactWriteItem>, PortError> {
+    let mut put = Put::builder()
+        .table_name(tracking_table)
+        .set_item(Some(tracking_item(tracking)?));
+    put = if expected_version == 0 {
+        put.condition_expression("attribute_not_exists(pk)")
+    } else {
+        put.condition_expression("version = :expected")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+    };
+    let mut items = vec![
+        TransactWriteItem::builder()
+            .put(put.build().map_err(|e| corrupt("tracking put", e))?)
+            .build(),
+    ];
+    for alarm in alarms {
+        let put = Put::builder()
+            .table_name(alarms_table)
+            .set_item(Some(alarm_item(alarm, tracking)?))
+            .build()
+            .map_err(|e| corrupt("alarm put", e))?;
+        items.push(TransactWriteItem::builder().put(put).build());
+    }
+    Ok(items)
+}
+
+/// What a cancelled save means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    VersionConflict,
+    TryAgain,
+    Other,
+}
+
+fn classify(error: &SdkError<TransactWriteItemsError>) -> Outcome {
+    if let Some(reasons) = cancellation_reasons(error) {
+        let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+        return classify_codes(&codes);
+    }
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Outcome::TryAgain,
+        Some(service) if service.code() == Some("TransactionConflictException") => {
+            Outcome::TryAgain
+        }
+        _ => Outcome::Other,
+    }
+}
+
+/// The meaning of a cancelled save from its reasons (the tracking item first).
+fn classify_codes(codes: &[&str]) -> Outcome {
+    if codes.first() == Some(&"ConditionalCheckFailed") {
+        Outcome::VersionConflict
+    } else if codes.iter().any(|c| {
+        matches!(
+            *c,
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        Outcome::TryAgain
+    } else {
+        Outcome::Other
+    }
+}
+
+impl DynamoTrackingStore {
+    /// A store on `tracking_table` and `alarms_table` through `client`.
+    pub fn new(
+        client: Client,
+        tracking_table: impl Into<String>,
+        alarms_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            tracking_table: tracking_table.into(),
+            alarms_table: alarms_table.into(),
+        }
+    }
+
+    /// Every alarm of a shipment, active or cleared, oldest first.
+    pub async fn alarms_of(&self, shipment_id: &str) -> Result<Vec<Alarm>, PortError> {
+        let mut alarms = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.alarms_table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :alarm)")
+                .expression_attribute_values(":pk", s(shipment_pk(shipment_id)))
+                .expression_attribute_values(":alarm", s("ALARM#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| PortError::Unavailable(describe(&error)))?;
+            for item in output.items() {
+                alarms.push(alarm_from_item(item)?);
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        alarms.sort_by(|a, b| (a.raised_at, &a.alarm_id).cmp(&(b.raised_at, &b.alarm_id)));
+        Ok(alarms)
+    }
+}
+
+impl TrackingStore for DynamoTrackingStore {
+    async fn load(&self, shipment_id: &str) -> Result<Option<Tracking>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tracking_table)
+            .key("pk", s(shipment_pk(shipment_id)))
+            .key("sk", s(TRACKING_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| PortError::Unavailable(describe(&error)))?;
+        output.item.map(tracking_from_item).transpose()
+    }
+
+    async fn save(
+        &self,
+        tracking: &Tracking,
+        expected_version: u64,
+        alarms: &[Alarm],
+    ) -> Result<(), SaveError> {
+        let room = MAX_TRANSACTION_ITEMS - 1;
+        let (early, inside) = alarms.split_at(alarms.len().saturating_sub(room));
+        if !early.is_empty() {
+            let items = early
+                .iter()
+                .map(|alarm| alarm_item(alarm, tracking))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+            let written = batch_put(&self.client, &self.alarms_table, items, &WRITE_RETRY).await;
+            if let Some(Err(error)) = written.into_iter().find(Result::is_err) {
+                return Err(SaveError::Unavailable(error.to_string()));
+            }
+        }
+        let items = save_transaction(
+            &self.tracking_table,
+            &self.alarms_table,
+            tracking,
+            expected_version,
+            inside,
+        )
+        .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            let Err(error) = result else {
+                return Ok(());
+            };
+            match classify(&error) {
+                Outcome::VersionConflict => return Err(SaveError::VersionConflict),
+                Outcome::TryAgain if attempt < TRANSACTION_ATTEMPTS => {
+                    debug!(shipment_id = %tracking.shipment_id, attempt, "tracking transaction conflict; trying again");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                Outcome::TryAgain | Outcome::Other => {
+                    let message = describe(&error);
+                    warn!(shipment_id = %tracking.shipment_id, error = %message, "tracking transaction failed");
+                    return Err(SaveError::Unavailable(message));
+                }
+            }
+        }
+    }
+
+    async fn silent_since(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, PortError> {
+        let mut ids = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tracking_table)
+                .index_name(WATCHED_INDEX)
+                .key_condition_expression("watch = :watched AND last_reading_at <= :cutoff")
+                .expression_attribute_values(":watched", s(WATCHED))
+                .expression_attribute_values(":cutoff", s(sortable_time(cutoff)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| PortError::Unavailable(describe(&error)))?;
+            for item in output.items() {
+                match item.get("pk") {
+                    Some(AttributeValue::S(pk)) => match pk.strip_prefix("SHIP#") {
+                        Some(id) => ids.push(id.to_owned()),
+                        None => return Err(corrupt("watched index", format!("pk {pk}"))),
+                    },
+                    _ => return Err(corrupt("watched index", "no pk")),
+                }
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharmaguard_domain::coldchain::{AlarmState, AlarmType, MonitorSettings, Severity};
+    use pharmaguard_domain::identity::{Principal, Role};
+    use pharmaguard_domain::shipment::{
+        Location, Money, Shipment, ShipmentDraft, TemperatureProfile, Transition,
+    };
+    use pharmaguard_domain::telemetry::READING_SCHEMA_VERSION;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
+
+    fn shipment() -> Shipment {
+        let draft = ShipmentDraft {
+            product: "Insulin".into(),
+            quantity: 10,
+            cargo_value: Money {
+                amount: "1000.00".into(),
+                currency: "EUR".into(),
+            },
+            profile: TemperatureProfile::Refrigerated,
+            shipper_org_id: "org-a".into(),
+            recipient_org_id: "org-b".into(),
+            origin: Location {
+                name: "A".into(),
+                lat: 52.0,
+                lon: 4.0,
+            },
+            destination: Location {
+                name: "B".into(),
+                lat: 52.5,
+                lon: 13.4,
+            },
+            device_id: Some("truck-1".into()),
+            truck_id: None,
+        };
+        let manager = Principal::User {
+            user_id: "u-1".into(),
+            org_id: "org-a".into(),
+            role: Role::Manager,
+        };
+        Shipment::create("shp-1", draft, &manager, T0)
+            .transition(Transition::Dispatch, 1, T0, None)
+            .unwrap()
+    }
+
+    fn reading(minute: i64, vibration_g: f64) -> Reading {
+        let ts = T0 + time::Duration::minutes(minute);
+        Reading {
+            v: READING_SCHEMA_VERSION,
+            reading_id: format!("truck-1-{minute}"),
+            device_id: "truck-1".into(),
+            shipment_id: None,
+            ts,
+            lat: 52.1,
+            lon: 4.2,
+            temperature_c: 5.5,
+            vibration_g,
+            received_at: ts,
+            source: "https".into(),
+        }
+    }
+
+    /// A tracking that has seen two readings, the second a crash.
+    fn tracked() -> (Tracking, Vec<Alarm>) {
+        let shipment = shipment();
+        let fresh = Tracking::new(&shipment, T0);
+        let mut monitor = fresh.monitor.clone();
+        let settings = MonitorSettings::default();
+        let profile = TemperatureProfile::Refrigerated;
+        monitor.observe(&reading(0, 0.2), &profile, &settings);
+        let crash = monitor.observe(&reading(1, 6.5), &profile, &settings);
+        let alarms = crash
+            .transitions
+            .iter()
+            .map(|t| t.alarm().clone())
+            .collect();
+        let tracking = fresh.next(&shipment, monitor, Some(reading(1, 6.5)), T0);
+        (tracking, alarms)
+    }
+
+    #[test]
+    fn a_tracking_item_round_trips_and_is_watched_while_on_the_way() {
+        let (tracking, _) = tracked();
+        let item = tracking_item(&tracking).unwrap();
+        assert_eq!(item["pk"], s("SHIP#shp-1"));
+        assert_eq!(item["sk"], s("TRACKING"));
+        assert_eq!(item["watch"], s("WATCHED"));
+        assert_eq!(item["last_reading_at"], s("2026-11-21T08:01:00.000000000Z"));
+        assert_eq!(item["version"], AttributeValue::N("1".into()));
+        assert_eq!(item["state"], s("DISPATCHED"));
+        assert!(matches!(item["latest"], AttributeValue::M(_)));
+        assert_eq!(tracking_from_item(item).unwrap(), tracking);
+
+        let mut delivered = tracking.clone();
+        delivered.state = ShipmentState::Delivered;
+        let item = tracking_item(&delivered).unwrap();
+        assert!(!item.contains_key("watch"), "left the index");
+        assert!(item.contains_key("last_reading_at"));
+
+        let fresh = Tracking::new(&shipment(), T0);
+        let item = tracking_item(&fresh).unwrap();
+        assert!(!item.contains_key("watch") && !item.contains_key("latest"));
+        assert_eq!(tracking_from_item(item).unwrap(), fresh);
+    }
+
+    #[test]
+    fn an_alarm_item_round_trips() {
+        let (tracking, alarms) = tracked();
+        let shock = &alarms[0];
+        assert_eq!(shock.alarm_type, AlarmType::Shock);
+        assert_eq!(shock.severity, Severity::Critical);
+        let item = alarm_item(shock, &tracking).unwrap();
+        assert_eq!(item["pk"], s("SHIP#shp-1"));
+        assert_eq!(item["sk"], s(format!("ALARM#{}", shock.alarm_id)));
+        assert_eq!(item["active"], AttributeValue::Bool(true));
+        assert_eq!(item["state"], s("ACTIVE_UNACK"));
+        assert_eq!(item["shipper_org_id"], s("org-a"));
+        assert!(!item.contains_key("cleared_at"));
+        assert_eq!(&alarm_from_item(&item).unwrap(), shock);
+
+        let mut cleared = shock.clone();
+        cleared.state = AlarmState::Cleared;
+        cleared.cleared_at = Some(T0);
+        let item = alarm_item(&cleared, &tracking).unwrap();
+        assert_eq!(item["active"], AttributeValue::Bool(false));
+        assert_eq!(alarm_from_item(&item).unwrap(), cleared);
+    }
+
+    #[test]
+    fn the_save_is_conditional_on_the_version() {
+        let (tracking, alarms) = tracked();
+        let items = save_transaction("tracking", "alarms", &tracking, 0, &alarms).unwrap();
+        assert_eq!(items.len(), 1 + alarms.len());
+        let first = items[0].put().unwrap();
+        assert_eq!(first.table_name(), "tracking");
+        assert_eq!(
+            first.condition_expression(),
+            Some("attribute_not_exists(pk)")
+        );
+        let alarm = items[1].put().unwrap();
+        assert_eq!(alarm.table_name(), "alarms");
+        assert_eq!(alarm.condition_expression(), None);
+
+        let items = save_transaction("tracking", "alarms", &tracking, 7, &[]).unwrap();
+        let put = items[0].put().unwrap();
+        assert_eq!(put.condition_expression(), Some("version = :expected"));
+        assert_eq!(
+            put.expression_attribute_values().unwrap()[":expected"],
+            AttributeValue::N("7".into())
+        );
+    }
+
+    #[test]
+    fn cancellations_are_classified() {
+        assert_eq!(
+            classify_codes(&["ConditionalCheckFailed", "None"]),
+            Outcome::VersionConflict
+        );
+        assert_eq!(
+            classify_codes(&["None", "TransactionConflict"]),
+            Outcome::TryAgain
+        );
+        assert_eq!(classify_codes(&["None", "ValidationError"]), Outcome::Other);
+        assert_eq!(classify_codes(&[]), Outcome::Other);
+    }
+}

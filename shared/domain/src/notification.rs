@@ -1,0 +1,883 @@
+//! Notifications: the email the managers of a shipment get about its alarms.
+//!
+//! Pure: [`compose_alarm_email`] turns an [`AlarmEvent`] into a subject, a
+//! plain-text and a simple HTML body; [`alarm_recipients`] picks who gets it;
+//! [`is_mailed`] says which events are mailed at all. The emailer function
+//! sends the result through SES.
+//!
+//! # Which events are mailed
+//!
+//! | event | mailed |
+//! |---|---|
+//! | `alarm.raised`, `alarm.escalated` at MAJOR or CRITICAL | yes: someone must act |
+//! | `alarm.cleared` of an alarm that was MAJOR or CRITICAL | yes, as an all-clear: whoever was alarmed learns that the condition is gone |
+//! | `alarm.acknowledged` | no: a person has already taken it on (the dashboard shows who) |
+//! | anything at WARNING | no: the dashboard shows it |
+//!
+//! An alarm's severity never goes down while it is active, so the severity a
+//! cleared event carries is the highest the alarm reached: an alarm that was
+//! ever mailed gets its all-clear, and one that never was gets none. The
+//! subscription's filter policy says the same on the message attributes
+//! (`severity` MAJOR or CRITICAL, `event_type` raised, escalated or cleared);
+//! [`is_mailed`] checks it again on the body.
+//!
+//! # Missing values
+//!
+//! Whatever the event lacks (no position, no MKT yet, no risk estimate, a
+//! number that is not finite) is written as `unknown`; composing never fails.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::accounts::User;
+use crate::coldchain::alarm::{AlarmType, Severity};
+use crate::coldchain::events::{AlarmEvent, AlarmEventType};
+use crate::coldchain::risk::{RiskComponent, RiskEstimate, budget_used};
+use crate::identity::Role;
+
+/// Written for every value the event does not have.
+pub const UNKNOWN: &str = "unknown";
+/// Zoom level of the OpenStreetMap links (14: streets are readable).
+pub const MAP_ZOOM: u8 = 14;
+/// Most characters of the product name in a subject line.
+pub const MAX_SUBJECT_PRODUCT_CHARS: usize = 80;
+/// The idempotency key prefix of the emailer (`emailer#{event_id}`).
+pub const EMAILER_CONSUMER: &str = "emailer";
+
+/// The subject and the bodies of one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailContent {
+    /// One line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The same as simple HTML (every value escaped).
+    pub html: String,
+}
+
+/// Someone who gets the email.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Recipient {
+    /// The user's id (what the emailer records as mailed).
+    pub user_id: String,
+    /// The address.
+    pub email: String,
+    /// The person's name.
+    pub name: String,
+    /// The user's organisation.
+    pub org_id: String,
+}
+
+/// Whether `event` is mailed (see the module table).
+pub fn is_mailed(event: &AlarmEvent) -> bool {
+    let type_mailed = matches!(
+        event.event_type,
+        AlarmEventType::Raised | AlarmEventType::Escalated | AlarmEventType::Cleared
+    );
+    type_mailed && event.alarm.severity >= Severity::Major
+}
+
+/// The idempotency key under which the emailer claims `event_id`.
+pub fn emailer_claim_key(event_id: &str) -> String {
+    format!("{EMAILER_CONSUMER}#{event_id}")
+}
+
+/// The MANAGERs among `users` (of the shipper's and of the recipient's
+/// organisation), once each even when both organisations are the same or a
+/// user is listed twice, ordered by organisation and email. Users without an
+/// address are left out.
+pub fn alarm_recipients<'a>(users: impl IntoIterator<Item = &'a User>) -> Vec<Recipient> {
+    let mut seen = BTreeSet::new();
+    let mut recipients: Vec<Recipient> = users
+        .into_iter()
+        .filter(|user| user.role == Role::Manager && !user.email.trim().is_empty())
+        .filter(|user| seen.insert(user.id.clone()))
+        .map(|user| Recipient {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            org_id: user.org_id.clone(),
+        })
+        .collect();
+    recipients.sort_by(|a, b| (&a.org_id, &a.email).cmp(&(&b.org_id, &b.email)));
+    recipients
+}
+
+/// The OpenStreetMap link of a position, with a marker:
+/// `https://www.openstreetmap.org/?mlat=52.52000&mlon=13.40500#map=14/52.52000/13.40500`.
+/// `None` when the position is not a valid one.
+pub fn openstreetmap_link(lat: Option<f64>, lon: Option<f64>) -> Option<String> {
+    let (lat, lon) = valid_position(lat, lon)?;
+    Some(format!(
+        "https://www.openstreetmap.org/?mlat={lat:.5}&mlon={lon:.5}#map={MAP_ZOOM}/{lat:.5}/{lon:.5}"
+    ))
+}
+
+/// The dashboard page of a shipment: `{dashboard_url}/#/shipments/{id}`
+/// (one slash between them whatever the base ends with). `None` without a
+/// dashboard URL.
+pub fn shipment_link(dashboard_url: &str, shipment_id: &str) -> Option<String> {
+    let base = dashboard_url.trim().trim_end_matches('/');
+    if base.is_empty() {
+        return None;
+    }
+    Some(format!("{base}/#/shipments/{}", encode_path(shipment_id)))
+}
+
+fn valid_position(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
+    let (lat, lon) = (lat?, lon?);
+    let valid = lat.is_finite()
+        && lon.is_finite()
+        && (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon);
+    valid.then_some((lat, lon))
+}
+
+/// Percent-encodes everything but unreserved characters (ids are plain, but
+/// a link must stay a link whatever they hold).
+fn encode_path(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// The words for an alarm type.
+pub fn alarm_type_words(alarm_type: AlarmType) -> &'static str {
+    match alarm_type {
+        AlarmType::TemperatureExcursion => "Temperature excursion",
+        AlarmType::BudgetExhausted => "Excursion budget exhausted",
+        AlarmType::Shock => "Shock (possible crash)",
+        AlarmType::DeviceOffline => "Device offline",
+        AlarmType::PreExcursion => "Temperature trend leaving the range",
+    }
+}
+
+fn transition_words(event: &AlarmEvent) -> String {
+    match (event.event_type, event.from_severity) {
+        (AlarmEventType::Raised, _) => "raised".to_owned(),
+        (AlarmEventType::Escalated, Some(from)) => format!("escalated from {from}"),
+        (AlarmEventType::Escalated, None) => "escalated".to_owned(),
+        (AlarmEventType::Cleared, _) => "cleared".to_owned(),
+        (AlarmEventType::Acknowledged, _) => "acknowledged".to_owned(),
+    }
+}
+
+/// One line of text: control characters (line breaks included) become
+/// spaces, runs of spaces one, and at most `max_chars` characters are kept
+/// (with `…` when cut).
+fn one_line(text: &str, max_chars: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= max_chars {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn time_text(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_else(|| UNKNOWN.to_owned())
+}
+
+fn number(value: Option<f64>, decimals: usize, unit: &str) -> String {
+    match value {
+        Some(value) if value.is_finite() => format!("{value:.decimals$}{unit}"),
+        _ => UNKNOWN.to_owned(),
+    }
+}
+
+/// What the excursion budget line says: minutes out of range of the budget
+/// and the share used. The budget is the event's, or the profile's when the
+/// event carries none.
+fn budget_text(event: &AlarmEvent) -> String {
+    let context = &event.context;
+    let budget = if context.budget_minutes > 0 {
+        context.budget_minutes
+    } else {
+        event.shipment.profile.limits().excursion_budget_minutes
+    };
+    let minutes = context.excursion_minutes;
+    if !minutes.is_finite() || minutes < 0.0 {
+        return format!("{UNKNOWN} (budget {budget} min)");
+    }
+    let used = if context.budget_minutes > 0 && context.budget_used.is_finite() {
+        context.budget_used
+    } else {
+        budget_used(minutes, budget)
+    };
+    format!(
+        "{minutes:.1} of {budget} min out of range ({:.0} % used)",
+        used * 100.0
+    )
+}
+
+fn component_words(component: RiskComponent) -> &'static str {
+    match component {
+        RiskComponent::Crash => "Crash damage",
+        RiskComponent::ExcursionSpoilage => "Excursion spoilage",
+        RiskComponent::MktSpoilage => "MKT spoilage",
+    }
+}
+
+fn percent(fraction: f64) -> String {
+    if fraction.is_finite() {
+        format!("{:.1} %", fraction * 100.0)
+    } else {
+        UNKNOWN.to_owned()
+    }
+}
+
+/// A titled block of the email.
+struct Section {
+    title: &'static str,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    label: String,
+    value: String,
+    /// Set when the value is a URL to link.
+    link: bool,
+}
+
+fn row(label: impl Into<String>, value: impl Into<String>) -> Row {
+    Row {
+        label: label.into(),
+        value: value.into(),
+        link: false,
+    }
+}
+
+fn link_row(label: impl Into<String>, url: Option<String>) -> Row {
+    match url {
+        Some(url) => Row {
+            label: label.into(),
+            value: url,
+            link: true,
+        },
+        None => row(label, UNKNOWN),
+    }
+}
+
+fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
+    let alarm = &event.alarm;
+    let context = &event.context;
+    let shipment = &event.shipment;
+    let limits = shipment.profile.limits();
+
+    let what = Section {
+        title: "What happened",
+        rows: vec![
+            row(
+                "Alarm",
+                format!(
+                    "{} ({})",
+                    alarm_type_words(alarm.alarm_type),
+                    alarm.alarm_type
+                ),
+            ),
+            row("Severity", alarm.severity.as_str()),
+            row(
+                "Transition",
+                format!(
+                    "{} ({}) at {}",
+                    transition_words(event),
+                    event.event_type,
+                    time_text(Some(event.occurred_at))
+                ),
+            ),
+            row(
+                "Detail",
+                if alarm.detail.trim().is_empty() {
+                    UNKNOWN.to_owned()
+                } else {
+                    one_line(&alarm.detail, 500)
+                },
+            ),
+            row("Alarm id", alarm.alarm_id.as_str()),
+        ],
+    };
+
+    let position = match valid_position(context.lat, context.lon) {
+        Some((lat, lon)) => format!("{lat:.5}, {lon:.5}"),
+        None => UNKNOWN.to_owned(),
+    };
+    let where_ = Section {
+        title: "Where",
+        rows: vec![
+            row("Position", position),
+            link_row("Map", openstreetmap_link(context.lat, context.lon)),
+            row(
+                "Route",
+                format!(
+                    "{} → {}",
+                    one_line(&shipment.origin.name, 120),
+                    one_line(&shipment.destination.name, 120)
+                ),
+            ),
+        ],
+    };
+
+    let mut since_rows = vec![
+        row("Raised at", time_text(Some(alarm.raised_at))),
+        row("Last seen", time_text(Some(alarm.last_seen))),
+    ];
+    if event.event_type == AlarmEventType::Cleared {
+        since_rows.push(row("Cleared at", time_text(alarm.cleared_at)));
+    }
+    let since = Section {
+        title: "Since when",
+        rows: since_rows,
+    };
+
+    let cold_chain = Section {
+        title: "Cold chain",
+        rows: vec![
+            row(
+                "Current temperature",
+                number(context.temperature_c, 1, " °C"),
+            ),
+            row(
+                "Allowed range",
+                format!(
+                    "{:.1} to {:.1} °C ({})",
+                    limits.min_c,
+                    limits.max_c,
+                    shipment.profile.kind()
+                ),
+            ),
+            row("Mean kinetic temperature", number(context.mkt_c, 2, " °C")),
+            row("Excursion budget used", budget_text(event)),
+            row("Peak vibration", number(context.peak_vibration_g, 1, " g")),
+            row("Reading time", time_text(context.reading_ts)),
+        ],
+    };
+
+    let risk = Section {
+        title: "Estimated loss",
+        rows: risk_rows(event.risk.as_ref()),
+    };
+
+    let dashboard = Section {
+        title: "Dashboard",
+        rows: vec![link_row(
+            "Shipment",
+            shipment_link(dashboard_url, &shipment.shipment_id),
+        )],
+    };
+
+    vec![what, where_, since, cold_chain, risk, dashboard]
+}
+
+fn risk_rows(risk: Option<&RiskEstimate>) -> Vec<Row> {
+    let Some(risk) = risk else {
+        return vec![row(
+            "Total",
+            format!("{UNKNOWN} (no estimate with this event)"),
+        )];
+    };
+    let currency = one_line(&risk.currency, 3);
+    let mut rows = vec![row(
+        "Total",
+        format!(
+            "{} {currency} of a cargo value of {} {currency} ({})",
+            one_line(&risk.total, 40),
+            one_line(&risk.cargo_value, 40),
+            percent(risk.total_fraction)
+        ),
+    )];
+    for part in &risk.parts {
+        rows.push(row(
+            component_words(part.component),
+            format!(
+                "{} {currency} ({}): {}",
+                one_line(&part.amount, 40),
+                percent(part.fraction),
+                one_line(&part.basis, 300)
+            ),
+        ));
+    }
+    rows
+}
+
+/// The subject line, e.g. `[CRITICAL] Temperature excursion escalated from
+/// MAJOR: shipment shp-1 (COVID-19 vaccine)`; an all-clear starts with
+/// `[CLEARED]`.
+pub fn alarm_subject(event: &AlarmEvent) -> String {
+    let tag = if event.event_type == AlarmEventType::Cleared {
+        "CLEARED"
+    } else {
+        event.alarm.severity.as_str()
+    };
+    let alarm = alarm_type_words(event.alarm.alarm_type);
+    let transition = match event.event_type {
+        AlarmEventType::Cleared => format!("cleared (was {})", event.alarm.severity),
+        _ => transition_words(event),
+    };
+    let product = one_line(&event.shipment.product, MAX_SUBJECT_PRODUCT_CHARS);
+    one_line(
+        &format!(
+            "[{tag}] {alarm} {transition}: shipment {} ({product})",
+            event.shipment.shipment_id
+        ),
+        400,
+    )
+}
+
+/// The email about `event` (see the module documentation), with links to the
+/// shipment on the dashboard at `dashboard_url`.
+pub fn compose_alarm_email(event: &AlarmEvent, dashboard_url: &str) -> EmailContent {
+    let subject = alarm_subject(event);
+    let shipment = &event.shipment;
+    let intro = format!(
+        "{} alarm on shipment {}: {} ({} units).",
+        event.alarm.severity,
+        shipment.shipment_id,
+        one_line(&shipment.product, 200),
+        shipment.quantity
+    );
+    let closing = match event.event_type {
+        AlarmEventType::Cleared => {
+            "The condition is gone. Check the shipment's history before releasing the goods."
+        }
+        _ => "Please check the shipment and act on the alarm (acknowledge it on the dashboard).",
+    };
+    let sections = sections(event, dashboard_url);
+
+    let mut text = format!("{intro}\n");
+    for section in &sections {
+        let _ = write!(text, "\n{}\n", section.title);
+        for row in &section.rows {
+            let _ = writeln!(text, "  {}: {}", row.label, row.value);
+        }
+    }
+    let _ = write!(
+        text,
+        "\n{closing}\n\nYou get this email as a manager of an organisation that ships or receives this shipment.\n"
+    );
+
+    let mut html = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family: sans-serif\">\n",
+    );
+    let _ = writeln!(html, "<p><strong>{}</strong></p>", escape_html(&intro));
+    for section in &sections {
+        let _ = writeln!(html, "<h3>{}</h3>\n<table>", escape_html(section.title));
+        for row in &section.rows {
+            let value = if row.link {
+                let url = escape_html(&row.value);
+                format!("<a href=\"{url}\">{url}</a>")
+            } else {
+                escape_html(&row.value)
+            };
+            let _ = writeln!(
+                html,
+                "<tr><td style=\"padding-right: 1em\">{}</td><td>{value}</td></tr>",
+                escape_html(&row.label)
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    let _ = write!(
+        html,
+        "<p>{}</p>\n<p style=\"color: #666\">You get this email as a manager of an organisation that ships or receives this shipment.</p>\n</body></html>\n",
+        escape_html(closing)
+    );
+
+    EmailContent {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// `text` safe inside HTML elements and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::coldchain::alarm::{Alarm, AlarmState};
+    use crate::coldchain::events::{AlarmContext, ShipmentSummary};
+    use crate::coldchain::risk::estimate_risk;
+    use crate::shipment::{Location, Money, ShipmentState, TemperatureProfile};
+
+    const DASHBOARD: &str = "https://dashboard.example.org/";
+
+    fn shipment() -> ShipmentSummary {
+        ShipmentSummary {
+            shipment_id: "shp-1".into(),
+            product: "COVID-19 vaccine, 6-dose vials".into(),
+            quantity: 600,
+            cargo_value: Money {
+                amount: "48000.00".into(),
+                currency: "EUR".into(),
+            },
+            profile: TemperatureProfile::Refrigerated,
+            shipper_org_id: "org-a".into(),
+            recipient_org_id: "org-b".into(),
+            origin: Location {
+                name: "Pharma Hub Rotterdam".into(),
+                lat: 51.9244,
+                lon: 4.4777,
+            },
+            destination: Location {
+                name: "Charité Berlin".into(),
+                lat: 52.5263,
+                lon: 13.3766,
+            },
+            device_id: Some("truck-7".into()),
+            truck_id: None,
+            state: ShipmentState::InTransit,
+        }
+    }
+
+    fn alarm(severity: Severity) -> Alarm {
+        Alarm {
+            alarm_id: "shp-1#TEMPERATURE_EXCURSION#1795255200000".into(),
+            shipment_id: "shp-1".into(),
+            alarm_type: AlarmType::TemperatureExcursion,
+            severity,
+            state: AlarmState::ActiveUnack,
+            raised_at: datetime!(2026-11-21 10:00 UTC),
+            last_seen: datetime!(2026-11-21 10:32 UTC),
+            count: 33,
+            value: 9.5,
+            peak_value: 9.8,
+            peak_magnitude: 1.8,
+            detail: "9.5 °C above the 8.0 °C limit".into(),
+            acknowledged_by: None,
+            acknowledged_at: None,
+            cleared_at: None,
+        }
+    }
+
+    fn context() -> AlarmContext {
+        AlarmContext {
+            reading_ts: Some(datetime!(2026-11-21 10:32 UTC)),
+            reading_id: Some("truck-7-0033".into()),
+            received_at: None,
+            lat: Some(52.52),
+            lon: Some(13.405),
+            temperature_c: Some(9.5),
+            vibration_g: Some(0.3),
+            peak_vibration_g: Some(1.2),
+            mkt_c: Some(6.2123),
+            excursion_minutes: 30.0,
+            budget_minutes: 60,
+            budget_used: 0.5,
+        }
+    }
+
+    fn event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
+        let alarm = alarm(severity);
+        let mut event = AlarmEvent {
+            v: 1,
+            event_id: format!("{}:{}", alarm.alarm_id, event_type.as_str()),
+            event_type,
+            occurred_at: alarm.last_seen,
+            alarm,
+            from_severity: None,
+            shipment: shipment(),
+            context: context(),
+            risk: None,
+        };
+        event.risk = estimate_risk(&event.risk_input()).ok();
+        event
+    }
+
+    fn user(id: &str, org: &str, role: Role, email: &str) -> User {
+        let at = datetime!(2026-11-01 00:00 UTC);
+        User {
+            id: id.into(),
+            email: email.into(),
+            name: format!("Name of {id}"),
+            org_id: org.into(),
+            role,
+            password_hash: "$argon2id$redacted".into(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn major_raise_says_what_where_since_when_and_the_money() {
+        let event = event(AlarmEventType::Raised, Severity::Major);
+        let email = compose_alarm_email(&event, DASHBOARD);
+        assert_eq!(
+            email.subject,
+            "[MAJOR] Temperature excursion raised: shipment shp-1 (COVID-19 vaccine, 6-dose vials)"
+        );
+        let text = &email.text;
+        for expected in [
+            "Alarm: Temperature excursion (TEMPERATURE_EXCURSION)",
+            "Severity: MAJOR",
+            "Transition: raised (alarm.raised) at 2026-11-21T10:32:00Z",
+            "Detail: 9.5 °C above the 8.0 °C limit",
+            "Position: 52.52000, 13.40500",
+            "Map: https://www.openstreetmap.org/?mlat=52.52000&mlon=13.40500#map=14/52.52000/13.40500",
+            "Route: Pharma Hub Rotterdam → Charité Berlin",
+            "Raised at: 2026-11-21T10:00:00Z",
+            "Last seen: 2026-11-21T10:32:00Z",
+            "Current temperature: 9.5 °C",
+            "Allowed range: 2.0 to 8.0 °C (REFRIGERATED)",
+            "Mean kinetic temperature: 6.21 °C",
+            "Excursion budget used: 30.0 of 60 min out of range (50 % used)",
+            "Peak vibration: 1.2 g",
+            // ((0.5 − 0.25) / 0.75)² = 1/9 of 48 000.00
+            "Total: 5333.33 EUR of a cargo value of 48000.00 EUR (11.1 %)",
+            "Crash damage: 0.00 EUR (0.0 %): peak 1.2 g, at or below",
+            "Excursion spoilage: 5333.33 EUR (11.1 %): 30.0 of 60 budget minutes",
+            "MKT spoilage: 0.00 EUR (0.0 %)",
+            "Shipment: https://dashboard.example.org/#/shipments/shp-1",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        assert!(!text.contains(UNKNOWN), "{text}");
+        assert!(!text.contains("Cleared at"));
+        let html = &email.html;
+        assert!(html.contains(
+            "<a href=\"https://www.openstreetmap.org/?mlat=52.52000&amp;mlon=13.40500#map=14/52.52000/13.40500\">"
+        ));
+        assert!(html.contains("<a href=\"https://dashboard.example.org/#/shipments/shp-1\">"));
+        assert!(html.contains("5333.33 EUR"));
+    }
+
+    #[test]
+    fn escalation_names_the_severity_before() {
+        let mut event = event(AlarmEventType::Escalated, Severity::Critical);
+        event.from_severity = Some(Severity::Major);
+        let email = compose_alarm_email(&event, DASHBOARD);
+        assert!(
+            email.subject.starts_with(
+                "[CRITICAL] Temperature excursion escalated from MAJOR: shipment shp-1"
+            ),
+            "{}",
+            email.subject
+        );
+        assert!(email.text.contains("Severity: CRITICAL"));
+        assert!(
+            email
+                .text
+                .contains("escalated from MAJOR (alarm.escalated)")
+        );
+    }
+
+    #[test]
+    fn an_all_clear_says_when_it_cleared() {
+        let mut event = event(AlarmEventType::Cleared, Severity::Critical);
+        event.alarm.state = AlarmState::Cleared;
+        event.alarm.cleared_at = Some(datetime!(2026-11-21 10:45 UTC));
+        event.risk = None;
+        let email = compose_alarm_email(&event, DASHBOARD);
+        assert!(
+            email.subject.starts_with(
+                "[CLEARED] Temperature excursion cleared (was CRITICAL): shipment shp-1"
+            ),
+            "{}",
+            email.subject
+        );
+        assert!(email.text.contains("Cleared at: 2026-11-21T10:45:00Z"));
+        assert!(
+            email
+                .text
+                .contains("Total: unknown (no estimate with this event)")
+        );
+        assert!(email.text.contains("The condition is gone"));
+    }
+
+    #[test]
+    fn missing_values_are_unknown_never_a_panic() {
+        let mut event = event(AlarmEventType::Raised, Severity::Major);
+        event.context = AlarmContext {
+            excursion_minutes: f64::NAN,
+            ..AlarmContext::default()
+        };
+        event.context.lat = Some(f64::NAN);
+        event.context.lon = Some(13.4);
+        event.context.temperature_c = Some(f64::INFINITY);
+        event.alarm.detail = "  ".into();
+        event.risk = None;
+        let email = compose_alarm_email(&event, "");
+        let text = &email.text;
+        for expected in [
+            "Position: unknown",
+            "Map: unknown",
+            "Current temperature: unknown",
+            "Mean kinetic temperature: unknown",
+            "Excursion budget used: unknown (budget 60 min)",
+            "Peak vibration: unknown",
+            "Reading time: unknown",
+            "Detail: unknown",
+            "Total: unknown",
+            "Shipment: unknown",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+
+        // the budget of the profile when the event carries none
+        event.context = AlarmContext {
+            excursion_minutes: 45.0,
+            ..AlarmContext::default()
+        };
+        let text = compose_alarm_email(&event, DASHBOARD).text;
+        assert!(
+            text.contains("Excursion budget used: 45.0 of 60 min out of range (75 % used)"),
+            "{text}"
+        );
+        // a position out of range is no position
+        assert_eq!(openstreetmap_link(Some(91.0), Some(0.0)), None);
+        assert_eq!(openstreetmap_link(Some(10.0), None), None);
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped_and_kept_on_one_line() {
+        let mut event = event(AlarmEventType::Raised, Severity::Major);
+        event.shipment.product =
+            "Vaccine <script>alert(1)</script>\r\nBcc: evil@example.org".into();
+        event.alarm.detail = "\"hot\" & <rising>".into();
+        event.shipment.shipment_id = "shp/1 x".into();
+        let email = compose_alarm_email(&event, DASHBOARD);
+        assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
+        assert!(
+            email
+                .subject
+                .contains("Vaccine <script>alert(1)</script> Bcc: evil@example.org")
+        );
+        assert!(!email.html.contains("<script>"));
+        assert!(email.html.contains("&lt;script&gt;"));
+        assert!(email.html.contains("&quot;hot&quot; &amp; &lt;rising&gt;"));
+        assert!(
+            email
+                .text
+                .contains("https://dashboard.example.org/#/shipments/shp%2F1%20x")
+        );
+        let long = AlarmEvent {
+            shipment: ShipmentSummary {
+                product: "x".repeat(500),
+                ..shipment()
+            },
+            ..event
+        };
+        let subject = alarm_subject(&long);
+        assert!(
+            subject.contains(&format!("{}…)", "x".repeat(79))),
+            "{subject}"
+        );
+    }
+
+    #[test]
+    fn which_events_are_mailed() {
+        use AlarmEventType::*;
+        use Severity::*;
+        for (event_type, severity, mailed) in [
+            (Raised, Warning, false),
+            (Raised, Major, true),
+            (Raised, Critical, true),
+            (Escalated, Major, true),
+            (Escalated, Critical, true),
+            (Cleared, Warning, false),
+            (Cleared, Major, true),
+            (Cleared, Critical, true),
+            (Acknowledged, Major, false),
+            (Acknowledged, Critical, false),
+        ] {
+            assert_eq!(
+                is_mailed(&event(event_type, severity)),
+                mailed,
+                "{event_type} at {severity}"
+            );
+        }
+        assert_eq!(
+            emailer_claim_key("shp-1#SHOCK#1:RAISED"),
+            "emailer#shp-1#SHOCK#1:RAISED"
+        );
+    }
+
+    #[test]
+    fn recipients_are_the_managers_of_both_organisations_once() {
+        let shipper = [
+            user("u1", "org-a", Role::Manager, "zoe@a.example"),
+            user("u2", "org-a", Role::Driver, "driver@a.example"),
+            user("u3", "org-a", Role::Admin, "admin@a.example"),
+            user("u4", "org-a", Role::Manager, "anna@a.example"),
+        ];
+        let recipient = [
+            user("u5", "org-b", Role::Pharmacist, "pharma@b.example"),
+            user("u6", "org-b", Role::Manager, "max@b.example"),
+            user("u7", "org-b", Role::Manager, " "),
+        ];
+        let recipients = alarm_recipients(shipper.iter().chain(&recipient).chain(&shipper));
+        let emails: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
+        assert_eq!(emails, ["anna@a.example", "zoe@a.example", "max@b.example"]);
+        assert_eq!(recipients[0].user_id, "u4");
+        assert_eq!(recipients[2].org_id, "org-b");
+        assert!(alarm_recipients(&[]).is_empty());
+    }
+
+    #[test]
+    fn links() {
+        assert_eq!(
+            shipment_link("http://localhost:8080", "shp-2").as_deref(),
+            Some("http://localhost:8080/#/shipments/shp-2")
+        );
+        assert_eq!(shipment_link("  ", "shp-2"), None);
+        assert_eq!(
+            openstreetmap_link(Some(-33.8688), Some(151.2093)).as_deref(),
+            Some(
+                "https://www.openstreetmap.org/?mlat=-33.86880&mlon=151.20930#map=14/-33.86880/151.20930"
+            )
+        );
+        assert_eq!(escape_html("a'b"), "a&#39;b");
+    }
+
+    #[test]
+    fn composes_for_every_alarm_type_and_custom_profile() {
+        for alarm_type in AlarmType::ALL {
+            let mut event = event(AlarmEventType::Raised, Severity::Critical);
+            event.alarm.alarm_type = alarm_type;
+            event.shipment.profile = TemperatureProfile::custom(-20.0, -10.0, 10, 0).unwrap();
+            event.context.budget_minutes = 0;
+            let email = compose_alarm_email(&event, DASHBOARD);
+            assert!(email.subject.contains(alarm_type_words(alarm_type)));
+            assert!(email.text.contains(alarm_type.as_str()));
+            assert!(email.text.contains("-20.0 to -10.0 °C (CUSTOM)"));
+        }
+    }
+}
