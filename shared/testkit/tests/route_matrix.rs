@@ -54,6 +54,7 @@ const MATRIX: &[(&str, &str, &[Caller])] = &[
     ),
     ("POST", "/v1/shipments/{id}/cancel", &[Admin, Manager]),
     ("GET", "/v1/shipments/{id}/audit", USERS),
+    ("POST", "/v1/risk/estimate", &[Admin, Manager]),
 ];
 
 /// Public routes: anyone may call them, with valid input.
@@ -145,6 +146,13 @@ impl Matrix {
                 ),
             ),
             "/v1/shipments" if method == "POST" => (route.into(), Some(world.new_shipment())),
+            "/v1/risk/estimate" => (
+                route.into(),
+                Some(
+                    json!({"cargo_value": {"amount": "48000.00", "currency": "EUR"},
+                    "profile": {"kind": "REFRIGERATED"}, "peak_vibration_g": 6.0}),
+                ),
+            ),
             "/v1/shipments/{id}" | "/v1/shipments/{id}/audit" => {
                 let shipment = self.shipment_in("PENDING").await;
                 (
