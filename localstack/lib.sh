@@ -17,6 +17,12 @@ export AWS_REGION=${AWS_REGION:-eu-central-1}
 export AWS_DEFAULT_REGION=$AWS_REGION
 STACK_NAME=${STACK_NAME:-pharmaguard-local}
 
+# The local IoT Core stand-in (localstack/iot-broker): MQTT broker + telemetry rule.
+IOT_HOST=${PHARMAGUARD_IOT_HOST:-127.0.0.1}
+IOT_PORT=${PHARMAGUARD_IOT_PORT:-1883}
+IOT_PID_FILE=$STATE_DIR/iot-broker.pid
+IOT_LOG=$LOG_DIR/iot-broker.log
+
 LOCALSTACK_VERSION=2026.3.0
 JAVA_MIN=17
 
@@ -48,6 +54,10 @@ java_major() {
 
 is_running() {
   [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+}
+
+iot_broker_running() {
+  [ -f "$IOT_PID_FILE" ] && kill -0 "$(cat "$IOT_PID_FILE")" 2>/dev/null
 }
 
 is_healthy() {
