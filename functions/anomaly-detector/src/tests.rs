@@ -11,19 +11,14 @@ use pharmaguard_domain::FieldError;
 use pharmaguard_domain::coldchain::{
     Alarm, AlarmEventType, AlarmState, AlarmType, RiskEstimate, RiskInput, Severity, estimate_risk,
 };
-use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_domain::fixtures::{T0, reading, shipment};
 use pharmaguard_domain::messaging::OutboundMessage;
-use pharmaguard_domain::shipment::{
-    Location, Money, ShipmentDraft, ShipmentState, TemperatureProfile, Transition,
-};
-use pharmaguard_domain::telemetry::READING_SCHEMA_VERSION;
+use pharmaguard_domain::shipment::ShipmentState;
 use serde_json::json;
 use time::Duration;
 use time::macros::datetime;
 
 use super::*;
-
-const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
 
 // ------------------------------------------------------------------ fakes
 
@@ -299,67 +294,6 @@ fn detector() -> Fake {
 }
 
 // ------------------------------------------------------------------ data
-
-fn shipment(id: &str, device: &str, state: ShipmentState) -> Shipment {
-    let draft = ShipmentDraft {
-        product: "COVID-19 vaccine, 6-dose vials".into(),
-        quantity: 600,
-        cargo_value: Money {
-            amount: "48000.00".into(),
-            currency: "EUR".into(),
-        },
-        profile: TemperatureProfile::Refrigerated,
-        shipper_org_id: "org-ship".into(),
-        recipient_org_id: "org-recv".into(),
-        origin: Location {
-            name: "Rotterdam".into(),
-            lat: 51.92,
-            lon: 4.48,
-        },
-        destination: Location {
-            name: "Berlin".into(),
-            lat: 52.52,
-            lon: 13.38,
-        },
-        device_id: Some(device.into()),
-        truck_id: None,
-    };
-    let manager = Principal::User {
-        user_id: "u-1".into(),
-        org_id: "org-ship".into(),
-        role: Role::Manager,
-    };
-    let created = T0 - Duration::hours(2);
-    let mut s = Shipment::create(id, draft, &manager, created);
-    let path: &[Transition] = match state {
-        ShipmentState::Pending => &[],
-        ShipmentState::Dispatched => &[Transition::Dispatch],
-        ShipmentState::InTransit => &[Transition::Dispatch, Transition::Start],
-        ShipmentState::Delivered => &[Transition::Dispatch, Transition::Start, Transition::Deliver],
-        ShipmentState::Cancelled => &[Transition::Cancel],
-    };
-    for t in path {
-        s = s.transition(*t, s.version, created, None).unwrap();
-    }
-    s
-}
-
-fn reading(device: &str, minute: i64, temperature_c: f64, vibration_g: f64) -> Reading {
-    let ts = T0 + Duration::minutes(minute);
-    Reading {
-        v: READING_SCHEMA_VERSION,
-        reading_id: format!("{device}-{minute}"),
-        device_id: device.into(),
-        shipment_id: None,
-        ts,
-        lat: 52.0 + minute as f64 / 1000.0,
-        lon: 5.0,
-        temperature_c,
-        vibration_g,
-        received_at: ts + Duration::seconds(1),
-        source: "https".into(),
-    }
-}
 
 /// Record data: a reading's JSON, or anything.
 enum Data {

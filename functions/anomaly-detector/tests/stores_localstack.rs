@@ -8,26 +8,17 @@
 use std::time::Duration as StdDuration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus,
-};
 use pharmaguard_aws::readings_store::DynamoReadingHistory;
-use pharmaguard_aws::tracking_store::{DynamoTrackingStore, WATCHED_INDEX};
+use pharmaguard_aws::tracking_store::DynamoTrackingStore;
 use pharmaguard_domain::coldchain::detector::Owner;
 use pharmaguard_domain::coldchain::tracking::{ReadingHistory, SaveError, Tracking, TrackingStore};
 use pharmaguard_domain::coldchain::{AlarmState, AlarmType, MonitorSettings};
-use pharmaguard_domain::identity::{Principal, Role};
-use pharmaguard_domain::shipment::{
-    Location, Money, Shipment, ShipmentDraft, TemperatureProfile, Transition,
-};
+use pharmaguard_domain::fixtures::{T0, shipment};
+use pharmaguard_domain::shipment::{ShipmentState, TemperatureProfile, Transition};
 use pharmaguard_domain::telemetry::{READING_SCHEMA_VERSION, Reading};
 use pharmaguard_testkit::Stack;
 use pharmaguard_testkit::tables::{Layout, create_table};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-
-const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
+use time::Duration;
 
 fn reading(device: &str, second: i64, temperature_c: f64, vibration_g: f64) -> Reading {
     let ts = T0 + Duration::seconds(second);
@@ -44,95 +35,6 @@ fn reading(device: &str, second: i64, temperature_c: f64, vibration_g: f64) -> R
         received_at: ts + Duration::milliseconds(300),
         source: "https".into(),
     }
-}
-
-fn shipment(id: &str) -> Shipment {
-    let draft = ShipmentDraft {
-        product: "Insulin".into(),
-        quantity: 10,
-        cargo_value: Money {
-            amount: "1000.00".into(),
-            currency: "EUR".into(),
-        },
-        profile: TemperatureProfile::Refrigerated,
-        shipper_org_id: "org-a".into(),
-        recipient_org_id: "org-b".into(),
-        origin: Location {
-            name: "A".into(),
-            lat: 52.0,
-            lon: 4.0,
-        },
-        destination: Location {
-            name: "B".into(),
-            lat: 52.5,
-            lon: 13.4,
-        },
-        device_id: Some("truck-1".into()),
-        truck_id: None,
-    };
-    let manager = Principal::User {
-        user_id: "u-1".into(),
-        org_id: "org-a".into(),
-        role: Role::Manager,
-    };
-    let s = Shipment::create(id, draft, &manager, T0 - Duration::hours(1));
-    let s = s.transition(Transition::Dispatch, 1, T0, None).unwrap();
-    s.transition(Transition::Start, 2, T0, None).unwrap()
-}
-
-/// The tracking table of the template: keys and the sparse `watched` index.
-async fn create_tracking_table(client: &Client, name: &str) {
-    let key = |attribute: &str, key_type: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attribute)
-            .key_type(key_type)
-            .build()
-            .unwrap()
-    };
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(WATCHED_INDEX)
-                .key_schema(key("watch", KeyType::Hash))
-                .key_schema(key("last_reading_at", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        );
-    for attribute in ["pk", "sk", "watch", "last_reading_at"] {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        );
-    }
-    request.send().await.expect("create the tracking table");
-    for _ in 0..100 {
-        let status = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .ok()
-            .and_then(|d| d.table)
-            .and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-    panic!("table {name} did not become active");
 }
 
 #[tokio::test]
@@ -208,11 +110,11 @@ async fn the_tracking_store_saves_on_its_version_and_finds_silent_shipments() {
     let client = Client::new(&stack.sdk_config().await);
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let (tracking_table, alarms_table) = (format!("it-tracking-{tag}"), format!("it-alarms-{tag}"));
-    create_tracking_table(&client, &tracking_table).await;
+    create_table(&client, &tracking_table, Layout::Tracking).await;
     create_table(&client, &alarms_table, Layout::Keys).await;
     let store = DynamoTrackingStore::new(client.clone(), &tracking_table, &alarms_table);
 
-    let shipment = shipment("shp-1");
+    let shipment = shipment("shp-1", "truck-1", ShipmentState::InTransit);
     assert_eq!(store.load("shp-1").await.unwrap(), None);
     let fresh = Tracking::new(&shipment, T0);
     let mut monitor = fresh.monitor.clone();

@@ -10,9 +10,10 @@ use pharmaguard_domain::coldchain::{
     Alarm, AlarmContext, AlarmEventType, AlarmState, AlarmType, Severity, ShipmentSummary,
     estimate_risk,
 };
+use pharmaguard_domain::fixtures::shipment;
 use pharmaguard_domain::identity::Role;
 use pharmaguard_domain::notification::EmailContent;
-use pharmaguard_domain::shipment::{Location, Money, ShipmentState, TemperatureProfile};
+use pharmaguard_domain::shipment::ShipmentState;
 use time::macros::datetime;
 
 use super::*;
@@ -217,29 +218,9 @@ fn alarm_event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
         alarm,
         from_severity: None,
         shipment: ShipmentSummary {
-            shipment_id: "shp-1".into(),
-            product: "Insulin glargine pens".into(),
-            quantity: 2000,
-            cargo_value: Money {
-                amount: "48000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
             shipper_org_id: "org-supplier".into(),
             recipient_org_id: "org-hospital".into(),
-            origin: Location {
-                name: "Hub".into(),
-                lat: 51.92,
-                lon: 4.48,
-            },
-            destination: Location {
-                name: "Hospital".into(),
-                lat: 52.52,
-                lon: 13.38,
-            },
-            device_id: Some("truck-7".into()),
-            truck_id: None,
-            state: ShipmentState::InTransit,
+            ..ShipmentSummary::from(&shipment("shp-1", "truck-7", ShipmentState::InTransit))
         },
         context: AlarmContext {
             lat: Some(52.1),

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pharmaguard_domain::audit::AuditRecord;
+use pharmaguard_domain::fixtures::path_to;
 use pharmaguard_domain::identity::Role;
 use pharmaguard_domain::shipment::policy::{PERMISSIONS, Relation, is_permitted};
 use pharmaguard_domain::shipment::ports::ShipmentPage;
@@ -268,16 +269,7 @@ impl Fixture {
     /// Creates a shipment and moves it to `state` as the shipper's manager.
     async fn create_in(&self, state: ShipmentState) -> String {
         let id = self.create().await;
-        let path: &[Transition] = match state {
-            ShipmentState::Pending => &[],
-            ShipmentState::Dispatched => &[Transition::Dispatch],
-            ShipmentState::InTransit => &[Transition::Dispatch, Transition::Start],
-            ShipmentState::Delivered => {
-                &[Transition::Dispatch, Transition::Start, Transition::Deliver]
-            }
-            ShipmentState::Cancelled => &[Transition::Cancel],
-        };
-        for (version, transition) in path.iter().enumerate() {
+        for (version, transition) in path_to(state).iter().enumerate() {
             let (status, json) = self
                 .transition(
                     &user(SHIPPER, Role::Manager),

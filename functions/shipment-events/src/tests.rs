@@ -5,13 +5,10 @@ use std::sync::Mutex;
 
 use pharmaguard_aws::shipment_store::{org_entry_item, shipment_item};
 use pharmaguard_aws::sns::PublishError;
-use pharmaguard_domain::identity::{Principal, Role};
+use pharmaguard_domain::fixtures::{T0, draft, manager};
 use pharmaguard_domain::messaging::OutboundMessage;
-use pharmaguard_domain::shipment::{
-    Location, Money, Relation, Shipment, ShipmentDraft, TemperatureProfile, Transition,
-};
+use pharmaguard_domain::shipment::{Relation, Shipment, Transition};
 use serde_json::{Value, json};
-use time::macros::datetime;
 
 use super::*;
 
@@ -61,35 +58,7 @@ impl MessagePublisher for FakeTopic {
 }
 
 fn pending(id: &str) -> Shipment {
-    let draft = ShipmentDraft {
-        product: "Insulin glargine 100 U/ml".into(),
-        quantity: 1200,
-        cargo_value: Money {
-            amount: "48000.00".into(),
-            currency: "EUR".into(),
-        },
-        profile: TemperatureProfile::Refrigerated,
-        shipper_org_id: "org-ship".into(),
-        recipient_org_id: "org-recv".into(),
-        origin: Location {
-            name: "Rotterdam".into(),
-            lat: 51.9244,
-            lon: 4.4777,
-        },
-        destination: Location {
-            name: "Berlin".into(),
-            lat: 52.5263,
-            lon: 13.3766,
-        },
-        device_id: Some("truck-7".into()),
-        truck_id: None,
-    };
-    let manager = Principal::User {
-        user_id: "u-1".into(),
-        org_id: "org-ship".into(),
-        role: Role::Manager,
-    };
-    Shipment::create(id, draft, &manager, datetime!(2026-11-21 08:00:00 UTC))
+    Shipment::create(id, draft(), &manager("org-ship"), T0)
 }
 
 fn next(shipment: &Shipment, transition: Transition) -> Shipment {

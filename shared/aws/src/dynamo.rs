@@ -1,14 +1,24 @@
 //! Small DynamoDB helpers shared by the stores: attribute values, reading
-//! attributes back, and what a failed `TransactWriteItems` says.
+//! attributes back, queries of every page, and sending a `TransactWriteItems`
+//! and reading what its failure says.
 
 pub use crate::errors::describe;
 use std::collections::HashMap;
+use std::time::Duration;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::QueryError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tracing::debug;
+
+/// Attempts of a transaction that DynamoDB cancels for a conflict with
+/// another transaction in flight on the same items.
+pub const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -146,6 +156,99 @@ pub fn reasons_from_message(message: &str) -> Vec<CancellationReason> {
         .collect()
 }
 
+/// Every item `query` finds, page after page.
+pub async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, SdkError<QueryError>> {
+    query.into_paginator().items().send().try_collect().await
+}
+
+/// What a failed `TransactWriteItems` means to a store whose first item is
+/// the one its condition is about (the others are puts that go with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactFailure {
+    /// The first item's condition failed (it exists, or its version moved).
+    FirstConditionFailed,
+    /// Another transaction was in flight on the same items: try again.
+    Conflict,
+    /// Cancelled for throughput (throttled, provisioned capacity exceeded).
+    Throttled,
+    /// Anything else.
+    Other,
+}
+
+impl TransactFailure {
+    /// The meaning of a failed `TransactWriteItems`.
+    pub fn of(error: &SdkError<TransactWriteItemsError>) -> Self {
+        if let Some(reasons) = cancellation_reasons(error) {
+            let codes: Vec<&str> = reasons.iter().map(|reason| reason.code.as_str()).collect();
+            return Self::of_cancellation(&codes);
+        }
+        match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => Self::Conflict,
+            Some(service) if service.code() == Some("TransactionConflictException") => {
+                Self::Conflict
+            }
+            _ => Self::Other,
+        }
+    }
+
+    /// The meaning of a cancelled transaction from its reasons, one per item
+    /// in order.
+    pub fn of_cancellation(codes: &[&str]) -> Self {
+        if codes.first() == Some(&"ConditionalCheckFailed") {
+            Self::FirstConditionFailed
+        } else if codes.contains(&"TransactionConflict") {
+            Self::Conflict
+        } else if codes
+            .iter()
+            .any(|code| matches!(*code, "ThrottlingError" | "ProvisionedThroughputExceeded"))
+        {
+            Self::Throttled
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// A `TransactWriteItems` that did not go through: what it means, and the
+/// error of its last attempt.
+#[derive(Debug)]
+pub struct FailedTransaction {
+    /// What the failure means.
+    pub failure: TransactFailure,
+    /// The error of the last attempt.
+    pub error: SdkError<TransactWriteItemsError>,
+}
+
+/// Sends `items` as one `TransactWriteItems`, and again after a growing
+/// pause (at most [`TRANSACTION_ATTEMPTS`] in all) while it fails in a way
+/// `try_again` accepts. Each attempt has its own client request token, so
+/// the SDK's own retries of one attempt apply it at most once.
+pub async fn transact_write(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    try_again: impl Fn(TransactFailure) -> bool,
+) -> Result<(), FailedTransaction> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let failure = TransactFailure::of(&error);
+        if attempt >= TRANSACTION_ATTEMPTS || !try_again(failure) {
+            return Err(FailedTransaction { failure, error });
+        }
+        debug!(attempt, ?failure, "transaction cancelled; trying again");
+        tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +289,25 @@ mod tests {
         assert_eq!(codes, ["None", "ConditionalCheckFailed", "None"]);
         assert!(reasons[1].condition_failed());
         assert!(reasons_from_message("no brackets").is_empty());
+    }
+
+    #[test]
+    fn cancellations_are_classified_by_their_reasons() {
+        use TransactFailure::*;
+        let of = TransactFailure::of_cancellation;
+        assert_eq!(
+            of(&["ConditionalCheckFailed", "None"]),
+            FirstConditionFailed
+        );
+        assert_eq!(of(&["None", "TransactionConflict"]), Conflict);
+        assert_eq!(of(&["None", "ThrottlingError"]), Throttled);
+        assert_eq!(of(&["ProvisionedThroughputExceeded", "None"]), Throttled);
+        assert_eq!(
+            of(&["None", "None", "ConditionalCheckFailed"]),
+            Other,
+            "only the first item's condition is the store's condition"
+        );
+        assert_eq!(of(&["None", "ValidationError"]), Other);
+        assert_eq!(of(&[]), Other);
     }
 }

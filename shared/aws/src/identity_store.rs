@@ -58,7 +58,7 @@ use tracing::{debug, warn};
 use crate::audit::audit_put;
 use crate::dynamo::{
     CancellationReason, Item, cancellation_reasons, describe, epoch, epoch_n, n, number_u64,
-    optional_time, s, text, time, time_s,
+    optional_time, query_all, s, text, time, time_s,
 };
 
 /// Environment variable naming the identity table.
@@ -544,30 +544,18 @@ impl DynamoIdentityStore {
 
     /// Every item of a `gsi1` partition, in `gsi1sk` order.
     async fn query_gsi1(&self, gsi1pk: String) -> Result<Vec<Item>, IdentityStoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(gsi1pk.clone()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| {
-                    let message = describe(&error);
-                    warn!(error = %message, "identity query failed");
-                    IdentityStoreError::Unavailable(message)
-                })?;
-            items.extend(output.items.unwrap_or_default());
-            start = output.last_evaluated_key.filter(|key| !key.is_empty());
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(gsi1pk));
+        query_all(query).await.map_err(|error| {
+            let message = describe(&error);
+            warn!(error = %message, "identity query failed");
+            IdentityStoreError::Unavailable(message)
+        })
     }
 
     /// Runs a creation whose only possible condition failure is a duplicate

@@ -7,7 +7,7 @@
 //!   [`audit::audit_put`], a record inside another store's transaction.
 //! - [`identity_store`]: organisations, users, devices and refresh tokens on
 //!   DynamoDB ([`identity_store::DynamoIdentityStore`]).
-//! - [`dynamo`]: attribute and transaction-error helpers of the stores.
+//! - [`dynamo`]: attribute, query and transaction helpers of the stores.
 //! - [`errors`]: SDK errors described for logs and answers.
 //! - [`ssm`]: parameters (the token signing keys) read once per cold start.
 //! - [`kinesis`]: [`kinesis::KinesisReadingSink`], the telemetry stream.

@@ -37,7 +37,7 @@ use pharmaguard_domain::telemetry::Reading;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::dynamo::{Item, describe, epoch_n, s};
+use crate::dynamo::{Item, describe, epoch_n, query_all, s};
 use crate::shipment_store::keys::sortable_time;
 
 /// Environment variable naming the readings table.
@@ -137,32 +137,18 @@ impl ReadingHistory for DynamoReadingHistory {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Vec<Reading>, PortError> {
-        let mut readings = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::owner_pk(owner)))
-                .expression_attribute_values(":from", s(sortable_time(from)))
-                .expression_attribute_values(
-                    ":to",
-                    s(format!("{}#{AFTER_ANY_ID}", sortable_time(to))),
-                )
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| PortError::Unavailable(describe(&error)))?;
-            for item in output.items() {
-                readings.push(reading_from_item(item)?);
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(readings);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::owner_pk(owner)))
+            .expression_attribute_values(":from", s(sortable_time(from)))
+            .expression_attribute_values(":to", s(format!("{}#{AFTER_ANY_ID}", sortable_time(to))));
+        let items = query_all(query)
+            .await
+            .map_err(|error| PortError::Unavailable(describe(&error)))?;
+        items.iter().map(reading_from_item).collect()
     }
 }
 

@@ -11,7 +11,7 @@ use pharmaguard_domain::coldchain::tracking::{PortError, ShipmentDirectory};
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_domain::shipment::ports::{ShipmentStore, StoreError};
 
-use crate::dynamo::{describe, s};
+use crate::dynamo::{describe, query_all, s};
 use crate::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore, shipment_from_item};
 
 fn port_error(error: StoreError) -> PortError {
@@ -27,27 +27,19 @@ impl ShipmentDirectory for DynamoShipmentStore {
     }
 
     async fn shipments_of_device(&self, device_id: &str) -> Result<Vec<Shipment>, PortError> {
-        let mut shipments = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_DEVICE_INDEX)
-                .key_condition_expression("device_id = :device")
-                .expression_attribute_values(":device", s(device_id))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| PortError::Unavailable(describe(&error)))?;
-            for item in output.items() {
-                shipments.push(shipment_from_item(item.clone()).map_err(port_error)?);
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(shipments);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_DEVICE_INDEX)
+            .key_condition_expression("device_id = :device")
+            .expression_attribute_values(":device", s(device_id));
+        let items = query_all(query)
+            .await
+            .map_err(|error| PortError::Unavailable(describe(&error)))?;
+        items
+            .into_iter()
+            .map(|item| shipment_from_item(item).map_err(port_error))
+            .collect()
     }
 }

@@ -40,11 +40,8 @@
 //! A page may be followed by an empty last page.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,10 +50,10 @@ use pharmaguard_domain::shipment::ports::{ListQuery, ShipmentPage, ShipmentStore
 use pharmaguard_domain::shipment::{Relation, Shipment, ShipmentState};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::audit::{audit_from_item, audit_put};
-use crate::dynamo::{cancellation_reasons, describe, s};
+use crate::dynamo::{TransactFailure, describe, s, transact_write};
 
 /// Environment variable naming the shipments table.
 pub const SHIPMENTS_TABLE_VAR: &str = "SHIPMENTS_TABLE";
@@ -73,9 +70,6 @@ pub const ORG_ENTRY_ENTITY: &str = "SHIPMENT_ORG_ENTRY";
 pub const SHIPMENT_SK: &str = "SHIP";
 /// Most audit records read for one shipment.
 pub const MAX_AUDIT_RECORDS: usize = 1000;
-/// Attempts of a transaction that DynamoDB cancels for a conflict with
-/// another transaction in flight on the same items.
-pub const TRANSACTION_ATTEMPTS: u32 = 4;
 
 const SHIPMENT_PREFIX: &str = "SHIP#";
 const ORG_PREFIX: &str = "ORG#";
@@ -152,43 +146,27 @@ impl DynamoShipmentStore {
         first_is_creation: bool,
         shipment_id: &str,
     ) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                // the SDK's own retries of this call are idempotent with it
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
-            let error = match result {
-                Ok(_) => return Ok(()),
-                Err(error) => error,
-            };
-            match classify(&error) {
-                Outcome::ShipmentCondition if first_is_creation => {
-                    return Err(StoreError::AlreadyExists);
-                }
-                Outcome::ShipmentCondition => {
-                    let current_version = self
-                        .get(shipment_id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|s| s.version);
-                    return Err(StoreError::VersionConflict { current_version });
-                }
-                Outcome::Conflict if attempt < TRANSACTION_ATTEMPTS => {
-                    debug!(shipment_id, attempt, "transaction conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                Outcome::Conflict | Outcome::Other => {
-                    let message = describe(&error);
-                    warn!(shipment_id, error = %message, "shipment transaction failed");
-                    return Err(StoreError::Unavailable(message));
-                }
+        let try_again = |failure| failure == TransactFailure::Conflict;
+        let Err(failed) = transact_write(&self.client, items, try_again).await else {
+            return Ok(());
+        };
+        match failed.failure {
+            TransactFailure::FirstConditionFailed if first_is_creation => {
+                Err(StoreError::AlreadyExists)
+            }
+            TransactFailure::FirstConditionFailed => {
+                let current_version = self
+                    .get(shipment_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| s.version);
+                Err(StoreError::VersionConflict { current_version })
+            }
+            _ => {
+                let message = describe(&failed.error);
+                warn!(shipment_id, error = %message, "shipment transaction failed");
+                Err(StoreError::Unavailable(message))
             }
         }
     }
@@ -315,43 +293,6 @@ fn sort_trail(records: &mut [AuditRecord]) {
             .unwrap_or(0)
     };
     records.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| version(a).cmp(&version(b))));
-}
-
-/// What a failed transaction means to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// The shipment's condition failed (it exists / its version moved).
-    ShipmentCondition,
-    /// Another transaction was in flight on the same items: try again.
-    Conflict,
-    /// Anything else.
-    Other,
-}
-
-fn classify(error: &SdkError<TransactWriteItemsError>) -> Outcome {
-    if let Some(reasons) = cancellation_reasons(error) {
-        let codes: Vec<&str> = reasons.iter().map(|reason| reason.code.as_str()).collect();
-        return classify_cancellation(&codes);
-    }
-    match error.as_service_error() {
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Outcome::Conflict,
-        Some(service) if service.code() == Some("TransactionConflictException") => {
-            Outcome::Conflict
-        }
-        _ => Outcome::Other,
-    }
-}
-
-/// The meaning of a cancelled transaction from its reasons, one per item in
-/// order (the shipment first).
-fn classify_cancellation(codes: &[&str]) -> Outcome {
-    if codes.first() == Some(&"ConditionalCheckFailed") {
-        Outcome::ShipmentCondition
-    } else if codes.contains(&"TransactionConflict") {
-        Outcome::Conflict
-    } else {
-        Outcome::Other
-    }
 }
 
 fn pk_of(query: &ListQuery) -> String {
@@ -754,24 +695,6 @@ mod tests {
             text(puts[1].item(), "gsi1pk"),
             Some("ORG#org-ship#STATE#DISPATCHED")
         );
-    }
-
-    #[test]
-    fn cancellations_are_classified_by_their_reasons() {
-        assert_eq!(
-            classify_cancellation(&["ConditionalCheckFailed", "None"]),
-            Outcome::ShipmentCondition
-        );
-        assert_eq!(
-            classify_cancellation(&["None", "TransactionConflict"]),
-            Outcome::Conflict
-        );
-        assert_eq!(
-            classify_cancellation(&["None", "None", "ConditionalCheckFailed"]),
-            Outcome::Other,
-            "an audit record id collision is not a version conflict"
-        );
-        assert_eq!(classify_cancellation(&[]), Outcome::Other);
     }
 
     fn query(org: &str, state: Option<ShipmentState>) -> ListQuery {

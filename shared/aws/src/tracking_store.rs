@@ -31,12 +31,7 @@
 //! are derived from the state deterministically, so a retry rewrites them
 //! identically).
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use pharmaguard_domain::coldchain::Alarm;
 use pharmaguard_domain::coldchain::tracking::{PortError, SaveError, Tracking, TrackingStore};
@@ -44,9 +39,9 @@ use pharmaguard_domain::shipment::ShipmentState;
 use pharmaguard_domain::telemetry::Reading;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::dynamo::{Item, cancellation_reasons, describe, s, time_s};
+use crate::dynamo::{Item, TransactFailure, describe, query_all, s, time_s, transact_write};
 use crate::readings_store::{WRITE_RETRY, batch_put};
 use crate::shipment_store::keys::{shipment_pk, sortable_time};
 
@@ -66,9 +61,6 @@ pub const TRACKING_ENTITY: &str = "TRACKING";
 pub const ALARM_ENTITY: &str = "ALARM";
 /// Most items in one `TransactWriteItems` (DynamoDB limit).
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
-/// Attempts of a transaction DynamoDB cancels for a conflict with another
-/// one in flight.
-pub const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// `sk` of an alarm item: `ALARM#<alarm id>`.
 pub fn alarm_sk(alarm_id: &str) -> String {
@@ -233,44 +225,6 @@ pub fn save_transaction(
     Ok(items)
 }
 
-/// What a cancelled save means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    VersionConflict,
-    TryAgain,
-    Other,
-}
-
-fn classify(error: &SdkError<TransactWriteItemsError>) -> Outcome {
-    if let Some(reasons) = cancellation_reasons(error) {
-        let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-        return classify_codes(&codes);
-    }
-    match error.as_service_error() {
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Outcome::TryAgain,
-        Some(service) if service.code() == Some("TransactionConflictException") => {
-            Outcome::TryAgain
-        }
-        _ => Outcome::Other,
-    }
-}
-
-/// The meaning of a cancelled save from its reasons (the tracking item first).
-fn classify_codes(codes: &[&str]) -> Outcome {
-    if codes.first() == Some(&"ConditionalCheckFailed") {
-        Outcome::VersionConflict
-    } else if codes.iter().any(|c| {
-        matches!(
-            *c,
-            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-        )
-    }) {
-        Outcome::TryAgain
-    } else {
-        Outcome::Other
-    }
-}
-
 impl DynamoTrackingStore {
     /// A store on `tracking_table` and `alarms_table` through `client`.
     pub fn new(
@@ -287,29 +241,21 @@ impl DynamoTrackingStore {
 
     /// Every alarm of a shipment, active or cleared, oldest first.
     pub async fn alarms_of(&self, shipment_id: &str) -> Result<Vec<Alarm>, PortError> {
-        let mut alarms = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.alarms_table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :alarm)")
-                .expression_attribute_values(":pk", s(shipment_pk(shipment_id)))
-                .expression_attribute_values(":alarm", s("ALARM#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| PortError::Unavailable(describe(&error)))?;
-            for item in output.items() {
-                alarms.push(alarm_from_item(item)?);
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.alarms_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :alarm)")
+            .expression_attribute_values(":pk", s(shipment_pk(shipment_id)))
+            .expression_attribute_values(":alarm", s("ALARM#"))
+            .consistent_read(true);
+        let items = query_all(query)
+            .await
+            .map_err(|error| PortError::Unavailable(describe(&error)))?;
+        let mut alarms = items
+            .iter()
+            .map(alarm_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         alarms.sort_by(|a, b| (a.raised_at, &a.alarm_id).cmp(&(b.raised_at, &b.alarm_id)));
         Ok(alarms)
     }
@@ -357,64 +303,47 @@ impl TrackingStore for DynamoTrackingStore {
             inside,
         )
         .map_err(|e| SaveError::Unavailable(e.to_string()))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
-            let Err(error) = result else {
-                return Ok(());
-            };
-            match classify(&error) {
-                Outcome::VersionConflict => return Err(SaveError::VersionConflict),
-                Outcome::TryAgain if attempt < TRANSACTION_ATTEMPTS => {
-                    debug!(shipment_id = %tracking.shipment_id, attempt, "tracking transaction conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                Outcome::TryAgain | Outcome::Other => {
-                    let message = describe(&error);
-                    warn!(shipment_id = %tracking.shipment_id, error = %message, "tracking transaction failed");
-                    return Err(SaveError::Unavailable(message));
-                }
+        let try_again = |failure| {
+            matches!(
+                failure,
+                TransactFailure::Conflict | TransactFailure::Throttled
+            )
+        };
+        match transact_write(&self.client, items, try_again).await {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.failure == TransactFailure::FirstConditionFailed => {
+                Err(SaveError::VersionConflict)
+            }
+            Err(failed) => {
+                let message = describe(&failed.error);
+                warn!(shipment_id = %tracking.shipment_id, error = %message, "tracking transaction failed");
+                Err(SaveError::Unavailable(message))
             }
         }
     }
 
     async fn silent_since(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, PortError> {
-        let mut ids = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.tracking_table)
-                .index_name(WATCHED_INDEX)
-                .key_condition_expression("watch = :watched AND last_reading_at <= :cutoff")
-                .expression_attribute_values(":watched", s(WATCHED))
-                .expression_attribute_values(":cutoff", s(sortable_time(cutoff)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| PortError::Unavailable(describe(&error)))?;
-            for item in output.items() {
-                match item.get("pk") {
-                    Some(AttributeValue::S(pk)) => match pk.strip_prefix("SHIP#") {
-                        Some(id) => ids.push(id.to_owned()),
-                        None => return Err(corrupt("watched index", format!("pk {pk}"))),
-                    },
-                    _ => return Err(corrupt("watched index", "no pk")),
-                }
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(ids);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tracking_table)
+            .index_name(WATCHED_INDEX)
+            .key_condition_expression("watch = :watched AND last_reading_at <= :cutoff")
+            .expression_attribute_values(":watched", s(WATCHED))
+            .expression_attribute_values(":cutoff", s(sortable_time(cutoff)));
+        let items = query_all(query)
+            .await
+            .map_err(|error| PortError::Unavailable(describe(&error)))?;
+        items
+            .iter()
+            .map(|item| match item.get("pk") {
+                Some(AttributeValue::S(pk)) => match pk.strip_prefix("SHIP#") {
+                    Some(id) => Ok(id.to_owned()),
+                    None => Err(corrupt("watched index", format!("pk {pk}"))),
+                },
+                _ => Err(corrupt("watched index", "no pk")),
+            })
+            .collect()
     }
 }
 
@@ -422,64 +351,11 @@ impl TrackingStore for DynamoTrackingStore {
 mod tests {
     use super::*;
     use pharmaguard_domain::coldchain::{AlarmState, AlarmType, MonitorSettings, Severity};
-    use pharmaguard_domain::identity::{Principal, Role};
-    use pharmaguard_domain::shipment::{
-        Location, Money, Shipment, ShipmentDraft, TemperatureProfile, Transition,
-    };
-    use pharmaguard_domain::telemetry::READING_SCHEMA_VERSION;
-    use time::macros::datetime;
-
-    const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
+    use pharmaguard_domain::fixtures::{self, T0, reading};
+    use pharmaguard_domain::shipment::{Shipment, TemperatureProfile};
 
     fn shipment() -> Shipment {
-        let draft = ShipmentDraft {
-            product: "Insulin".into(),
-            quantity: 10,
-            cargo_value: Money {
-                amount: "1000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
-            shipper_org_id: "org-a".into(),
-            recipient_org_id: "org-b".into(),
-            origin: Location {
-                name: "A".into(),
-                lat: 52.0,
-                lon: 4.0,
-            },
-            destination: Location {
-                name: "B".into(),
-                lat: 52.5,
-                lon: 13.4,
-            },
-            device_id: Some("truck-1".into()),
-            truck_id: None,
-        };
-        let manager = Principal::User {
-            user_id: "u-1".into(),
-            org_id: "org-a".into(),
-            role: Role::Manager,
-        };
-        Shipment::create("shp-1", draft, &manager, T0)
-            .transition(Transition::Dispatch, 1, T0, None)
-            .unwrap()
-    }
-
-    fn reading(minute: i64, vibration_g: f64) -> Reading {
-        let ts = T0 + time::Duration::minutes(minute);
-        Reading {
-            v: READING_SCHEMA_VERSION,
-            reading_id: format!("truck-1-{minute}"),
-            device_id: "truck-1".into(),
-            shipment_id: None,
-            ts,
-            lat: 52.1,
-            lon: 4.2,
-            temperature_c: 5.5,
-            vibration_g,
-            received_at: ts,
-            source: "https".into(),
-        }
+        fixtures::shipment("shp-1", "truck-1", ShipmentState::Dispatched)
     }
 
     /// A tracking that has seen two readings, the second a crash.
@@ -489,14 +365,19 @@ mod tests {
         let mut monitor = fresh.monitor.clone();
         let settings = MonitorSettings::default();
         let profile = TemperatureProfile::Refrigerated;
-        monitor.observe(&reading(0, 0.2), &profile, &settings);
-        let crash = monitor.observe(&reading(1, 6.5), &profile, &settings);
+        monitor.observe(&reading("truck-1", 0, 5.5, 0.2), &profile, &settings);
+        let crash = monitor.observe(&reading("truck-1", 1, 5.5, 6.5), &profile, &settings);
         let alarms = crash
             .transitions
             .iter()
             .map(|t| t.alarm().clone())
             .collect();
-        let tracking = fresh.next(&shipment, monitor, Some(reading(1, 6.5)), T0);
+        let tracking = fresh.next(
+            &shipment,
+            monitor,
+            Some(reading("truck-1", 1, 5.5, 6.5)),
+            T0,
+        );
         (tracking, alarms)
     }
 
@@ -536,7 +417,7 @@ mod tests {
         assert_eq!(item["sk"], s(format!("ALARM#{}", shock.alarm_id)));
         assert_eq!(item["active"], AttributeValue::Bool(true));
         assert_eq!(item["state"], s("ACTIVE_UNACK"));
-        assert_eq!(item["shipper_org_id"], s("org-a"));
+        assert_eq!(item["shipper_org_id"], s("org-ship"));
         assert!(!item.contains_key("cleared_at"));
         assert_eq!(&alarm_from_item(&item).unwrap(), shock);
 
@@ -570,19 +451,5 @@ mod tests {
             put.expression_attribute_values().unwrap()[":expected"],
             AttributeValue::N("7".into())
         );
-    }
-
-    #[test]
-    fn cancellations_are_classified() {
-        assert_eq!(
-            classify_codes(&["ConditionalCheckFailed", "None"]),
-            Outcome::VersionConflict
-        );
-        assert_eq!(
-            classify_codes(&["None", "TransactionConflict"]),
-            Outcome::TryAgain
-        );
-        assert_eq!(classify_codes(&["None", "ValidationError"]), Outcome::Other);
-        assert_eq!(classify_codes(&[]), Outcome::Other);
     }
 }

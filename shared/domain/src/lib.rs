@@ -19,12 +19,15 @@
 //! - [`notification`]: the alarm emails to managers: content and recipients.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
+//! - `fixtures` (tests, and feature `fixtures`): sample shipments for tests.
 
 pub mod accounts;
 pub mod audit;
 pub mod coldchain;
 mod field_error;
 mod fields;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod identity;
 pub mod messaging;
 pub mod notification;

@@ -19,6 +19,9 @@ pub enum Layout {
     /// Keys, `gsi1`, the `by-device` index on `device_id` and a
     /// NEW_AND_OLD_IMAGES stream (the shipments table).
     Shipments,
+    /// Keys plus the sparse `watched` index on `watch`/`last_reading_at`,
+    /// keys only (the tracking table).
+    Tracking,
 }
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
@@ -37,12 +40,10 @@ fn string_attribute(name: &str) -> AttributeDefinition {
         .expect("attribute")
 }
 
-fn index(name: &str, keys: &[(&str, KeyType)]) -> GlobalSecondaryIndex {
-    let mut builder = GlobalSecondaryIndex::builder().index_name(name).projection(
-        Projection::builder()
-            .projection_type(ProjectionType::All)
-            .build(),
-    );
+fn index(name: &str, keys: &[(&str, KeyType)], projection: ProjectionType) -> GlobalSecondaryIndex {
+    let mut builder = GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .projection(Projection::builder().projection_type(projection).build());
     for (attribute, key_type) in keys {
         builder = builder.key_schema(key(attribute, key_type.clone()));
     }
@@ -58,17 +59,22 @@ pub async fn create_table(client: &Client, name: &str, layout: Layout) {
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range));
-    if layout != Layout::Keys {
+    if matches!(layout, Layout::WithGsi1 | Layout::Shipments) {
         attributes.extend(["gsi1pk", "gsi1sk"]);
         request = request.global_secondary_indexes(index(
             "gsi1",
             &[("gsi1pk", KeyType::Hash), ("gsi1sk", KeyType::Range)],
+            ProjectionType::All,
         ));
     }
     if layout == Layout::Shipments {
         attributes.push("device_id");
         request = request
-            .global_secondary_indexes(index("by-device", &[("device_id", KeyType::Hash)]))
+            .global_secondary_indexes(index(
+                "by-device",
+                &[("device_id", KeyType::Hash)],
+                ProjectionType::All,
+            ))
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
@@ -76,6 +82,17 @@ pub async fn create_table(client: &Client, name: &str, layout: Layout) {
                     .build()
                     .expect("stream"),
             );
+    }
+    if layout == Layout::Tracking {
+        attributes.extend(["watch", "last_reading_at"]);
+        request = request.global_secondary_indexes(index(
+            "watched",
+            &[
+                ("watch", KeyType::Hash),
+                ("last_reading_at", KeyType::Range),
+            ],
+            ProjectionType::KeysOnly,
+        ));
     }
     for attribute in attributes {
         request = request.attribute_definitions(string_attribute(attribute));

@@ -402,79 +402,13 @@ pub fn history_expiry(reading: &Reading) -> OffsetDateTime {
 mod tests {
     use super::*;
     use crate::coldchain::alarm::{AlarmState, AlarmType, Severity};
-    use crate::identity::{Principal, Role};
-    use crate::shipment::{Location, Money, ShipmentDraft, Transition};
+    use crate::fixtures::{T0, reading, shipment};
     use serde_json::json;
-    use time::macros::datetime;
 
-    const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
     const FRIDGE: TemperatureProfile = TemperatureProfile::Refrigerated;
-
-    fn reading(device: &str, minute: i64, temperature_c: f64, vibration_g: f64) -> Reading {
-        let ts = T0 + Duration::minutes(minute);
-        Reading {
-            v: READING_SCHEMA_VERSION,
-            reading_id: format!("{device}-{minute}"),
-            device_id: device.into(),
-            shipment_id: None,
-            ts,
-            lat: 52.0,
-            lon: 4.0,
-            temperature_c,
-            vibration_g,
-            received_at: ts + Duration::seconds(2),
-            source: "https".into(),
-        }
-    }
 
     fn record(reading: &Reading) -> Vec<u8> {
         serde_json::to_vec(reading).unwrap()
-    }
-
-    fn shipment(id: &str, device: Option<&str>, state: ShipmentState) -> Shipment {
-        let draft = ShipmentDraft {
-            product: "Insulin".into(),
-            quantity: 10,
-            cargo_value: Money {
-                amount: "1000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: FRIDGE,
-            shipper_org_id: "org-a".into(),
-            recipient_org_id: "org-b".into(),
-            origin: Location {
-                name: "A".into(),
-                lat: 52.0,
-                lon: 4.0,
-            },
-            destination: Location {
-                name: "B".into(),
-                lat: 52.5,
-                lon: 13.4,
-            },
-            device_id: device.map(str::to_owned),
-            truck_id: None,
-        };
-        let manager = Principal::User {
-            user_id: "u-1".into(),
-            org_id: "org-a".into(),
-            role: Role::Manager,
-        };
-        let mut s = Shipment::create(id, draft, &manager, T0 - Duration::hours(2));
-        let path: &[Transition] = match state {
-            ShipmentState::Pending => &[],
-            ShipmentState::Dispatched => &[Transition::Dispatch],
-            ShipmentState::InTransit => &[Transition::Dispatch, Transition::Start],
-            ShipmentState::Delivered => {
-                &[Transition::Dispatch, Transition::Start, Transition::Deliver]
-            }
-            ShipmentState::Cancelled => &[Transition::Cancel],
-        };
-        for (i, t) in path.iter().enumerate() {
-            let at = T0 - Duration::hours(2) + Duration::minutes(10 * (i as i64 + 1));
-            s = s.transition(*t, s.version, at, None).unwrap();
-        }
-        s
     }
 
     #[test]
@@ -564,30 +498,31 @@ mod tests {
         assert_eq!(Lookup::of(&r), Lookup::DeviceShipment("truck-1".into()));
 
         let device = Owner::Device("truck-1".into());
-        let ok = shipment("shp-1", Some("truck-1"), ShipmentState::InTransit);
+        let ok = shipment("shp-1", "truck-1", ShipmentState::InTransit);
         assert_eq!(
             assign(&r, Some(&ok)),
             (Owner::Shipment("shp-1".into()), None)
         );
-        let dispatched = shipment("shp-1", Some("truck-1"), ShipmentState::Dispatched);
+        let dispatched = shipment("shp-1", "truck-1", ShipmentState::Dispatched);
         assert_eq!(assign(&r, Some(&dispatched)).1, None);
         assert_eq!(
             assign(&r, None),
             (device.clone(), Some(Unassigned::NoShipment))
         );
-        let other = shipment("shp-1", Some("truck-2"), ShipmentState::InTransit);
+        let other = shipment("shp-1", "truck-2", ShipmentState::InTransit);
         assert_eq!(
             assign(&r, Some(&other)),
             (device.clone(), Some(Unassigned::OtherDevice))
         );
-        let none = shipment("shp-1", None, ShipmentState::InTransit);
+        let mut none = shipment("shp-1", "truck-1", ShipmentState::InTransit);
+        none.device_id = None;
         assert_eq!(assign(&r, Some(&none)).1, Some(Unassigned::OtherDevice));
         for state in [
             ShipmentState::Pending,
             ShipmentState::Delivered,
             ShipmentState::Cancelled,
         ] {
-            let s = shipment("shp-1", Some("truck-1"), state);
+            let s = shipment("shp-1", "truck-1", state);
             assert_eq!(
                 assign(&r, Some(&s)),
                 (device.clone(), Some(Unassigned::NotMonitored(state)))
@@ -599,9 +534,9 @@ mod tests {
 
     #[test]
     fn the_active_shipment_of_a_device_prefers_the_one_in_transit() {
-        let delivered = shipment("shp-old", Some("truck-1"), ShipmentState::Delivered);
-        let dispatched = shipment("shp-next", Some("truck-1"), ShipmentState::Dispatched);
-        let moving = shipment("shp-now", Some("truck-1"), ShipmentState::InTransit);
+        let delivered = shipment("shp-old", "truck-1", ShipmentState::Delivered);
+        let dispatched = shipment("shp-next", "truck-1", ShipmentState::Dispatched);
+        let moving = shipment("shp-now", "truck-1", ShipmentState::InTransit);
         let pick = |list: Vec<&Shipment>| {
             active_shipment(list.into_iter().cloned().collect()).map(|s| s.id)
         };
@@ -698,11 +633,8 @@ mod tests {
         assert_eq!(shock.0.alarm().severity, Severity::Critical);
         assert_eq!(shock.1.peak_vibration_g, Some(6.0));
 
-        let summary = ShipmentSummary::from(&shipment(
-            "shp-1",
-            Some("truck-1"),
-            ShipmentState::InTransit,
-        ));
+        let summary =
+            ShipmentSummary::from(&shipment("shp-1", "truck-1", ShipmentState::InTransit));
         let events = alarm_events(&applied.transitions, &summary);
         let kinds: Vec<(AlarmType, &str)> = events
             .iter()

@@ -302,33 +302,14 @@ mod tests {
 
     use super::*;
     use crate::coldchain::alarm::{AlarmBook, AlarmType, Signal};
+    use crate::fixtures;
 
     fn shipment() -> ShipmentSummary {
-        ShipmentSummary {
-            shipment_id: "shp-1".into(),
-            product: "Insulin".into(),
-            quantity: 100,
-            cargo_value: Money {
-                amount: "48000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
-            shipper_org_id: "org-a".into(),
-            recipient_org_id: "org-b".into(),
-            origin: Location {
-                name: "Hub".into(),
-                lat: 52.0,
-                lon: 4.0,
-            },
-            destination: Location {
-                name: "Hospital".into(),
-                lat: 52.1,
-                lon: 4.3,
-            },
-            device_id: Some("dev-1".into()),
-            truck_id: None,
-            state: ShipmentState::InTransit,
-        }
+        ShipmentSummary::from(&fixtures::shipment(
+            "shp-1",
+            "truck-7",
+            ShipmentState::InTransit,
+        ))
     }
 
     fn present(severity: Severity, at: OffsetDateTime) -> Signal {
@@ -442,8 +423,8 @@ mod tests {
         assert_eq!(attribute("event_type"), "alarm.raised");
         assert_eq!(attribute("severity"), "MAJOR");
         assert_eq!(attribute("alarm_type"), "TEMPERATURE_EXCURSION");
-        assert_eq!(attribute("shipper_org_id"), "org-a");
-        assert_eq!(attribute("recipient_org_id"), "org-b");
+        assert_eq!(attribute("shipper_org_id"), "org-ship");
+        assert_eq!(attribute("recipient_org_id"), "org-recv");
         let back: AlarmEvent = serde_json::from_str(&message.body).unwrap();
         assert_eq!(back, event);
         let input = event.risk_input();

@@ -231,47 +231,12 @@ pub trait RejectedSink: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{Principal, Role};
-    use crate::shipment::{Location, Money, ShipmentDraft, TemperatureProfile, Transition};
-    use time::macros::datetime;
-
-    const T0: OffsetDateTime = datetime!(2026-11-21 08:00 UTC);
-
-    fn shipment() -> Shipment {
-        let draft = ShipmentDraft {
-            product: "Insulin".into(),
-            quantity: 10,
-            cargo_value: Money {
-                amount: "1000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
-            shipper_org_id: "org-a".into(),
-            recipient_org_id: "org-b".into(),
-            origin: Location {
-                name: "A".into(),
-                lat: 52.0,
-                lon: 4.0,
-            },
-            destination: Location {
-                name: "B".into(),
-                lat: 52.5,
-                lon: 13.4,
-            },
-            device_id: Some("truck-1".into()),
-            truck_id: None,
-        };
-        let manager = Principal::User {
-            user_id: "u-1".into(),
-            org_id: "org-a".into(),
-            role: Role::Manager,
-        };
-        Shipment::create("shp-1", draft, &manager, T0)
-    }
+    use crate::fixtures::{T0, pending};
+    use crate::shipment::Transition;
 
     #[test]
     fn a_tracking_starts_at_version_zero_and_follows_the_shipment() {
-        let pending = shipment();
+        let pending = pending();
         let tracking = Tracking::new(&pending, T0);
         assert_eq!(tracking.version, 0);
         assert!(!tracking.is_watched(), "a pending shipment is not watched");

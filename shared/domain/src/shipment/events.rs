@@ -179,8 +179,8 @@ impl ShipmentEvent {
 #[cfg(test)]
 mod tests {
     use super::super::Transition;
-    use super::super::fixtures::*;
     use super::*;
+    use crate::fixtures::*;
     use proptest::prelude::*;
     use time::Duration;
 

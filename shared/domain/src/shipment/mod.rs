@@ -277,58 +277,9 @@ pub fn audit_record(
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
-    //! Shipments for the tests of this module.
-
-    use super::*;
-    use crate::identity::Role;
-    use time::macros::datetime;
-
-    pub const T0: OffsetDateTime = datetime!(2026-11-21 08:00:00 UTC);
-
-    pub fn manager(org: &str) -> Principal {
-        Principal::User {
-            user_id: format!("manager-of-{org}"),
-            org_id: org.to_owned(),
-            role: Role::Manager,
-        }
-    }
-
-    pub fn draft() -> ShipmentDraft {
-        ShipmentDraft {
-            product: "Insulin glargine 100 U/ml".into(),
-            quantity: 1200,
-            cargo_value: Money {
-                amount: "48000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
-            shipper_org_id: "org-ship".into(),
-            recipient_org_id: "org-recv".into(),
-            origin: Location {
-                name: "Pharma Hub Rotterdam".into(),
-                lat: 51.9244,
-                lon: 4.4777,
-            },
-            destination: Location {
-                name: "Charité Berlin".into(),
-                lat: 52.5263,
-                lon: 13.3766,
-            },
-            device_id: Some("truck-7".into()),
-            truck_id: Some("NL-42-XY".into()),
-        }
-    }
-
-    pub fn pending() -> Shipment {
-        Shipment::create("shp-1", draft(), &manager("org-ship"), T0)
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::fixtures::*;
     use super::*;
+    use crate::fixtures::*;
     use proptest::prelude::*;
     use time::Duration;
 

@@ -1,0 +1,129 @@
+//! Sample shipments and readings for tests: those of this crate, and those of other crates
+//! through the feature `fixtures` (a dev-dependency on `pharmaguard-domain`
+//! with `features = ["fixtures"]`). Never part of a function's build.
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate::identity::{Principal, Role};
+use crate::shipment::{
+    Location, Money, Shipment, ShipmentDraft, ShipmentState, TemperatureProfile, Transition,
+};
+use crate::telemetry::{READING_SCHEMA_VERSION, Reading};
+
+/// The moment the samples are about: 2026-11-21 08:00 UTC.
+pub const T0: OffsetDateTime = datetime!(2026-11-21 08:00:00 UTC);
+
+/// A manager of `org` (user `manager-of-<org>`).
+pub fn manager(org: &str) -> Principal {
+    Principal::User {
+        user_id: format!("manager-of-{org}"),
+        org_id: org.to_owned(),
+        role: Role::Manager,
+    }
+}
+
+/// Refrigerated insulin worth 48 000.00 EUR from `org-ship` (Rotterdam) to
+/// `org-recv` (Berlin), reported by device `truck-7` on truck `NL-42-XY`.
+pub fn draft() -> ShipmentDraft {
+    ShipmentDraft {
+        product: "Insulin glargine 100 U/ml".into(),
+        quantity: 1200,
+        cargo_value: Money {
+            amount: "48000.00".into(),
+            currency: "EUR".into(),
+        },
+        profile: TemperatureProfile::Refrigerated,
+        shipper_org_id: "org-ship".into(),
+        recipient_org_id: "org-recv".into(),
+        origin: Location {
+            name: "Pharma Hub Rotterdam".into(),
+            lat: 51.9244,
+            lon: 4.4777,
+        },
+        destination: Location {
+            name: "Charité Berlin".into(),
+            lat: 52.5263,
+            lon: 13.3766,
+        },
+        device_id: Some("truck-7".into()),
+        truck_id: Some("NL-42-XY".into()),
+    }
+}
+
+/// Shipment `shp-1` of [`draft`], created by the shipper's manager at [`T0`].
+pub fn pending() -> Shipment {
+    Shipment::create("shp-1", draft(), &manager("org-ship"), T0)
+}
+
+/// The transitions that take a new shipment to `state`.
+pub fn path_to(state: ShipmentState) -> &'static [Transition] {
+    match state {
+        ShipmentState::Pending => &[],
+        ShipmentState::Dispatched => &[Transition::Dispatch],
+        ShipmentState::InTransit => &[Transition::Dispatch, Transition::Start],
+        ShipmentState::Delivered => &[Transition::Dispatch, Transition::Start, Transition::Deliver],
+        ShipmentState::Cancelled => &[Transition::Cancel],
+    }
+}
+
+/// Shipment `id` of [`draft`] reported by `device`, created by the shipper's
+/// manager two hours before [`T0`] and taken to `state` along [`path_to`],
+/// one transition every ten minutes.
+pub fn shipment(id: &str, device: &str, state: ShipmentState) -> Shipment {
+    let draft = ShipmentDraft {
+        device_id: Some(device.to_owned()),
+        ..draft()
+    };
+    let created_at = T0 - Duration::hours(2);
+    let mut shipment = Shipment::create(id, draft, &manager("org-ship"), created_at);
+    for transition in path_to(state) {
+        let at = shipment.updated_at + Duration::minutes(10);
+        shipment = shipment
+            .transition(*transition, shipment.version, at, None)
+            .expect("a transition on the shipment's path");
+    }
+    shipment
+}
+
+/// A reading of `device` `minute` minutes after [`T0`] (id
+/// `<device>-<minute>`), received over HTTPS a second later, from a truck
+/// heading north.
+pub fn reading(device: &str, minute: i64, temperature_c: f64, vibration_g: f64) -> Reading {
+    let ts = T0 + Duration::minutes(minute);
+    Reading {
+        v: READING_SCHEMA_VERSION,
+        reading_id: format!("{device}-{minute}"),
+        device_id: device.into(),
+        shipment_id: None,
+        ts,
+        lat: 52.0 + minute as f64 / 1000.0,
+        lon: 5.0,
+        temperature_c,
+        vibration_g,
+        received_at: ts + Duration::seconds(1),
+        source: "https".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_shipment_reaches_every_state() {
+        for state in [
+            ShipmentState::Pending,
+            ShipmentState::Dispatched,
+            ShipmentState::InTransit,
+            ShipmentState::Delivered,
+            ShipmentState::Cancelled,
+        ] {
+            let shipment = shipment("shp-1", "truck-1", state);
+            assert_eq!(shipment.state, state);
+            assert_eq!(shipment.version, 1 + path_to(state).len() as u64);
+            assert_eq!(shipment.device_id.as_deref(), Some("truck-1"));
+            assert!(shipment.updated_at <= T0 - Duration::hours(1));
+        }
+    }
+}
