@@ -8,6 +8,7 @@ use crate::incident::IncidentSpec;
 /// The usage text.
 pub const USAGE: &str = "\
 usage: fleet-sim [options]
+       fleet-sim record [record options]
 
 Simulates a fleet of refrigerated trucks against the local stack: sets up a
 logistics operator, hospitals and pharmacies, their managers and pharmacists,
@@ -40,7 +41,19 @@ files:
   --admin FILE               the first admin (default localstack/.state/admin.json)
   --state FILE               ids and secrets of the demo world (default localstack/.state/fleet.json)
   --summary FILE             write the JSON summary there instead of stdout
-  --setup-only               set up the world, print the logins and exit";
+  --setup-only               set up the world, print the logins and exit
+
+record: no stack, a simulated clock: writes the Kinesis records the fleet's
+readings become over https (one reading's JSON per line, in arrival order) and
+FILE's manifest beside it (stream.jsonl -> stream.manifest.json: counts,
+shipments, incidents, expected alarms). Routes and cargo as a fresh run's.
+  --out FILE                 the stream (default target/bench/stream.jsonl)
+  --trucks N                 trucks (default 50)
+  --duration D               simulated time (default 60m; --minutes M is the same in minutes)
+  --seed N                   default 7
+  --start T                  the clock's start, RFC 3339 (default 2026-11-02T06:00:00Z)
+  --rate-hz, --incident, --random-incidents, --duplicate-rate, --batch-window,
+  --batch-max                as above";
 
 /// How readings travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +153,8 @@ pub enum Command {
     Help,
     /// Run the fleet.
     Run(Box<Config>),
+    /// `record`: write a stream offline.
+    Record(Box<crate::record::RecordConfig>),
 }
 
 /// The command line is wrong; the message says how.
@@ -153,6 +168,9 @@ pub fn parse_args(
     args: &[String],
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, UsageError> {
+    if args.first().is_some_and(|arg| arg == "record") {
+        return parse_record(&args[1..]);
+    }
     let mut config = Config::default();
     if let Some(outputs) = env("PHARMAGUARD_OUTPUTS").filter(|v| !v.is_empty()) {
         config.outputs = PathBuf::from(outputs);
@@ -231,6 +249,66 @@ pub fn parse_args(
         )));
     }
     Ok(Command::Run(Box::new(config)))
+}
+
+/// Parses the arguments of `fleet-sim record`.
+fn parse_record(args: &[String]) -> Result<Command, UsageError> {
+    let mut config = crate::record::RecordConfig::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let flag = flag.as_str();
+        if matches!(flag, "-h" | "--help" | "help") {
+            return Ok(Command::Help);
+        }
+        let value = args
+            .next()
+            .filter(|value| !value.starts_with("--"))
+            .ok_or_else(|| UsageError(format!("record: {flag} needs a value")))?;
+        let bad = |message: String| UsageError(format!("record: {flag}: {message}"));
+        match flag {
+            "--out" => config.out = PathBuf::from(value),
+            "--trucks" => config.trucks = number_in(value, 1, 1000).map_err(bad)?,
+            "--rate-hz" => config.rate_hz = real_in(value, 0.001, 50.0).map_err(bad)?,
+            "--seed" => {
+                config.seed = value
+                    .parse()
+                    .map_err(|_| bad(format!("not a number: {value:?}")))?
+            }
+            "--duration" => config.duration = parse_duration(value).map_err(bad)?,
+            "--minutes" => {
+                config.duration =
+                    Duration::from_secs(60 * number_in(value, 1, 10_000).map_err(bad)? as u64)
+            }
+            "--start" => {
+                config.start = time::OffsetDateTime::parse(
+                    value,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| bad(format!("not an RFC 3339 time: {value:?}")))?
+            }
+            "--incident" => config
+                .incidents
+                .push(IncidentSpec::parse(value).map_err(UsageError)?),
+            "--random-incidents" => {
+                config.random_incidents_per_hour = real_in(value, 0.0, 10_000.0).map_err(bad)?
+            }
+            "--duplicate-rate" => config.duplicate_rate = real_in(value, 0.0, 1.0).map_err(bad)?,
+            "--batch-window" => config.batch_window = parse_duration(value).map_err(bad)?,
+            "--batch-max" => config.batch_max = number_in(value, 1, 500).map_err(bad)?,
+            other => return Err(UsageError(format!("record: unknown option {other:?}"))),
+        }
+    }
+    if let Some(spec) = config
+        .incidents
+        .iter()
+        .find(|spec| spec.truck > config.trucks)
+    {
+        return Err(UsageError(format!(
+            "record: incident {spec}: there are only {} trucks",
+            config.trucks
+        )));
+    }
+    Ok(Command::Record(Box::new(config)))
 }
 
 /// Parses a duration: `90`, `90s`, `500ms`, `10m`, `1h`, `1h30m`, `2m30s`.
@@ -371,6 +449,44 @@ mod tests {
         assert_eq!(config.api_url.as_deref(), Some("http://x"));
         assert_eq!(config.summary, Some(PathBuf::from("out.json")));
         assert!(config.setup_only);
+    }
+
+    #[test]
+    fn record_takes_its_own_options() {
+        let Ok(Command::Record(config)) = parse_args(
+            &args(
+                "record --out /tmp/s.jsonl --trucks 50 --minutes 60 --seed 9 --duplicate-rate 0.01 \
+                 --incident crash@3+20m --start 2026-01-05T08:00:00Z --batch-window 2s",
+            ),
+            |_| None,
+        ) else {
+            panic!("record");
+        };
+        assert_eq!(config.out, PathBuf::from("/tmp/s.jsonl"));
+        assert_eq!((config.trucks, config.seed), (50, 9));
+        assert_eq!(config.duration, Duration::from_secs(3600));
+        assert_eq!(config.duplicate_rate, 0.01);
+        assert_eq!(config.incidents[0].kind, IncidentKind::Crash);
+        assert_eq!(config.start.to_string(), "2026-01-05 8:00:00.0 +00:00:00");
+        assert_eq!(config.batch_window, Duration::from_secs(2));
+        let Ok(Command::Record(defaults)) = parse_args(&args("record"), |_| None) else {
+            panic!("record");
+        };
+        assert_eq!(*defaults, crate::record::RecordConfig::default());
+        assert_eq!(
+            parse_args(&args("record --help"), |_| None),
+            Ok(Command::Help)
+        );
+        for (line, message) in [
+            ("record --trucks 0", "--trucks: must be a whole number"),
+            ("record --start yesterday", "not an RFC 3339 time"),
+            ("record --incident crash@51", "there are only 50 trucks"),
+            ("record --out", "--out needs a value"),
+            ("record --transport mqtt", "unknown option"),
+        ] {
+            let error = parse_args(&args(line), |_| None).expect_err(line);
+            assert!(error.0.contains(message), "{line}: {error}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   route, [`sensors`], [`incident`]s, [`reading`]s, expected alarms);
 //! - [`transport`]: HTTPS batches or MQTT messages;
 //! - [`run`]: the whole fleet on a clock, progress and [`stats`].
+//! - [`record`]: `fleet-sim record`, the telemetry stream written to a file
+//!   offline on a simulated clock (for benchmarks).
 
 pub mod api;
 pub mod catalogue;
@@ -15,6 +17,7 @@ pub mod geo;
 pub mod incident;
 pub mod motion;
 pub mod reading;
+pub mod record;
 pub mod rng;
 pub mod run;
 pub mod sensors;

@@ -10,6 +10,18 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match parse_args(&args, |name| std::env::var(name).ok()) {
         Ok(Command::Run(config)) => config,
+        Ok(Command::Record(config)) => {
+            return match fleet_sim::record::record_to_file(&config) {
+                Ok(line) => {
+                    eprintln!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("fleet-sim record: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
