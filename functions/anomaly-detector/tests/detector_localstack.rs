@@ -17,7 +17,6 @@ use std::time::{Duration as StdDuration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, ShardIteratorType};
-use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use pharmaguard_aws::readings_store::DynamoReadingHistory;
@@ -109,40 +108,14 @@ impl Harness {
     /// A queue receiving the alarm events of one shipment (raw delivery,
     /// filtered on the `shipment_id` attribute).
     async fn alarm_queue(&self, shipment_id: &str) -> String {
-        let queue_url = self
-            .sqs
-            .create_queue()
-            .queue_name(format!("it-alarm-events-{}", unique()))
-            .send()
-            .await
-            .expect("queue")
-            .queue_url
-            .unwrap();
-        let queue_arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone();
-        self.sns
-            .subscribe()
-            .topic_arn(self.stack.output("AlarmEventsTopicArn"))
-            .protocol("sqs")
-            .endpoint(&queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .attributes(
-                "FilterPolicy",
-                json!({ "shipment_id": [shipment_id] }).to_string(),
-            )
-            .send()
-            .await
-            .expect("subscription");
-        queue_url
+        pharmaguard_testkit::queues::subscribed_queue(
+            &self.sqs,
+            &self.sns,
+            self.stack.output("AlarmEventsTopicArn"),
+            "it-alarm-events",
+            Some(json!({ "shipment_id": [shipment_id] })),
+        )
+        .await
     }
 
     /// The messages waiting in a queue (taken off it).

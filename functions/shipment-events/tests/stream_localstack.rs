@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use pharmaguard_aws::shipment_store::DynamoShipmentStore;
 use pharmaguard_aws::sns::SnsPublisher;
 use pharmaguard_domain::identity::{Principal, Role};
@@ -144,32 +144,14 @@ async fn real_stream_records_become_events_on_a_real_topic() {
         .expect("topic")
         .topic_arn
         .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("it-shipment-events-{tag}"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscription");
+    let queue_url = pharmaguard_testkit::queues::subscribed_queue(
+        &sqs,
+        &sns,
+        &topic_arn,
+        &format!("it-shipment-events-{tag}"),
+        None,
+    )
+    .await;
 
     // LocalStack backs the stream with a Kinesis stream that takes a while to
     // become active; what is written before that is not streamed

@@ -4,6 +4,7 @@
 //! [`Stack::load`] reads them (or the file named by `PHARMAGUARD_OUTPUTS`), so a
 //! test finds the REST API, the stream and the tables of the deployed stack.
 
+pub mod queues;
 pub mod tables;
 
 use std::collections::HashMap;

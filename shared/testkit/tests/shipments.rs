@@ -258,39 +258,14 @@ async fn domain_events_reach_an_sqs_queue_subscribed_to_the_topic() {
             json!({ "shipper_org_id": [world.shipper.id], "event_type": ["shipment.dispatched"] }),
         ),
     ] {
-        let url = sqs
-            .create_queue()
-            .queue_name(format!(
-                "events-test-{name}-{}",
-                pharmaguard_testkit::unique()
-            ))
-            .send()
-            .await
-            .expect("queue")
-            .queue_url
-            .expect("url");
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue arn");
-        sns.subscribe()
-            .topic_arn(topic)
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("FilterPolicy", policy.to_string())
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("subscribe");
+        let url = pharmaguard_testkit::queues::subscribed_queue(
+            &sqs,
+            &sns,
+            topic,
+            &format!("events-test-{name}"),
+            Some(policy),
+        )
+        .await;
         queues.push(url);
     }
 
