@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures_util::stream::{self, StreamExt};
 use pharmaguard_domain::coldchain::detector::{Owner, history_expiry};
 use pharmaguard_domain::coldchain::tracking::{PortError, ReadingHistory};
 use pharmaguard_domain::retry::{
@@ -44,6 +45,8 @@ use crate::shipment_store::keys::sortable_time;
 pub const READINGS_TABLE_VAR: &str = "READINGS_TABLE";
 /// Most items in one `BatchWriteItem` request (DynamoDB limit).
 pub const MAX_BATCH_WRITE: usize = 25;
+/// How many `BatchWriteItem` requests of one write run at once.
+pub const CONCURRENT_BATCH_WRITES: usize = 8;
 /// `entity` of a reading item.
 pub const READING_ENTITY: &str = "READING";
 /// How batch writes are retried: 6 attempts, 50 ms doubling up to 1 s.
@@ -223,43 +226,67 @@ pub async fn batch_put(
         .collect()
 }
 
-/// One round of requests over `batch`: one result per item.
+/// One round of requests over `batch`: one result per item, in order. The
+/// requests of a round (one per [`MAX_BATCH_WRITE`] items) run
+/// [`CONCURRENT_BATCH_WRITES`] at a time.
 async fn attempt(
     client: &Client,
     table: &str,
     batch: Vec<Item>,
 ) -> Vec<AttemptResult<WriteFailure>> {
-    let mut results = Vec::with_capacity(batch.len());
-    for chunk in batch.chunks(MAX_BATCH_WRITE) {
-        let requests: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item.clone()))
-                    .build()
-                    .expect("an item is set");
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
-        let output = client
-            .batch_write_item()
-            .request_items(table, requests)
-            .send()
-            .await;
-        match output {
-            Ok(output) => {
-                let unprocessed: HashSet<_> = output
-                    .unprocessed_items()
-                    .and_then(|tables| tables.get(table))
-                    .map(|requests| {
-                        requests
-                            .iter()
-                            .filter_map(|r| r.put_request())
-                            .map(|put| key_of(put.item()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                results.extend(chunk.iter().map(|item| {
+    let chunks: Vec<Vec<Item>> = batch
+        .chunks(MAX_BATCH_WRITE)
+        .map(<[Item]>::to_vec)
+        .collect();
+    stream::iter(chunks)
+        .map(|chunk| {
+            let (client, table) = (client.clone(), table.to_owned());
+            async move { write_chunk(&client, &table, &chunk).await }
+        })
+        .buffered(CONCURRENT_BATCH_WRITES)
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
+/// One `BatchWriteItem` request of at most [`MAX_BATCH_WRITE`] items: one
+/// result per item.
+async fn write_chunk(
+    client: &Client,
+    table: &str,
+    chunk: &[Item],
+) -> Vec<AttemptResult<WriteFailure>> {
+    let requests: Vec<WriteRequest> = chunk
+        .iter()
+        .map(|item| {
+            let put = PutRequest::builder()
+                .set_item(Some(item.clone()))
+                .build()
+                .expect("an item is set");
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let output = client
+        .batch_write_item()
+        .request_items(table, requests)
+        .send()
+        .await;
+    match output {
+        Ok(output) => {
+            let unprocessed: HashSet<_> = output
+                .unprocessed_items()
+                .and_then(|tables| tables.get(table))
+                .map(|requests| {
+                    requests
+                        .iter()
+                        .filter_map(|r| r.put_request())
+                        .map(|put| key_of(put.item()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            chunk
+                .iter()
+                .map(|item| {
                     if unprocessed.contains(&key_of(item)) {
                         Err(ItemFailure::Retryable(WriteFailure(
                             "unprocessed (throughput)".into(),
@@ -267,22 +294,24 @@ async fn attempt(
                     } else {
                         Ok(())
                     }
-                }));
-            }
-            Err(error) => {
-                let failure = WriteFailure(describe(&error));
-                let transient = is_transient(&error);
-                results.extend(chunk.iter().map(|_| {
+                })
+                .collect()
+        }
+        Err(error) => {
+            let failure = WriteFailure(describe(&error));
+            let transient = is_transient(&error);
+            chunk
+                .iter()
+                .map(|_| {
                     if transient {
                         Err(ItemFailure::Retryable(failure.clone()))
                     } else {
                         Err(ItemFailure::Permanent(failure.clone()))
                     }
-                }));
-            }
+                })
+                .collect()
         }
     }
-    results
 }
 
 fn is_transient(error: &SdkError<BatchWriteItemError>) -> bool {
