@@ -187,6 +187,11 @@ pub enum Unassigned {
 /// The owner of `reading`, given the shipment its [`Lookup`] found: that
 /// shipment when it is monitored and its device is the reading's, else the
 /// device (with the reason).
+///
+/// Placement follows the shipment's state when the record is processed: a
+/// reading processed before its shipment is dispatched stays under the
+/// device, and a resend of it processed after dispatch is placed under the
+/// shipment, so the history then holds it under both (the rules see it once).
 pub fn assign(reading: &Reading, found: Option<&Shipment>) -> (Owner, Option<Unassigned>) {
     let device = || Owner::Device(reading.device_id.clone());
     match found {
