@@ -23,6 +23,13 @@ IOT_PORT=${PHARMAGUARD_IOT_PORT:-1883}
 IOT_PID_FILE=$STATE_DIR/iot-broker.pid
 IOT_LOG=$LOG_DIR/iot-broker.log
 
+# The local stand-in for API Gateway's WebSocket API (localstack/ws-gateway): WebSocket
+# endpoint and @connections management API on one port.
+WS_HOST=${PHARMAGUARD_WS_HOST:-127.0.0.1}
+WS_PORT=${PHARMAGUARD_WS_PORT:-4600}
+WS_PID_FILE=$STATE_DIR/ws-gateway.pid
+WS_LOG=$LOG_DIR/ws-gateway.log
+
 LOCALSTACK_VERSION=2026.3.0
 JAVA_MIN=17
 
@@ -58,6 +65,10 @@ is_running() {
 
 iot_broker_running() {
   [ -f "$IOT_PID_FILE" ] && kill -0 "$(cat "$IOT_PID_FILE")" 2>/dev/null
+}
+
+ws_gateway_running() {
+  [ -f "$WS_PID_FILE" ] && kill -0 "$(cat "$WS_PID_FILE")" 2>/dev/null
 }
 
 is_healthy() {
