@@ -30,7 +30,12 @@
 //!    first get a risk estimate from the risk calculator), and then the
 //!    tracking (monitor state, latest reading) and the alarms are written in
 //!    one conditional transaction on the tracking's version. A version
-//!    conflict (the offline check wrote meanwhile) reloads and recomputes.
+//!    conflict (the offline check or an acknowledgement wrote meanwhile)
+//!    reloads and recomputes.
+//! 5. Once a shipment's tracking is saved, one position event
+//!    (`tracking.updated`, [`TrackingUpdated`]) is published on the tracking
+//!    topic for the live map: at most one per shipment per batch, none when
+//!    nothing new was applied.
 //!
 //! # Exactly-once effects
 //!
@@ -49,7 +54,10 @@
 //! failed record's sequence number in `batchItemFailures` and Lambda
 //! retries from there (the records after it are applied again, harmlessly).
 //! A risk estimate that cannot be had does not hold an alarm back: the event
-//! is published without `risk`, and the failure is logged.
+//! is published without `risk`, and the failure is logged. A position event
+//! that cannot be published is logged and dropped: the state is saved, and
+//! the next batch publishes a newer position (alarm events, in contrast, are
+//! published before the state is written and retried until they are out).
 //!
 //! [`alarm_event_id`]: pharmaguard_domain::coldchain::alarm_event_id
 
@@ -69,7 +77,7 @@ use pharmaguard_domain::coldchain::tracking::{
     ShipmentDirectory, Tracking, TrackingStore,
 };
 use pharmaguard_domain::coldchain::{
-    AlarmContext, AlarmEvent, AlarmTransition, MonitorSettings, ShipmentSummary,
+    AlarmContext, AlarmEvent, AlarmTransition, MonitorSettings, ShipmentSummary, TrackingUpdated,
 };
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_domain::telemetry::Reading;
@@ -85,8 +93,8 @@ pub const CONCURRENCY: usize = 16;
 pub const SAVE_ATTEMPTS: u32 = 3;
 
 /// The detector and what it works with: the shipments, the history, the
-/// tracking store, the alarm topic, the risk calculator and the rejected
-/// telemetry queue.
+/// tracking store, the alarm and tracking topics, the risk calculator and the
+/// rejected telemetry queue.
 #[derive(Debug, Clone)]
 pub struct Detector<D, H, T, P, R, Q> {
     /// The shipments.
@@ -97,6 +105,8 @@ pub struct Detector<D, H, T, P, R, Q> {
     pub tracking: T,
     /// The alarm events topic.
     pub publisher: P,
+    /// The tracking events topic (position events).
+    pub positions: P,
     /// The risk calculator.
     pub risk: R,
     /// The rejected telemetry queue.
@@ -198,6 +208,8 @@ pub struct BatchReport {
     pub applied: usize,
     /// Alarm events published.
     pub published: usize,
+    /// Position events published (one per shipment whose tracking changed).
+    pub positions: usize,
     /// Index of the first record to retry, if any.
     pub failed_at: Option<usize>,
 }
@@ -221,6 +233,7 @@ struct Update {
     applied: usize,
     published: usize,
     written: bool,
+    position: bool,
 }
 
 impl<D, H, T, P, R, Q> Detector<D, H, T, P, R, Q>
@@ -351,6 +364,7 @@ where
                 Ok(update) => {
                     report.applied += update.applied;
                     report.published += update.published;
+                    report.positions += usize::from(update.position);
                 }
                 Err(problem) => {
                     error!(owner = ?group.owner, %problem, "shipment update failed; its readings will be retried");
@@ -373,6 +387,7 @@ where
             shipments = report.shipments,
             applied = report.applied,
             published = report.published,
+            positions = report.positions,
             failed_at = ?report.failed_at,
             "telemetry batch processed"
         );
@@ -451,10 +466,12 @@ where
             let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
             match self.tracking.save(&next, current.version, &alarms).await {
                 Ok(()) => {
+                    let position = self.publish_position(&next, shipment).await;
                     return Ok(Update {
                         applied: applied.applied,
                         published,
                         written: true,
+                        position,
                     });
                 }
                 Err(SaveError::VersionConflict) => {
@@ -495,6 +512,22 @@ where
             );
         }
         Ok(events.len())
+    }
+
+    /// Publishes the position event of a saved tracking; whether it went
+    /// out (a failure is logged, never retried: see the crate docs).
+    async fn publish_position(&self, tracking: &Tracking, shipment: &Shipment) -> bool {
+        let event = TrackingUpdated::of(tracking, &shipment.profile);
+        match self.positions.publish(&event.to_message()).await {
+            Ok(_) => {
+                debug!(event_id = %event.event_id, "position event published");
+                true
+            }
+            Err(problem) => {
+                warn!(event_id = %event.event_id, %problem, "position event not published; the next batch brings a newer one");
+                false
+            }
+        }
     }
 
     async fn attach_risk(&self, event: &mut AlarmEvent) {
@@ -602,6 +635,7 @@ where
                         applied: 0,
                         published,
                         written: true,
+                        position: false,
                     });
                 }
                 Err(SaveError::VersionConflict) => {

@@ -5,6 +5,7 @@
 //! - `SHIPMENTS_TABLE`: the shipments (read only);
 //! - `READINGS_TABLE`, `TRACKING_TABLE`, `ALARMS_TABLE`: history, tracking, alarms;
 //! - `ALARM_EVENTS_TOPIC_ARN`: the SNS topic of the alarm events;
+//! - `TRACKING_EVENTS_TOPIC_ARN`: the SNS topic of the position events;
 //! - `RISK_CALCULATOR_FUNCTION`: the risk calculator's function name;
 //! - `REJECTED_TELEMETRY_QUEUE_URL`: where poison records go;
 //! - `RUST_LOG` (default `info`), and the usual AWS SDK variables.
@@ -21,6 +22,8 @@ use pharmaguard_domain::coldchain::MonitorSettings;
 
 /// The environment variable naming the alarm events topic.
 const TOPIC_ARN_VAR: &str = "ALARM_EVENTS_TOPIC_ARN";
+/// The environment variable naming the tracking (position) events topic.
+const TRACKING_TOPIC_ARN_VAR: &str = "TRACKING_EVENTS_TOPIC_ARN";
 
 fn setting(name: &str) -> Result<String, Error> {
     std::env::var(name)
@@ -41,17 +44,20 @@ async fn main() -> Result<(), Error> {
     let tracking_table = setting(TRACKING_TABLE_VAR)?;
     let alarms_table = setting(ALARMS_TABLE_VAR)?;
     let topic_arn = setting(TOPIC_ARN_VAR)?;
+    let tracking_topic_arn = setting(TRACKING_TOPIC_ARN_VAR)?;
     let risk_function = setting(RISK_CALCULATOR_FUNCTION_VAR)?;
     let rejected_queue = setting(REJECTED_QUEUE_URL_VAR)?;
 
     let config = pharmaguard_aws::config::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
     let detector = Detector {
         // the detector only reads shipments: no audit table needed
         directory: DynamoShipmentStore::new(dynamodb.clone(), shipments_table, ""),
         history: DynamoReadingHistory::new(dynamodb.clone(), readings_table),
         tracking: DynamoTrackingStore::new(dynamodb, tracking_table, alarms_table),
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn),
+        publisher: SnsPublisher::new(sns.clone(), topic_arn),
+        positions: SnsPublisher::new(sns, tracking_topic_arn),
         risk: LambdaRiskEstimator::new(aws_sdk_lambda::Client::new(&config), risk_function),
         rejected: SqsRejectedSink::new(aws_sdk_sqs::Client::new(&config), rejected_queue),
         settings: MonitorSettings::default(),

@@ -205,6 +205,15 @@ struct Topic {
 }
 
 impl Topic {
+    fn positions(&self) -> Vec<TrackingUpdated> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+
     fn events(&self) -> Vec<AlarmEvent> {
         self.messages
             .lock()
@@ -287,6 +296,7 @@ fn detector() -> Fake {
         history: History::default(),
         tracking: Store::default(),
         publisher: Topic::default(),
+        positions: Topic::default(),
         risk: Risk::default(),
         rejected: Rejected::default(),
         settings: MonitorSettings::default(),
@@ -860,6 +870,151 @@ async fn a_delivered_shipment_leaves_the_watch_and_its_offline_alarm_clears() {
     );
     let after = T0 + Duration::hours(3);
     assert_eq!(d.check_offline(after, after).await.unwrap().checked, 0);
+}
+
+// ------------------------------------------------------------------ position events
+
+#[tokio::test]
+async fn one_position_event_per_shipment_per_batch_after_the_save() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-a", "truck-a", ShipmentState::InTransit));
+    d.directory
+        .add(shipment("shp-b", "truck-b", ShipmentState::Dispatched));
+    // interleaved readings of two trucks, the last of truck-b a crash
+    let mut readings = Vec::new();
+    for minute in 0..5 {
+        readings.push(reading("truck-a", minute, 5.0, 0.2));
+        readings.push(reading(
+            "truck-b",
+            minute,
+            6.0,
+            if minute == 4 { 6.5 } else { 0.2 },
+        ));
+    }
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(report.positions, 2);
+    let mut positions = d.positions.positions();
+    positions.sort_by(|x, y| x.shipment_id.cmp(&y.shipment_id));
+    assert_eq!(positions.len(), 2, "one per shipment, not one per reading");
+    for event in &positions {
+        let saved = d.tracking.tracking(&event.shipment_id).unwrap();
+        assert_eq!(
+            event.event_id,
+            format!("{}:v{}", saved.shipment_id, saved.version)
+        );
+        assert_eq!(event.occurred_at, saved.updated_at);
+        assert_eq!(
+            event.status.latest.as_ref().map(|p| p.reading_id.clone()),
+            saved.latest.as_ref().map(|r| r.reading_id.clone())
+        );
+    }
+    let b = &positions[1];
+    assert_eq!(b.event_type.as_str(), "tracking.updated");
+    assert_eq!(b.state, ShipmentState::Dispatched);
+    assert_eq!(b.device_id.as_deref(), Some("truck-b"));
+    assert_eq!(
+        (b.shipper_org_id.as_str(), b.recipient_org_id.as_str()),
+        ("org-ship", "org-recv")
+    );
+    assert_eq!(b.status.latest.as_ref().unwrap().reading_id, "truck-b-4");
+    assert_eq!(b.status.profile.kind, "REFRIGERATED");
+    assert_eq!(b.status.budget_minutes, 60.0);
+    assert_eq!(b.status.active_alarms.len(), 1);
+    assert_eq!(b.status.active_alarms[0].alarm_type, AlarmType::Shock);
+    // the message attributes subscriptions filter on
+    let messages = d.positions.messages.lock().unwrap().clone();
+    for message in &messages {
+        assert_eq!(
+            message.attributes["event_type"].as_str(),
+            "tracking.updated"
+        );
+        assert_eq!(message.attributes["shipper_org_id"].as_str(), "org-ship");
+        assert_eq!(message.attributes["recipient_org_id"].as_str(), "org-recv");
+    }
+    // alarm events stay on the alarm topic, position events on theirs
+    assert!(
+        d.publisher
+            .events()
+            .iter()
+            .all(|e| e.alarm.alarm_type == AlarmType::Shock)
+    );
+
+    // the same batch again, and the offline check: nothing new, no position
+    d.process_batch(&batch(1, &readings), T0).await;
+    let at = T0 + Duration::minutes(30);
+    d.check_offline(at, at).await.unwrap();
+    assert_eq!(d.positions.positions().len(), 2);
+}
+
+#[tokio::test]
+async fn no_position_event_without_a_saved_state() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-a", "truck-a", ShipmentState::InTransit));
+    d.tracking.failing.lock().unwrap().insert("shp-a".into());
+    let report = d
+        .process_batch(&batch(1, &[reading("truck-a", 0, 5.0, 0.2)]), T0)
+        .await;
+    assert_eq!(failures(&report), [sequence(1)]);
+    assert!(
+        d.positions.positions().is_empty(),
+        "the state was not saved"
+    );
+    // a reading of a shipment not on its way: kept, no rules, no position
+    let d = detector();
+    d.directory
+        .add(shipment("shp-p", "truck-p", ShipmentState::Pending));
+    d.process_batch(&batch(1, &[reading("truck-p", 0, 5.0, 0.2)]), T0)
+        .await;
+    assert!(d.positions.positions().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_position_event_fails_nothing_and_alarms_still_go_out() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    *d.positions.down.lock().unwrap() = true;
+    let report = d
+        .process_batch(&batch(1, &[reading("truck-1", 0, 5.0, 6.5)]), T0)
+        .await;
+    assert!(failures(&report).is_empty(), "nothing to retry");
+    assert_eq!((report.published, report.positions), (1, 0));
+    assert_eq!(d.tracking.tracking("shp-1").unwrap().version, 1);
+    assert_eq!(d.publisher.events()[0].alarm.alarm_type, AlarmType::Shock);
+
+    // back up: the next batch publishes the newer state
+    *d.positions.down.lock().unwrap() = false;
+    d.process_batch(&batch(2, &[reading("truck-1", 1, 5.0, 0.2)]), T0)
+        .await;
+    let positions = d.positions.positions();
+    assert_eq!(positions.len(), 1);
+    assert_eq!(positions[0].event_id, "shp-1:v2");
+}
+
+#[tokio::test]
+async fn after_a_version_conflict_the_position_is_the_state_finally_saved() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    d.process_batch(&batch(1, &[reading("truck-1", 0, 5.0, 0.2)]), T0)
+        .await;
+    *d.tracking.interfere.lock().unwrap() = 1;
+    d.process_batch(&batch(2, &[reading("truck-1", 1, 5.0, 0.2)]), T0)
+        .await;
+    let ids: Vec<String> = d
+        .positions
+        .positions()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["shp-1:v1", "shp-1:v3"],
+        "one per batch, of the version saved"
+    );
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! registered device, readings posted to `POST /v1/telemetry` as that device,
 //! and what the anomaly detector makes of them through the real Kinesis event
 //! source mapping — the history, the tracking item, the alarms, the alarm
-//! events (read from an SQS queue subscribed to the alarm topic), replays
-//! that change nothing, poison records set aside, and DEVICE_OFFLINE raised by
-//! the schedule.
+//! events (read from an SQS queue subscribed to the alarm topic), the
+//! position events (one per shipment per batch, read from a queue subscribed
+//! to the tracking topic), replays that change nothing, poison records set
+//! aside, and DEVICE_OFFLINE raised by the schedule.
 //!
 //! Needs `localstack/up` (the risk calculator deployed too: MAJOR and CRITICAL
 //! events must carry their estimate). LocalStack's mapping polls about once
@@ -23,7 +24,9 @@ use pharmaguard_aws::readings_store::DynamoReadingHistory;
 use pharmaguard_aws::tracking_store::DynamoTrackingStore;
 use pharmaguard_domain::coldchain::detector::Owner;
 use pharmaguard_domain::coldchain::tracking::{ReadingHistory, Tracking, TrackingStore};
-use pharmaguard_domain::coldchain::{AlarmEvent, AlarmEventType, AlarmType, Severity};
+use pharmaguard_domain::coldchain::{
+    AlarmEvent, AlarmEventType, AlarmType, Severity, TrackingUpdated,
+};
 use pharmaguard_domain::telemetry::{READING_SCHEMA_VERSION, Reading};
 use pharmaguard_testkit::{Session, Stack, World, unique};
 use serde_json::{Value, json};
@@ -113,6 +116,18 @@ impl Harness {
             &self.sns,
             self.stack.output("AlarmEventsTopicArn"),
             "it-alarm-events",
+            Some(json!({ "shipment_id": [shipment_id] })),
+        )
+        .await
+    }
+
+    /// A queue receiving the position events of one shipment.
+    async fn position_queue(&self, shipment_id: &str) -> String {
+        pharmaguard_testkit::queues::subscribed_queue(
+            &self.sqs,
+            &self.sns,
+            self.stack.output("TrackingEventsTopicArn"),
+            "it-tracking-events",
             Some(json!({ "shipment_id": [shipment_id] })),
         )
         .await
@@ -314,6 +329,13 @@ fn record(device: &str, id: &str, at: OffsetDateTime, temperature_c: f64) -> Rea
     }
 }
 
+fn positions_of(bodies: &[Value]) -> Vec<TrackingUpdated> {
+    bodies
+        .iter()
+        .map(|b| serde_json::from_value(b.clone()).expect("a position event"))
+        .collect()
+}
+
 fn events_of(bodies: &[Value]) -> Vec<AlarmEvent> {
     bodies
         .iter()
@@ -327,6 +349,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     let started = OffsetDateTime::now_utc() - Duration::seconds(5);
     let (device, shipment_id) = h.shipment_on_the_road().await;
     let queue = h.alarm_queue(&shipment_id).await;
+    let position_queue = h.position_queue(&shipment_id).await;
 
     // one reading a minute, the last a minute ago: 2 in range, 18 min at 12 °C
     // (the refrigerated alarm delay is 15 min), back in range, a 6 g crash at
@@ -362,6 +385,56 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     assert_eq!(latest.temperature_c, 5.0);
     assert_eq!(tracking.device_id.as_deref(), Some(device.id.as_str()));
     assert!(tracking.is_watched());
+
+    // the position events: one per batch that saved the tracking, the last
+    // one showing the state saved with the latest reading
+    let positions: RefCell<Vec<Value>> = RefCell::default();
+    let last_position = eventually("the position event of the latest reading", PATIENCE, || {
+        let (h, position_queue, positions, latest_id) = (&h, &position_queue, &positions, id(44));
+        async move {
+            let new = h.drain(position_queue, 1).await;
+            positions.borrow_mut().extend(new);
+            positions_of(&positions.borrow()).into_iter().find(|p| {
+                p.status.latest.as_ref().map(|r| r.reading_id.as_str()) == Some(latest_id.as_str())
+            })
+        }
+    })
+    .await;
+    assert_eq!(
+        last_position.event_id,
+        format!("{shipment_id}:v{}", tracking.version)
+    );
+    assert_eq!(last_position.event_type.as_str(), "tracking.updated");
+    assert_eq!(last_position.shipper_org_id, h.world.shipper.id);
+    assert_eq!(last_position.recipient_org_id, h.world.recipient.id);
+    assert_eq!(last_position.device_id.as_deref(), Some(device.id.as_str()));
+    assert_eq!(last_position.status.profile.kind, "REFRIGERATED");
+    assert_eq!(
+        (
+            last_position.status.profile.min_c,
+            last_position.status.profile.max_c
+        ),
+        (2.0, 8.0)
+    );
+    assert_eq!(last_position.status.budget_minutes, 60.0);
+    assert_eq!(last_position.status.excursion_minutes, 18.0);
+    let latest_position = last_position.status.latest.as_ref().unwrap();
+    assert_eq!(latest_position.ts, t0 + Duration::minutes(44));
+    assert_eq!(latest_position.temperature_c, 5.0);
+    let ids: Vec<String> = positions_of(&positions.borrow())
+        .into_iter()
+        .map(|p| p.event_id)
+        .collect();
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "one event per saved version: {ids:?}"
+    );
+    assert!(
+        ids.len() as u64 <= tracking.version,
+        "at most one per write of the tracking: {ids:?}"
+    );
 
     // the history, by time range
     let owner = Owner::Shipment(shipment_id.clone());
@@ -509,6 +582,8 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     );
     let late = h.drain(&queue, 2).await;
     assert!(late.is_empty(), "the replay published {late:?}");
+    let late = h.drain(&position_queue, 1).await;
+    assert!(late.is_empty(), "the replay published positions {late:?}");
 
     // a poison record between two good ones: the good ones are applied, the
     // garbage lands in the rejected queue with where it came from
@@ -538,6 +613,33 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
         tracking.version,
         before.version + 1,
         "one write for the batch"
+    );
+    // exactly one position event for that batch of two readings
+    let batch_positions: RefCell<Vec<Value>> = RefCell::default();
+    eventually("the position event of the batch", PATIENCE, || {
+        let (h, position_queue, batch_positions) = (&h, &position_queue, &batch_positions);
+        async move {
+            let new = h.drain(position_queue, 1).await;
+            batch_positions.borrow_mut().extend(new);
+            (!batch_positions.borrow().is_empty()).then_some(())
+        }
+    })
+    .await;
+    let more = h.drain(&position_queue, 3).await;
+    batch_positions.borrow_mut().extend(more);
+    let batch_positions = positions_of(&batch_positions.borrow());
+    assert_eq!(batch_positions.len(), 1, "{batch_positions:?}");
+    assert_eq!(
+        batch_positions[0].event_id,
+        format!("{shipment_id}:v{}", tracking.version)
+    );
+    assert_eq!(
+        batch_positions[0]
+            .status
+            .latest
+            .as_ref()
+            .map(|p| p.reading_id.as_str()),
+        Some(good2.reading_id.as_str())
     );
     let stored = h.history.between(&owner, good1.ts, good2.ts).await.unwrap();
     assert_eq!(
@@ -588,6 +690,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     );
 
     let _ = h.sqs.delete_queue().queue_url(&queue).send().await;
+    let _ = h.sqs.delete_queue().queue_url(&position_queue).send().await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 //! | `POST /v1/auth/logout` `{refresh_token}` | public (the token is the proof) | 204 (also for an unknown token) · 400 |
 //! | `GET /v1/auth/me` | any user (devices: 403, their credentials are for telemetry only) | 200 `{id, kind, org_id, role, email, name}` · 401 · 403 |
 //! | `POST /v1/auth/organisations` `{name, kind}` | ADMIN | 201 · 400 · 403 |
-//! | `GET /v1/auth/organisations` | ADMIN: all; other users: their own | 200 `{organisations}` · 403 (devices) |
+//! | `GET /v1/auth/organisations` | any user: every organisation (ADMIN: whole; others: `{id, name, kind}`) | 200 `{organisations}` · 403 (devices) |
 //! | `POST /v1/auth/users` `{email, name, password, role, org_id}` | ADMIN anywhere, MANAGER in their organisation, never a role above their own | 201 user · 400 · 403 · 409 (email taken) |
 //! | `GET /v1/auth/users?org_id=` | ADMIN any organisation, MANAGER their own (default: the caller's) | 200 `{users}` · 400 · 403 |
 //! | `PATCH /v1/auth/users/{id}` `{role, version}` | [`may_change_role`](pharmaguard_domain::identity::may_change_role): nobody their own role | 200 user · 400 · 403 · 404 · 409 (stale version) |

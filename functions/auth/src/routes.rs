@@ -392,8 +392,9 @@ where
     }
 }
 
-/// `GET /v1/auth/organisations`: all for an ADMIN, the caller's own for
-/// other users.
+/// `GET /v1/auth/organisations`: every organisation, for any signed-in user
+/// (who picks the shipper and the recipient of a new shipment from them):
+/// whole for an ADMIN, as `{id, name, kind}` for everyone else. Devices: 403.
 pub async fn list_organisations<S, A, T, C>(
     services: &Services<S, A, T, C>,
     caller: &Principal,
@@ -401,17 +402,20 @@ pub async fn list_organisations<S, A, T, C>(
 where
     S: IdentityStore,
 {
-    let organisations = match caller.role() {
-        None => return denied(Denied::Role("device".to_owned())),
-        Some(Role::Admin) => services.store.list_organisations().await,
-        Some(_) => services
-            .store
-            .get_organisation(caller.org_id())
-            .await
-            .map(|own| own.into_iter().collect()),
+    let Some(role) = caller.role() else {
+        return denied(Denied::Role("device".to_owned()));
     };
-    match organisations {
-        Ok(organisations) => Reply::json(200, &json!({ "organisations": organisations })),
+    match services.store.list_organisations().await {
+        Ok(organisations) if role == Role::Admin => {
+            Reply::json(200, &json!({ "organisations": organisations }))
+        }
+        Ok(organisations) => {
+            let directory: Vec<_> = organisations
+                .iter()
+                .map(|org| json!({ "id": org.id, "name": org.name, "kind": org.kind }))
+                .collect();
+            Reply::json(200, &json!({ "organisations": directory }))
+        }
         Err(error) => store_failed(error),
     }
 }

@@ -518,7 +518,7 @@ async fn a_bad_organisation_names_its_fields() {
 }
 
 #[tokio::test]
-async fn admins_list_every_organisation_others_their_own() {
+async fn every_user_lists_every_organisation_admins_in_full() {
     let world = World::new();
     let (status, body) = world
         .call(
@@ -536,18 +536,31 @@ async fn admins_list_every_organisation_others_their_own() {
         .filter_map(|org| org["name"].as_str())
         .collect();
     assert_eq!(names, ["Hospital", "Operator"]);
+    assert!(
+        body["organisations"][0]["created_at"].is_string(),
+        "admins see what they always saw: {body}"
+    );
 
-    let (status, body) = world
-        .call(
-            "GET",
-            "/v1/auth/organisations",
-            Some(&world.as_user("hdriver")),
-            Value::Null,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["organisations"].as_array().map(Vec::len), Some(1));
-    assert_eq!(body["organisations"][0]["id"], json!(world.hosp));
+    // every other role of either organisation: every organisation, as id, name and kind
+    for name in ["manager", "pharmacist", "driver", "hmanager", "hdriver"] {
+        let (status, body) = world
+            .call(
+                "GET",
+                "/v1/auth/organisations",
+                Some(&world.as_user(name)),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(
+            body["organisations"],
+            json!([
+                {"id": world.hosp, "name": "Hospital", "kind": "HOSPITAL"},
+                {"id": world.op, "name": "Operator", "kind": "LOGISTICS_OPERATOR"},
+            ]),
+            "{name}"
+        );
+    }
 
     let device = Principal::Device {
         device_id: "truck-7".into(),

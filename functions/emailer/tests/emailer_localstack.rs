@@ -171,7 +171,7 @@ async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
             "Mean kinetic temperature: 8.60 °C".to_owned(),
             "Excursion budget used: 42.0 of 60 min out of range (70 % used)".to_owned(),
             format!("Total: {} EUR of a cargo value of 48000.00 EUR", risk.total),
-            format!("Shipment: https://dashboard.pharmaguard.example/#/shipments/{id}"),
+            format!("Shipment: {}/#/shipments/{id}", stack.output("DashboardUrl")),
         ] {
             assert!(mail.text.contains(&expected), "{expected:?} missing from:\n{}", mail.text);
         }

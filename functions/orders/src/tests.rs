@@ -561,6 +561,8 @@ async fn the_table_is_complete_for_the_routes() {
                     .await
                     .0
             }
+            // a route of tracking-api (functions/tracking-api tests every row of it)
+            Action::AcknowledgeAlarm => continue,
         };
         assert!(
             (200..300).contains(&status),

@@ -18,12 +18,19 @@
 //!   [`tracking_store`] (per-shipment tracking and alarms),
 //!   [`shipment_directory`] (shipment lookups), [`risk_client`] (the risk
 //!   calculator function) and [`sqs`] (rejected telemetry).
+//! - [`dashboard_store`]: [`dashboard_store::DynamoDashboard`], what the
+//!   dashboard's REST API reads (shipments, trackings, the alarm feed, the
+//!   reading history) and the alarm acknowledgement.
 //! - [`ses`]: [`ses::SesEmailSender`], email through SES.
 //! - [`idempotency`]: [`idempotency::DynamoIdempotencyStore`], claims that
 //!   make at-least-once deliveries act once.
+//! - live events: [`connections`] (the registry of open WebSocket
+//!   connections) and [`ws_management`] (the `@connections` API).
 
 pub mod audit;
 pub mod config;
+pub mod connections;
+pub mod dashboard_store;
 pub mod dynamo;
 pub mod errors;
 pub mod idempotency;
@@ -39,3 +46,4 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 pub mod tracking_store;
+pub mod ws_management;

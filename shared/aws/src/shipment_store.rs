@@ -360,7 +360,10 @@ pub fn shipment_from_item(item: HashMap<String, AttributeValue>) -> Result<Shipm
     serde_dynamo::from_item(item).map_err(|e| corrupt("shipment item", e))
 }
 
-fn shipment_of_org_entry(item: &HashMap<String, AttributeValue>) -> Result<Shipment, StoreError> {
+/// The shipment copy an organisation's listing entry holds.
+pub fn shipment_of_org_entry(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Shipment, StoreError> {
     let copy = item
         .get("shipment")
         .cloned()

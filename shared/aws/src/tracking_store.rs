@@ -19,7 +19,27 @@
 //!
 //! | `pk` | `sk` | other attributes |
 //! |---|---|---|
-//! | `SHIP#<shipment id>` | `ALARM#<alarm id>` | `entity` = `ALARM`, every field of the [`Alarm`] (absent options omitted), `active` (bool), `shipper_org_id`, `recipient_org_id`, `updated_at` |
+//! | `SHIP#<shipment id>` | `ALARM#<alarm id>` | `entity` = `ALARM`, every field of the [`Alarm`] (absent options omitted), `active` (bool), `shipper_org_id`, `recipient_org_id`, `updated_at`, and the feed keys `shipper_feed`, `recipient_feed`, `feed_sk` |
+//!
+//! # The alarm feed of an organisation
+//!
+//! Two global secondary indexes (projection ALL) list the alarms of the
+//! shipments an organisation ships ([`SHIPPER_FEED_INDEX`]: hash
+//! `shipper_feed`, range `feed_sk`) or receives ([`RECIPIENT_FEED_INDEX`]:
+//! hash `recipient_feed`, range `feed_sk`):
+//!
+//! | attribute | value |
+//! |---|---|
+//! | `shipper_feed`, `recipient_feed` | `ORG#<org id>#ACTIVE` while the alarm is active, `ORG#<org id>#CLEARED` once cleared ([`feed_partition`]) |
+//! | `feed_sk` | `<raised_at, fixed-width UTC>#<alarm id>` ([`feed_sort_key`]): unique, sorts by the time the alarm was raised |
+//!
+//! An organisation's active alarms, newest first, are one `Query` per index
+//! on its `ACTIVE` partition (two in all); every alarm, four (its `ACTIVE`
+//! and `CLEARED` partitions of both). Each query reads only the alarms the
+//! page can show, however many alarms the organisation has had; the results
+//! are merged by `feed_sk` (see `crate::dashboard_store`). A clearing moves
+//! the alarm to the other partition (DynamoDB maintains the indexes with the
+//! item), `feed_sk` stays.
 //!
 //! # Writes
 //!
@@ -61,6 +81,22 @@ pub const TRACKING_ENTITY: &str = "TRACKING";
 pub const ALARM_ENTITY: &str = "ALARM";
 /// Most items in one `TransactWriteItems` (DynamoDB limit).
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The index of alarms by shipper organisation and state (see the module docs).
+pub const SHIPPER_FEED_INDEX: &str = "by-shipper";
+/// The index of alarms by recipient organisation and state.
+pub const RECIPIENT_FEED_INDEX: &str = "by-recipient";
+
+/// The feed partition of an organisation's alarms: `ORG#<org id>#ACTIVE` or
+/// `ORG#<org id>#CLEARED`.
+pub fn feed_partition(org_id: &str, active: bool) -> String {
+    format!("ORG#{org_id}#{}", if active { "ACTIVE" } else { "CLEARED" })
+}
+
+/// The feed sort key of an alarm: `<raised_at, fixed-width UTC>#<alarm id>`.
+pub fn feed_sort_key(alarm: &Alarm) -> String {
+    format!("{}#{}", sortable_time(alarm.raised_at), alarm.alarm_id)
+}
 
 /// `sk` of an alarm item: `ALARM#<alarm id>`.
 pub fn alarm_sk(alarm_id: &str) -> String {
@@ -168,6 +204,16 @@ pub fn alarm_item(alarm: &Alarm, tracking: &Tracking) -> Result<Item, PortError>
     item.insert("shipper_org_id".into(), s(&tracking.shipper_org_id));
     item.insert("recipient_org_id".into(), s(&tracking.recipient_org_id));
     item.insert("updated_at".into(), time_s(tracking.updated_at));
+    let active = alarm.state.is_active();
+    item.insert(
+        "shipper_feed".into(),
+        s(feed_partition(&tracking.shipper_org_id, active)),
+    );
+    item.insert(
+        "recipient_feed".into(),
+        s(feed_partition(&tracking.recipient_org_id, active)),
+    );
+    item.insert("feed_sk".into(), s(feed_sort_key(alarm)));
     Ok(item)
 }
 
@@ -182,6 +228,9 @@ pub fn alarm_from_item(item: &Item) -> Result<Alarm, PortError> {
         "shipper_org_id",
         "recipient_org_id",
         "updated_at",
+        "shipper_feed",
+        "recipient_feed",
+        "feed_sk",
     ] {
         fields.remove(key);
     }
@@ -418,6 +467,12 @@ mod tests {
         assert_eq!(item["active"], AttributeValue::Bool(true));
         assert_eq!(item["state"], s("ACTIVE_UNACK"));
         assert_eq!(item["shipper_org_id"], s("org-ship"));
+        assert_eq!(item["shipper_feed"], s("ORG#org-ship#ACTIVE"));
+        assert_eq!(item["recipient_feed"], s("ORG#org-recv#ACTIVE"));
+        assert_eq!(
+            item["feed_sk"],
+            s(format!("2026-11-21T08:01:00.000000000Z#{}", shock.alarm_id))
+        );
         assert!(!item.contains_key("cleared_at"));
         assert_eq!(&alarm_from_item(&item).unwrap(), shock);
 
@@ -426,6 +481,8 @@ mod tests {
         cleared.cleared_at = Some(T0);
         let item = alarm_item(&cleared, &tracking).unwrap();
         assert_eq!(item["active"], AttributeValue::Bool(false));
+        assert_eq!(item["shipper_feed"], s("ORG#org-ship#CLEARED"));
+        assert_eq!(item["recipient_feed"], s("ORG#org-recv#CLEARED"));
         assert_eq!(alarm_from_item(&item).unwrap(), cleared);
     }
 

@@ -16,6 +16,8 @@
 //! - [`shipment`]: shipment orders: temperature profiles, the state machine,
 //!   who may do what, validation and domain events.
 //! - [`messaging`]: messages published to event topics, with their attributes.
+//! - [`live`]: the dashboard's live events: the WebSocket protocol, open
+//!   connections and who may see which event.
 //! - [`notification`]: the alarm emails to managers: content and recipients.
 //! - [`ports`]: the traits the domain needs from the outside world.
 //! - [`retry`]: a runtime-agnostic retry helper for APIs that fail per item.
@@ -29,6 +31,7 @@ mod fields;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod identity;
+pub mod live;
 pub mod messaging;
 pub mod notification;
 pub mod ports;

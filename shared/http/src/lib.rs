@@ -1,4 +1,5 @@
-//! What every function behind the REST API shares: the caller and the reply.
+//! What every function behind the REST API shares: the caller and the reply
+//! (one error shape, no caching, and the CORS headers of every answer).
 //!
 //! The REST API's Lambda authorizer verifies the caller's token and passes the
 //! caller to the route as the authorizer context (`principalId`, `kind`, `org`,
@@ -7,7 +8,10 @@
 
 mod reply;
 
-pub use reply::{RETRY_AFTER_SECONDS, Reply};
+pub use reply::{
+    CORS_ALLOW_ORIGIN_VAR, CORS_EXPOSE_HEADERS, RETRY_AFTER_SECONDS, Reply, allowed_origin,
+    allowed_origin_of,
+};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};

@@ -3,10 +3,22 @@
 //! Every error body is `{"error": <code>, "message": <words>, "errors":
 //! [{"field", "message"}]}` (`errors` may be empty). Every answer carries
 //! `Cache-Control: no-store`: tokens, accounts and shipments must not be cached.
+//!
+//! Every answer carries the CORS headers the dashboard (another origin) needs
+//! to read it: `Access-Control-Allow-Origin` (env [`CORS_ALLOW_ORIGIN_VAR`],
+//! `*` when unset; with a single origin also `Vary: Origin`) and
+//! `Access-Control-Expose-Headers` (`Location`, `Retry-After`). Tokens travel
+//! in the `Authorization` header, never in cookies, so credentials are not
+//! allowed. The preflight `OPTIONS` requests are answered by the REST API
+//! itself (the template's `Cors` setting), before any function.
 
-use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ALLOW, CACHE_CONTROL, CONTENT_TYPE,
+    RETRY_AFTER, VARY,
+};
 use lambda_http::{Body, Error, Response};
 use std::fmt::Display;
+use std::sync::OnceLock;
 
 use pharmaguard_domain::FieldError;
 use serde::Serialize;
@@ -14,6 +26,27 @@ use tracing::error;
 
 /// Seconds a client is asked to wait after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The environment variable naming the origin allowed to read the answers
+/// (the dashboard's, e.g. `https://dashboard.pharmaguard.example`, or `*`).
+pub const CORS_ALLOW_ORIGIN_VAR: &str = "CORS_ALLOW_ORIGIN";
+/// The headers a browser script may read besides the simple ones.
+pub const CORS_EXPOSE_HEADERS: &str = "Location, Retry-After";
+
+/// The allowed origin: `value` trimmed, `*` when absent or blank.
+pub fn allowed_origin_of(value: Option<&str>) -> String {
+    value
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .unwrap_or("*")
+        .to_owned()
+}
+
+/// The allowed origin of this process ([`CORS_ALLOW_ORIGIN_VAR`], read once).
+pub fn allowed_origin() -> &'static str {
+    static ORIGIN: OnceLock<String> = OnceLock::new();
+    ORIGIN.get_or_init(|| allowed_origin_of(std::env::var(CORS_ALLOW_ORIGIN_VAR).ok().as_deref()))
+}
 
 /// An HTTP answer, before it becomes a `lambda_http` response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,11 +165,22 @@ impl Reply {
         }
     }
 
-    /// The `lambda_http` response.
+    /// The `lambda_http` response, readable by the allowed origin of this
+    /// process ([`allowed_origin`]).
     pub fn into_response(self) -> Result<Response<Body>, Error> {
+        self.into_response_for(allowed_origin())
+    }
+
+    /// The `lambda_http` response with the CORS headers for `origin`.
+    pub fn into_response_for(self, origin: &str) -> Result<Response<Body>, Error> {
         let mut builder = Response::builder()
             .status(self.status)
-            .header(CACHE_CONTROL, "no-store");
+            .header(CACHE_CONTROL, "no-store")
+            .header(ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+            .header(ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSE_HEADERS);
+        if origin != "*" {
+            builder = builder.header(VARY, "Origin");
+        }
         if !self.body.is_empty() {
             builder = builder.header(CONTENT_TYPE, "application/json");
         }
@@ -149,5 +193,55 @@ impl Reply {
             Body::Text(self.body)
         };
         Ok(builder.body(body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+        response.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn every_answer_is_readable_by_the_allowed_origin() {
+        for reply in [
+            Reply::json(200, &serde_json::json!({"ok": true})),
+            Reply::no_content(),
+            Reply::not_found("no such thing"),
+            Reply::unavailable(),
+            Reply::internal(),
+        ] {
+            let status = reply.status;
+            let response = reply.into_response_for("*").unwrap();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+            assert_eq!(
+                header(&response, "access-control-expose-headers"),
+                Some("Location, Retry-After")
+            );
+            assert_eq!(header(&response, "vary"), None);
+            assert_eq!(header(&response, "cache-control"), Some("no-store"));
+            assert_eq!(header(&response, "access-control-allow-credentials"), None);
+        }
+        let response = Reply::no_content()
+            .into_response_for("https://dashboard.example")
+            .unwrap();
+        assert_eq!(
+            header(&response, "access-control-allow-origin"),
+            Some("https://dashboard.example")
+        );
+        assert_eq!(header(&response, "vary"), Some("Origin"));
+    }
+
+    #[test]
+    fn the_origin_defaults_to_any() {
+        assert_eq!(allowed_origin_of(None), "*");
+        assert_eq!(allowed_origin_of(Some("  ")), "*");
+        assert_eq!(
+            allowed_origin_of(Some(" https://dashboard.example ")),
+            "https://dashboard.example"
+        );
     }
 }

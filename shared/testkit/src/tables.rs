@@ -22,6 +22,10 @@ pub enum Layout {
     /// Keys plus the sparse `watched` index on `watch`/`last_reading_at`,
     /// keys only (the tracking table).
     Tracking,
+    /// Keys plus the alarm feed indexes `by-shipper` (`shipper_feed`/`feed_sk`)
+    /// and `by-recipient` (`recipient_feed`/`feed_sk`), projection ALL (the
+    /// alarms table).
+    Alarms,
 }
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
@@ -93,6 +97,19 @@ pub async fn create_table(client: &Client, name: &str, layout: Layout) {
             ],
             ProjectionType::KeysOnly,
         ));
+    }
+    if layout == Layout::Alarms {
+        attributes.extend(["shipper_feed", "recipient_feed", "feed_sk"]);
+        for (name, hash) in [
+            ("by-shipper", "shipper_feed"),
+            ("by-recipient", "recipient_feed"),
+        ] {
+            request = request.global_secondary_indexes(index(
+                name,
+                &[(hash, KeyType::Hash), ("feed_sk", KeyType::Range)],
+                ProjectionType::All,
+            ));
+        }
     }
     for attribute in attributes {
         request = request.attribute_definitions(string_attribute(attribute));

@@ -55,6 +55,15 @@ const MATRIX: &[(&str, &str, &[Caller])] = &[
     ("POST", "/v1/shipments/{id}/cancel", &[Admin, Manager]),
     ("GET", "/v1/shipments/{id}/audit", USERS),
     ("POST", "/v1/risk/estimate", &[Admin, Manager]),
+    ("GET", "/v1/tracking", USERS),
+    ("GET", "/v1/alarms", USERS),
+    ("GET", "/v1/shipments/{id}/tracking", USERS),
+    ("GET", "/v1/shipments/{id}/readings", USERS),
+    (
+        "POST",
+        "/v1/shipments/{id}/alarms/{alarm_id}/acknowledge",
+        &[Admin, Manager, Pharmacist],
+    ),
 ];
 
 /// Public routes: anyone may call them, with valid input.
@@ -102,6 +111,41 @@ impl Matrix {
             shipment = reply.body;
         }
         shipment
+    }
+
+    /// A shipment of the shipper on the road with a registered device that
+    /// crashed: its active SHOCK alarm, once the anomaly detector raised it.
+    /// Returns the shipment id and the alarm id.
+    async fn shipment_with_an_alarm(&self) -> (String, String) {
+        let world = &self.world;
+        let manager = world.shipper.as_role("MANAGER");
+        let device = world.api.create_device(manager, &world.shipper.id).await;
+        let mut body = world.new_shipment();
+        body["device_id"] = json!(device.id);
+        let reply = world.api.post(manager, "/v1/shipments", body).await;
+        assert_eq!(reply.status, 201, "{reply}");
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        for (step, version) in [("dispatch", 1), ("start", 2)] {
+            let reply = world.transition(manager, &id, step, version).await;
+            assert_eq!(reply.status, 200, "{reply}");
+        }
+        let ts = OffsetDateTime::now_utc().format(&Rfc3339).unwrap();
+        let crash = json!({"device_id": device.id, "ts": ts, "lat": 52.5, "lon": 13.4,
+            "temperature_c": 5.0, "vibration_g": 7.5});
+        let reply = world
+            .api
+            .post(&device, "/v1/telemetry", json!({ "readings": [crash] }))
+            .await;
+        assert_eq!(reply.status, 200, "{reply}");
+        let path = format!("/v1/shipments/{id}/tracking");
+        for _ in 0..240 {
+            let reply = world.api.get(manager, &path).await;
+            if let Some(alarm_id) = reply.body["active_alarms"][0]["alarm_id"].as_str() {
+                return (id, alarm_id.to_owned());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("no SHOCK alarm for {id} after 2 minutes");
     }
 
     /// Calls `method route` as `caller` with a fresh, valid target and body.
@@ -153,7 +197,17 @@ impl Matrix {
                     "profile": {"kind": "REFRIGERATED"}, "peak_vibration_g": 6.0}),
                 ),
             ),
-            "/v1/shipments/{id}" | "/v1/shipments/{id}/audit" => {
+            "/v1/shipments/{id}/alarms/{alarm_id}/acknowledge" => {
+                let (id, alarm_id) = self.shipment_with_an_alarm().await;
+                let path = route
+                    .replace("{id}", &id)
+                    .replace("{alarm_id}", &alarm_id.replace('#', "%23"));
+                (path, Some(json!({"note": "matrix"})))
+            }
+            "/v1/shipments/{id}"
+            | "/v1/shipments/{id}/audit"
+            | "/v1/shipments/{id}/tracking"
+            | "/v1/shipments/{id}/readings" => {
                 let shipment = self.shipment_in("PENDING").await;
                 (
                     route.replace("{id}", shipment["id"].as_str().unwrap()),

@@ -13,6 +13,9 @@
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
 //! - [`detector`]: the anomaly detector's batch logic (decode, assign, group,
 //!   apply); [`tracking`]: its per-shipment state and ports.
+//! - [`position`]: the position events ([`TrackingUpdated`]) published after
+//!   a tracking is saved, and the cold-chain status the dashboard shows;
+//!   [`dashboard`]: the REST views, the alarm acknowledgement and their ports.
 //!
 //! Everything here is pure: no I/O, no clock — times are always passed in.
 //! Durations come from [`MonitorSettings`] (defaults below).
@@ -28,12 +31,14 @@
 //! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
+pub mod dashboard;
 pub mod detector;
 pub mod events;
 pub mod excursion;
 pub mod mkt;
 pub mod monitor;
 pub mod offline;
+pub mod position;
 pub mod risk;
 pub mod shock;
 pub mod tracking;
@@ -51,6 +56,10 @@ pub use excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
 pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};
 pub use monitor::{Observation, ShipmentMonitor};
 pub use offline::{DEFAULT_OFFLINE_AFTER, offline_for, offline_signal};
+pub use position::{
+    AlarmSummary, ColdChainStatus, Position, ProfileBand, TRACKING_UPDATED, TrackingEventType,
+    TrackingUpdated, tracking_event_id,
+};
 pub use risk::{
     RiskComponent, RiskEstimate, RiskInput, RiskPart, combine, crash_fraction, estimate_risk,
     excursion_fraction, mkt_fraction,

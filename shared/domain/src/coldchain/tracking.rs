@@ -13,7 +13,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::alarm::Alarm;
+use super::alarm::{AckRefused, Alarm};
 use super::detector::{Owner, is_monitored};
 use super::monitor::ShipmentMonitor;
 use super::risk::{RiskEstimate, RiskInput};
@@ -93,6 +93,67 @@ impl Tracking {
             latest: latest.or_else(|| self.latest.clone()),
             version: self.version + 1,
             updated_at: at,
+        }
+    }
+}
+
+/// What acknowledging an alarm of a tracking comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acknowledgement {
+    /// The alarm was unacknowledged: `tracking` is the next version to save
+    /// (the alarm book changed, `version` + 1, `updated_at` = the time of the
+    /// acknowledgement), with the alarm `before` and `after`.
+    Acknowledged {
+        /// The tracking to save, conditional on the current version.
+        tracking: Box<Tracking>,
+        /// The alarm as it was.
+        before: Alarm,
+        /// The alarm acknowledged (`ACTIVE_ACK`, who, when).
+        after: Alarm,
+    },
+    /// Somebody acknowledged it already: nothing to save (the first
+    /// acknowledgement stays).
+    AlreadyAcknowledged(Alarm),
+}
+
+impl Tracking {
+    /// `by` acknowledges the active alarm `alarm_id` at `at` (see
+    /// [`Acknowledgement`]). Refused with [`AckRefused::NotActive`] when no
+    /// active alarm has that id (cleared alarms leave the book: look the
+    /// stored alarm up to tell a cleared one from an unknown one).
+    pub fn acknowledge(
+        &self,
+        alarm_id: &str,
+        by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Acknowledgement, AckRefused> {
+        let before = self
+            .monitor
+            .alarms
+            .active
+            .iter()
+            .find(|alarm| alarm.alarm_id == alarm_id)
+            .cloned()
+            .ok_or_else(|| AckRefused::NotActive {
+                alarm_id: alarm_id.to_owned(),
+            })?;
+        let mut monitor = self.monitor.clone();
+        match monitor.acknowledge(alarm_id, by, at)? {
+            None => Ok(Acknowledgement::AlreadyAcknowledged(before)),
+            Some(transition) => {
+                let after = transition.alarm().clone();
+                let tracking = Tracking {
+                    monitor,
+                    version: self.version + 1,
+                    updated_at: at,
+                    ..self.clone()
+                };
+                Ok(Acknowledgement::Acknowledged {
+                    tracking: Box::new(tracking),
+                    before,
+                    after,
+                })
+            }
         }
     }
 }
@@ -252,6 +313,54 @@ mod tests {
         let json = serde_json::to_value(&next).unwrap();
         let back: Tracking = serde_json::from_value(json).unwrap();
         assert_eq!(back, next);
+    }
+
+    #[test]
+    fn an_acknowledgement_is_a_new_version_and_happens_once() {
+        use crate::coldchain::{AlarmState, MonitorSettings};
+        use crate::fixtures::{reading, shipment};
+
+        let shipment = shipment("shp-1", "truck-7", ShipmentState::InTransit);
+        let fresh = Tracking::new(&shipment, T0);
+        let mut monitor = fresh.monitor.clone();
+        let crash = monitor.observe(
+            &reading("truck-7", 0, 5.0, 7.0),
+            &shipment.profile,
+            &MonitorSettings::default(),
+        );
+        let alarm_id = crash.transitions[0].alarm().alarm_id.clone();
+        let tracking = fresh.next(&shipment, monitor, None, T0);
+        let at = T0 + time::Duration::minutes(5);
+
+        let Acknowledgement::Acknowledged {
+            tracking: acked,
+            before,
+            after,
+        } = tracking.acknowledge(&alarm_id, "usr-anna", at).unwrap()
+        else {
+            panic!("acknowledged");
+        };
+        assert_eq!(before.state, AlarmState::ActiveUnack);
+        assert_eq!(after.state, AlarmState::ActiveAck);
+        assert_eq!(after.acknowledged_by.as_deref(), Some("usr-anna"));
+        assert_eq!(after.acknowledged_at, Some(at));
+        assert_eq!(acked.version, tracking.version + 1);
+        assert_eq!(acked.updated_at, at);
+        assert_eq!(acked.latest, tracking.latest);
+        assert_eq!(acked.monitor.alarms.active, vec![after.clone()]);
+        assert_eq!(
+            acked.monitor.excursion, tracking.monitor.excursion,
+            "only the alarm book changes"
+        );
+
+        match acked.acknowledge(&alarm_id, "usr-bob", at + time::Duration::minutes(1)) {
+            Ok(Acknowledgement::AlreadyAcknowledged(alarm)) => assert_eq!(alarm, after),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            tracking.acknowledge("shp-1#SHOCK#1", "usr-anna", at),
+            Err(AckRefused::NotActive { .. })
+        ));
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! | start | DRIVER, MANAGER or ADMIN of the shipper |
 //! | deliver | DRIVER, MANAGER or ADMIN of the shipper; PHARMACIST, MANAGER or ADMIN of the recipient |
 //! | cancel | MANAGER or ADMIN of the shipper or of the recipient |
+//! | acknowledge an alarm | MANAGER, PHARMACIST or ADMIN of the shipper or of the recipient |
+//!
+//! The tracking, readings and alarms of a shipment are part of reading it
+//! ([`Action::Read`], [`Action::List`]).
 
 use std::fmt;
 
@@ -44,11 +48,13 @@ pub enum Action {
     Deliver,
     /// PENDING or DISPATCHED → CANCELLED.
     Cancel,
+    /// Acknowledge an active alarm of the shipment.
+    AcknowledgeAlarm,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Create,
         Action::Read,
         Action::List,
@@ -57,6 +63,7 @@ impl Action {
         Action::Start,
         Action::Deliver,
         Action::Cancel,
+        Action::AcknowledgeAlarm,
     ];
 
     /// The name, e.g. `dispatch`.
@@ -70,6 +77,23 @@ impl Action {
             Action::Start => "start",
             Action::Deliver => "deliver",
             Action::Cancel => "cancel",
+            Action::AcknowledgeAlarm => "acknowledge_alarm",
+        }
+    }
+
+    /// What the action does, in words: `dispatch a shipment`,
+    /// `acknowledge an alarm of a shipment`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Action::Create => "create a shipment",
+            Action::Read => "read a shipment",
+            Action::List => "list a shipment",
+            Action::Audit => "audit a shipment",
+            Action::Dispatch => "dispatch a shipment",
+            Action::Start => "start a shipment",
+            Action::Deliver => "deliver a shipment",
+            Action::Cancel => "cancel a shipment",
+            Action::AcknowledgeAlarm => "acknowledge an alarm of a shipment",
         }
     }
 
@@ -203,6 +227,13 @@ pub const PERMISSIONS: &[Permission] = &[
     allow(A::Cancel, ADMIN, SHIPPER),
     allow(A::Cancel, MANAGER, RECIPIENT),
     allow(A::Cancel, ADMIN, RECIPIENT),
+    // acknowledge an alarm: MANAGER, PHARMACIST or ADMIN of the shipper or of the recipient
+    allow(A::AcknowledgeAlarm, MANAGER, SHIPPER),
+    allow(A::AcknowledgeAlarm, PHARMACIST, SHIPPER),
+    allow(A::AcknowledgeAlarm, ADMIN, SHIPPER),
+    allow(A::AcknowledgeAlarm, MANAGER, RECIPIENT),
+    allow(A::AcknowledgeAlarm, PHARMACIST, RECIPIENT),
+    allow(A::AcknowledgeAlarm, ADMIN, RECIPIENT),
 ];
 
 /// Whether the table has the row (action, role, relation).
@@ -246,7 +277,7 @@ pub enum Denied {
     #[error("the shipper and the recipient must be different organisations")]
     SameOrganisation,
     /// The caller's role may not do this in their relation to the shipment.
-    #[error("a {role} of the {} may not {action} a shipment", relation.as_str().to_lowercase())]
+    #[error("a {role} of the {} may not {}", relation.as_str().to_lowercase(), action.phrase())]
     Role {
         /// The caller's role.
         role: Role,
@@ -353,6 +384,7 @@ mod tests {
             (Deliver, Shipper) => &[Role::Driver, Role::Manager, Role::Admin],
             (Deliver, Recipient) => &[Role::Pharmacist, Role::Manager, Role::Admin],
             (Cancel, _) => &[Role::Manager, Role::Admin],
+            (AcknowledgeAlarm, _) => &[Role::Manager, Role::Pharmacist, Role::Admin],
         }
     }
 
@@ -467,6 +499,16 @@ mod tests {
         assert_eq!(
             denied.to_string(),
             "a DRIVER of the recipient may not deliver a shipment"
+        );
+        let denied = authorize(
+            &user(ORDER.shipper, Role::Driver),
+            Action::AcknowledgeAlarm,
+            &ORDER,
+        )
+        .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "a DRIVER of the shipper may not acknowledge an alarm of a shipment"
         );
     }
 

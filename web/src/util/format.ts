@@ -1,0 +1,102 @@
+// How numbers, times and names are shown.
+
+import type { AlarmType, ShipmentState } from '../api/types';
+
+export function fmtTemp(value: number | null | undefined): string {
+  return typeof value === 'number' && Number.isFinite(value) ? `${value.toFixed(1)} °C` : '–';
+}
+
+export function fmtNumber(value: number | null | undefined, digits = 1): string {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–';
+}
+
+export function fmtTime(iso: string | null | undefined): string {
+  if (!iso) return '–';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString('en-GB', {
+    day: '2-digit',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+export function fmtAgo(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return 'never';
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return iso;
+  const seconds = Math.round((now - then) / 1000);
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.round(hours / 24)} days ago`;
+}
+
+export function fmtMoney(amount: string | undefined, currency: string | undefined): string {
+  if (amount === undefined) return '–';
+  const value = Number(amount);
+  if (!Number.isFinite(value) || !currency) return `${amount} ${currency ?? ''}`.trim();
+  try {
+    return value.toLocaleString('en-GB', { style: 'currency', currency });
+  } catch {
+    return `${amount} ${currency}`;
+  }
+}
+
+export function fmtPercent(fraction: number | null | undefined): string {
+  return typeof fraction === 'number' && Number.isFinite(fraction) ? `${Math.round(fraction * 100)} %` : '–';
+}
+
+const STATE_NAMES: Record<ShipmentState, string> = {
+  PENDING: 'Pending',
+  DISPATCHED: 'Dispatched',
+  IN_TRANSIT: 'In transit',
+  DELIVERED: 'Delivered',
+  CANCELLED: 'Cancelled',
+};
+
+export function stateName(state: ShipmentState | string): string {
+  return STATE_NAMES[state as ShipmentState] ?? state;
+}
+
+export function alarmTypeName(type: AlarmType): string {
+  switch (type) {
+    case 'TEMPERATURE_EXCURSION':
+      return 'Temperature excursion';
+    case 'BUDGET_EXHAUSTED':
+      return 'Excursion budget exhausted';
+    case 'SHOCK':
+      return 'Shock (possible crash)';
+    case 'DEVICE_OFFLINE':
+      return 'Device offline';
+    case 'PRE_EXCURSION':
+      return 'Temperature trend';
+    default:
+      return String(type)
+        .toLowerCase()
+        .replace(/_/g, ' ')
+        .replace(/^./, (c) => c.toUpperCase());
+  }
+}
+
+export function alarmStateName(state: string): string {
+  switch (state) {
+    case 'ACTIVE_UNACK':
+      return 'Active, not acknowledged';
+    case 'ACTIVE_ACK':
+      return 'Acknowledged';
+    case 'CLEARED':
+      return 'Cleared';
+    default:
+      return state;
+  }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,198 @@
+// The dashboard end to end, in headless Chromium against the local stack: a manager
+// sees the truck of their organisation move, a crash (from the fleet simulator) raises
+// an alarm that appears without reloading, and acknowledges it (which the REST API then
+// shows, audited); a pharmacist of another organisation sees none of it.
+
+import { expect, test, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Api, buildFleetSim, dashboardUrl, dropConnections, Fleet, type Login, otherPharmacy, outputs } from './world';
+
+const RESULTS = join(import.meta.dirname, '../test-results');
+
+test.describe.configure({ mode: 'serial' });
+
+let fleet: Fleet;
+let api: Api;
+let shipmentId: string;
+let manager: Login & { id: string; orgId: string };
+let pharmacist: Login & { orgId: string };
+let url: string;
+const live = Boolean(outputs().WebSocketUrl);
+
+test.beforeAll(async () => {
+  test.setTimeout(10 * 60_000);
+  url = dashboardUrl();
+  api = new Api();
+  buildFleetSim();
+  fleet = new Fleet();
+  fleet.setUp();
+  manager = fleet.manager();
+  shipmentId = fleet.shipmentId();
+  pharmacist = await otherPharmacy(api, fleet.state().tag);
+  fleet.start();
+});
+
+test.afterAll(async () => {
+  if (!fleet) return;
+  await fleet.stop();
+  mkdirSync(RESULTS, { recursive: true });
+  fleet.saveLog(join(RESULTS, 'fleet-sim.log'));
+});
+
+async function signIn(page: Page, login: Login) {
+  // map tiles come from the internet: refuse them, as on an offline machine
+  await page.route(/tile\.openstreetmap\.org/, (route) => route.abort('internetdisconnected'));
+  await page.goto(url);
+  await page.getByLabel('Email').fill(login.email);
+  await page.getByLabel('Password').fill(login.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('who')).toBeVisible();
+  // a marker the page keeps until it is reloaded
+  await page.evaluate(() => ((window as unknown as { __notReloaded: boolean }).__notReloaded = true));
+}
+
+async function notReloaded(page: Page) {
+  expect(await page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded)).toBe(true);
+}
+
+async function markerPosition(page: Page, id: string) {
+  const marker = page.locator(`.pg-marker[data-shipment-id="${id}"]`);
+  return [await marker.getAttribute('data-lat'), await marker.getAttribute('data-lon')].join(',');
+}
+
+test('a manager sees the truck move and a crash alarm arrive live, and acknowledges it', async ({ page }) => {
+  await signIn(page, manager);
+  if (live) await expect(page.getByTestId('live-status')).toHaveAttribute('data-status', 'open', { timeout: 30_000 });
+
+  // the truck of the manager's organisation is on the map, without map tiles
+  const marker = page.locator(`.pg-marker[data-shipment-id="${shipmentId}"]`);
+  await expect(marker).toBeVisible({ timeout: 90_000 });
+  await expect(marker).toHaveAttribute('data-state', 'IN_TRANSIT');
+  await expect(page.getByTestId('map')).toHaveAttribute('data-tiles', 'failed');
+  await expect(page.getByTestId('tiles-unavailable')).toBeVisible();
+
+  // and it moves without a reload
+  await expect.poll(() => marker.getAttribute('data-lat'), { timeout: 60_000 }).not.toBeNull();
+  const before = await markerPosition(page, shipmentId);
+  await expect.poll(() => markerPosition(page, shipmentId), { timeout: 60_000, intervals: [1000] }).not.toBe(before);
+  await notReloaded(page);
+
+  if (live) {
+    // the server drops the connection (as API Gateway does after 2 h): the page reconnects by itself
+    const status = page.getByTestId('live-status');
+    const connects = Number(await status.getAttribute('data-connects'));
+    expect(await dropConnections(manager.orgId)).toBeGreaterThan(0);
+    await expect.poll(async () => Number(await status.getAttribute('data-connects')), { timeout: 30_000 }).toBeGreaterThan(connects);
+    await expect(status).toHaveAttribute('data-status', 'open');
+    const moved = await markerPosition(page, shipmentId);
+    await expect.poll(() => markerPosition(page, shipmentId), { timeout: 60_000, intervals: [1000] }).not.toBe(moved);
+    await notReloaded(page);
+  }
+
+  // the popup tells temperature and when the truck was last seen
+  await marker.click();
+  const popup = page.getByTestId('marker-popup');
+  await expect(popup).toContainText('°C');
+  await expect(popup).toContainText('Last seen');
+
+  // a crash: the simulator resumes the same truck and crashes it a few seconds in
+  await fleet.stop();
+  fleet.start(['--incident', 'crash@1+5']);
+  const alarm = page.locator(`[data-testid="alarm"][data-shipment-id="${shipmentId}"][data-alarm-type="SHOCK"]`);
+  await expect(alarm).toBeVisible({ timeout: 120_000 });
+  await expect(alarm).toHaveAttribute('data-state', 'ACTIVE_UNACK');
+  await expect(alarm).toContainText('CRITICAL');
+  await expect(marker).toHaveAttribute('data-alarm', 'CRITICAL');
+  await notReloaded(page);
+
+  // acknowledged from the feed
+  await alarm.getByRole('button', { name: 'Acknowledge' }).click();
+  await expect(alarm).toHaveAttribute('data-state', 'ACTIVE_ACK');
+  await expect(alarm.getByTestId('alarm-state')).toContainText('Acknowledged');
+  const alarmId = await alarm.getAttribute('data-alarm-id');
+
+  // the REST API agrees: the alarm is acknowledged by the manager, and it is audited
+  const { token } = await api.login(manager);
+  const tracking = await api.call<{ alarms: { alarm_id: string; state: string; acknowledged_by?: string }[] }>(
+    'GET',
+    `/v1/shipments/${encodeURIComponent(shipmentId)}/tracking`,
+    token,
+  );
+  const stored = tracking.alarms.find((a) => a.alarm_id === alarmId);
+  expect(stored).toMatchObject({ state: 'ACTIVE_ACK', acknowledged_by: manager.id });
+  const audit = await api.call<{ items: { action: string; actor: { id: string }; after: unknown }[] }>(
+    'GET',
+    `/v1/shipments/${encodeURIComponent(shipmentId)}/audit`,
+    token,
+  );
+  const ackRecord = audit.items.find((r) => /ack/i.test(r.action));
+  expect(ackRecord, JSON.stringify(audit.items.map((r) => r.action))).toBeDefined();
+  expect(ackRecord?.actor.id).toBe(manager.id);
+
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, 'dashboard.png'), fullPage: true });
+
+  // the shipment's page: the temperature chart with its band, the alarm and the audit trail
+  await page.locator(`[data-testid="tracking-row"][data-shipment-id="${shipmentId}"] a`).first().click();
+  await expect(page.getByTestId('shipment-detail')).toBeVisible();
+  await expect(page.getByTestId('shipment-state')).toHaveText('In transit');
+  await expect.poll(async () => Number(await page.getByTestId('temperature-chart').getAttribute('data-points'))).toBeGreaterThan(5);
+  await expect(page.locator('.chart .band')).toHaveCount(1);
+  await expect(page.getByTestId('audit-trail')).toContainText(/ack/i);
+  await page.screenshot({ path: join(RESULTS, 'shipment.png'), fullPage: true });
+});
+
+test('a pharmacist of another organisation sees none of it', async ({ page }) => {
+  await signIn(page, pharmacist);
+  if (live) await expect(page.getByTestId('live-status')).toHaveAttribute('data-status', 'open', { timeout: 30_000 });
+  await expect(page.getByTestId('tracking-count')).toHaveText('0 shown');
+  await expect(page.getByTestId('no-tracking')).toBeVisible();
+  await expect(page.getByTestId('no-alarms')).toBeVisible();
+  // the fleet keeps sending (and its alarm stays active): still nothing arrives
+  await page.waitForTimeout(15_000);
+  await expect(page.locator('.pg-marker')).toHaveCount(0);
+  await expect(page.getByTestId('alarm')).toHaveCount(0);
+
+  await page.getByRole('link', { name: 'Shipments' }).click();
+  await expect(page.getByTestId('no-shipments')).toHaveText('No shipments.');
+  await page.goto(`${url}#/shipments/${encodeURIComponent(shipmentId)}`);
+  await expect(page.getByTestId('shipment-not-found')).toBeVisible();
+});
+
+test('a manager creates a shipment with the form, dispatches it and cancels it', async ({ page }) => {
+  const recipient = Object.entries(fleet.state().organisations).find(([key]) => key !== 'operator')?.[1];
+  expect(recipient, 'the fleet world has a recipient organisation').toBeDefined();
+  await signIn(page, manager);
+  await page.getByRole('link', { name: 'New shipment' }).click();
+
+  // a form with nothing in it names each missing field
+  await page.getByRole('button', { name: 'Create shipment' }).click();
+  await expect(page.locator('.field-error').first()).toBeVisible();
+
+  await page.getByLabel('Product').fill('Insulin glargine pens');
+  await page.getByLabel('Quantity (units)').fill('250');
+  await page.getByLabel('Cargo value').fill('18750.00');
+  await page.getByLabel('Temperature profile').selectOption('REFRIGERATED');
+  await page.getByLabel('Shipper organisation').selectOption(manager.orgId);
+  await page.getByLabel('Recipient organisation').selectOption(recipient!.id);
+  await page.getByLabel('Origin').fill('Distribution hub Venlo');
+  await page.getByLabel('Latitude').first().fill('51.39');
+  await page.getByLabel('Longitude').first().fill('6.17');
+  await page.getByLabel('Destination').fill(recipient!.name);
+  await page.getByLabel('Latitude').last().fill('51.22');
+  await page.getByLabel('Longitude').last().fill('6.79');
+  await page.getByRole('button', { name: 'Create shipment' }).click();
+
+  await expect(page.getByTestId('shipment-detail')).toBeVisible();
+  await expect(page.getByTestId('shipment-state')).toHaveText('Pending');
+  await page.getByRole('button', { name: 'Dispatch' }).click();
+  await expect(page.getByTestId('shipment-state')).toHaveText('Dispatched');
+  await page.getByRole('button', { name: 'Cancel shipment' }).click();
+  await page.getByLabel('Reason').fill('customer postponed the order');
+  await page.getByRole('button', { name: 'Confirm cancel' }).click();
+  await expect(page.getByTestId('shipment-state')).toHaveText('Cancelled');
+  await expect(page.getByTestId('shipment-actions')).toHaveCount(0);
+  await expect(page.getByTestId('audit-row')).toHaveCount(3);
+  await expect(page.getByTestId('audit-trail')).toContainText('DISPATCHED → CANCELLED');
+});
