@@ -38,6 +38,7 @@ test.afterAll(async () => {
   await fleet.stop();
   mkdirSync(RESULTS, { recursive: true });
   fleet.saveLog(join(RESULTS, 'fleet-sim.log'));
+  fleet.removeFiles();
 });
 
 async function signIn(page: Page, login: Login) {
