@@ -39,7 +39,6 @@ use pharmaguard_domain::notification::{
     alarm_recipients, compose_alarm_email, emailer_claim_key, is_mailed,
 };
 use pharmaguard_domain::ports::IdentityStore;
-use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use tracing::{error, info, warn};
 
@@ -195,36 +194,7 @@ pub enum Failure {
     },
 }
 
-/// The SNS event, as far as the emailer reads it (lenient: only the message
-/// and its id are needed).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsEvent {
-    /// The records (SNS delivers one per invocation).
-    #[serde(default)]
-    pub records: Vec<SnsRecord>,
-}
-
-/// One record of an [`SnsEvent`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsRecord {
-    /// The notification.
-    #[serde(default)]
-    pub sns: SnsNotification,
-}
-
-/// The notification of an [`SnsRecord`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsNotification {
-    /// SNS's id of the message (the same for every delivery of it).
-    #[serde(default)]
-    pub message_id: String,
-    /// The body: the JSON of an [`AlarmEvent`].
-    #[serde(default)]
-    pub message: String,
-}
+pub use pharmaguard_aws::sns::{SnsEvent, SnsNotification, SnsRecord};
 
 /// The Lambda handler: [`Emailer::process`] on every record at the current
 /// time. Fails (so that Lambda retries) when any record must be tried again.

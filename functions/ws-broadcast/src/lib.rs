@@ -33,7 +33,6 @@ use pharmaguard_domain::live::{
     Connection, ConnectionGateway, ConnectionRegistry, LiveEvent, PostError, RegistryError,
     audience, event_message,
 };
-use serde::Deserialize;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
@@ -45,63 +44,7 @@ pub use pharmaguard_aws::ws_management::WS_MANAGEMENT_ENDPOINT_VAR;
 /// Most posts in flight at once for one event.
 pub const MAX_CONCURRENT_POSTS: usize = 32;
 
-/// The SNS event, as far as the broadcast reads it (lenient: the message,
-/// its id and its attributes).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsEvent {
-    /// The records (SNS delivers one per invocation).
-    #[serde(default)]
-    pub records: Vec<SnsRecord>,
-}
-
-/// One record of an [`SnsEvent`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsRecord {
-    /// The notification.
-    #[serde(default)]
-    pub sns: SnsNotification,
-}
-
-/// The notification of an [`SnsRecord`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SnsNotification {
-    /// SNS's id of the message.
-    #[serde(default)]
-    pub message_id: String,
-    /// The topic it was published on.
-    #[serde(default)]
-    pub topic_arn: String,
-    /// The body: the JSON of the event.
-    #[serde(default)]
-    pub message: String,
-    /// The message attributes.
-    #[serde(default)]
-    pub message_attributes: BTreeMap<String, SnsAttribute>,
-}
-
-/// One message attribute.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct SnsAttribute {
-    /// `String`, `Number`, …
-    #[serde(rename = "Type", default)]
-    pub data_type: String,
-    /// The value.
-    #[serde(rename = "Value", default)]
-    pub value: String,
-}
-
-impl SnsNotification {
-    /// The attributes by name, values only.
-    pub fn attributes(&self) -> BTreeMap<String, String> {
-        self.message_attributes
-            .iter()
-            .map(|(name, attribute)| (name.clone(), attribute.value.clone()))
-            .collect()
-    }
-}
+pub use pharmaguard_aws::sns::{SnsAttribute, SnsEvent, SnsNotification, SnsRecord};
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -137,3 +137,63 @@ mod tests {
         assert_eq!(attributes["version"].string_value(), Some("3"));
     }
 }
+
+/// The SNS event as Lambda delivers it to a subscribed function, read
+/// leniently: only what the consumers use (id, topic, body, attributes);
+/// every field may be absent, so a test or a sample event can leave out the
+/// signature fields a real delivery carries.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnsEvent {
+    /// The records (SNS delivers one per invocation).
+    #[serde(default)]
+    pub records: Vec<SnsRecord>,
+}
+
+/// One record of an [`SnsEvent`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnsRecord {
+    /// The notification.
+    #[serde(default)]
+    pub sns: SnsNotification,
+}
+
+/// The notification of an [`SnsRecord`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnsNotification {
+    /// SNS's id of the message (the same for every delivery of it).
+    #[serde(default)]
+    pub message_id: String,
+    /// The topic it was published on.
+    #[serde(default)]
+    pub topic_arn: String,
+    /// The body: the JSON of the event.
+    #[serde(default)]
+    pub message: String,
+    /// The message attributes.
+    #[serde(default)]
+    pub message_attributes: std::collections::BTreeMap<String, SnsAttribute>,
+}
+
+/// One message attribute of an [`SnsNotification`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SnsAttribute {
+    /// `String`, `Number`, …
+    #[serde(rename = "Type", default)]
+    pub data_type: String,
+    /// The value.
+    #[serde(rename = "Value", default)]
+    pub value: String,
+}
+
+impl SnsNotification {
+    /// The attributes by name, values only.
+    pub fn attributes(&self) -> std::collections::BTreeMap<String, String> {
+        self.message_attributes
+            .iter()
+            .map(|(name, attribute)| (name.clone(), attribute.value.clone()))
+            .collect()
+    }
+}
