@@ -3,17 +3,19 @@
 //!
 //! | method and path | who | answers |
 //! |---|---|---|
-//! | `POST /v1/auth/login` `{email, password}` | public | 200 tokens and user · 400 · 401 |
-//! | `POST /v1/auth/refresh` `{refresh_token}` | public | 200 new tokens · 400 · 401 (unknown, expired, revoked or reused token) |
+//! | `POST /v1/auth/login` `{email, password}` | public | 200 tokens and user · 400 · 401 · 403 (account disabled) · 429 with `Retry-After` (too many failures, see below) |
+//! | `POST /v1/auth/refresh` `{refresh_token}` | public | 200 new tokens · 400 · 401 (unknown, expired, revoked or reused token; disabled user; family older than the user's last role change or disable) |
 //! | `POST /v1/auth/logout` `{refresh_token}` | public (the token is the proof) | 204 (also for an unknown token) · 400 |
 //! | `GET /v1/auth/me` | any user (devices: 403, their credentials are for telemetry only) | 200 `{id, kind, org_id, role, email, name}` · 401 · 403 |
 //! | `POST /v1/auth/organisations` `{name, kind}` | ADMIN | 201 · 400 · 403 |
 //! | `GET /v1/auth/organisations` | any user: every organisation (ADMIN: whole; others: `{id, name, kind}`) | 200 `{organisations}` · 403 (devices) |
 //! | `POST /v1/auth/users` `{email, name, password, role, org_id}` | ADMIN anywhere, MANAGER in their organisation, never a role above their own | 201 user · 400 · 403 · 409 (email taken) |
 //! | `GET /v1/auth/users?org_id=` | ADMIN any organisation, MANAGER their own (default: the caller's) | 200 `{users}` · 400 · 403 |
-//! | `PATCH /v1/auth/users/{id}` `{role, version}` | [`may_change_role`](pharmaguard_domain::identity::may_change_role): nobody their own role | 200 user · 400 · 403 · 404 · 409 (stale version) |
+//! | `PATCH /v1/auth/users/{id}` `{role, version}` | [`may_change_role`](pharmaguard_domain::identity::may_change_role): nobody their own role; a MANAGER only users below MANAGER | 200 user · 400 · 403 · 404 · 409 (stale version) |
+//! | `POST /v1/auth/users/{id}/disable`, `…/enable` `{version}` | [`may_set_user_disabled`](pharmaguard_domain::identity::may_set_user_disabled): ADMIN anyone, MANAGER users below MANAGER of their organisation, nobody themselves | 200 user · 400 · 403 · 404 · 409 (stale version) |
 //! | `POST /v1/auth/devices` `{device_id, name, org_id}` | ADMIN anywhere, MANAGER in their organisation | 201 with the `secret` (shown once) · 400 · 403 · 409 |
-//! | `POST /v1/auth/devices/token` `{device_id, secret}` | public | 200 device access token · 400 · 401 |
+//! | `POST /v1/auth/devices/{id}/disable`, `…/enable` (no body) | ADMIN anywhere, MANAGER in their organisation | 200 device · 400 · 403 · 404 |
+//! | `POST /v1/auth/devices/token` `{device_id, secret}` | public | 200 device access token · 400 · 401 (also for a disabled device) |
 //!
 //! Other methods on these paths answer 405 (with `Allow`), other paths 404;
 //! a protected route without an authorizer context answers 401; a store that
@@ -29,17 +31,25 @@
 //! # Tokens
 //!
 //! Access tokens are EdDSA JWTs valid for 15 minutes
-//! ([`pharmaguard_domain::identity::ACCESS_TOKEN_TTL`]). Refresh tokens are
-//! 256-bit random strings, stored only as SHA-256 fingerprints, valid for 12
-//! hours, and single-use: a refresh uses up the presented token and returns
-//! its successor in the same family. A token presented a second time (it was
+//! ([`pharmaguard_domain::identity::ACCESS_TOKEN_TTL`]); the authorizer also
+//! refuses those of a disabled account and those issued before the user's
+//! last role change or disable. Refresh tokens are 256-bit random strings,
+//! stored only as SHA-256 fingerprints, and single-use: a refresh uses up the
+//! presented token and returns its successor in the same family. A family
+//! lives 10 hours from its login
+//! ([`pharmaguard_domain::identity::REFRESH_FAMILY_LIFETIME`]), however often
+//! it rotates; a role change or a disable voids every family of the user. A token presented a second time (it was
 //! copied, or two refreshes raced) revokes its whole family, so both the
 //! thief and the legitimate holder must sign in again; the event is written
 //! to the audit trail. Logout revokes the family of the presented token.
 //!
 //! Login verifies the password against a dummy argon2id hash when the email
 //! is unknown, so unknown emails and wrong passwords take as long and answer
-//! the same 401.
+//! the same 401. Failures are counted per normalized email, known or not
+//! ([`pharmaguard_domain::accounts::lockout`]): from the 5th in a row the
+//! next attempt waits 5 s, doubling up to 80 s; the 10th locks the email out
+//! for 15 minutes (audited as `auth.login_locked`). Meanwhile logins answer
+//! 429 with `Retry-After`, before any password is checked.
 
 mod reply;
 mod routes;
@@ -180,7 +190,9 @@ enum Route<'a> {
     Organisations,
     Users,
     User(&'a str),
+    UserStatus(&'a str, bool),
     Devices,
+    DeviceStatus(&'a str, bool),
     DeviceToken,
 }
 
@@ -188,9 +200,13 @@ impl Route<'_> {
     /// The methods the route answers.
     fn allow(self) -> &'static str {
         match self {
-            Route::Login | Route::Refresh | Route::Logout | Route::Devices | Route::DeviceToken => {
-                "POST"
-            }
+            Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::Devices
+            | Route::DeviceToken
+            | Route::UserStatus(..)
+            | Route::DeviceStatus(..) => "POST",
             Route::Me => "GET",
             Route::Organisations | Route::Users => "GET, POST",
             Route::User(_) => "PATCH",
@@ -215,8 +231,12 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ["organisations"] => Some(Route::Organisations),
         ["users"] => Some(Route::Users),
         ["users", id] if !id.is_empty() => Some(Route::User(id)),
+        ["users", id, "disable"] if !id.is_empty() => Some(Route::UserStatus(id, true)),
+        ["users", id, "enable"] if !id.is_empty() => Some(Route::UserStatus(id, false)),
         ["devices"] => Some(Route::Devices),
         ["devices", "token"] => Some(Route::DeviceToken),
+        ["devices", id, "disable"] if !id.is_empty() => Some(Route::DeviceStatus(id, true)),
+        ["devices", id, "enable"] if !id.is_empty() => Some(Route::DeviceStatus(id, false)),
         _ => None,
     }
 }
@@ -256,6 +276,12 @@ where
                     routes::list_users(services, caller, request.query.get("org_id")).await
                 }
                 (Route::User(id), _) => routes::change_role(services, caller, id, body).await,
+                (Route::UserStatus(id, disable), _) => {
+                    routes::set_user_disabled(services, caller, id, disable, body).await
+                }
+                (Route::DeviceStatus(id, disable), _) => {
+                    routes::set_device_disabled(services, caller, id, disable, body).await
+                }
                 (Route::Devices, _) => routes::create_device(services, caller, body).await,
                 _ => Reply::not_found("no such route"),
             }

@@ -5,15 +5,17 @@
 //! the first problem becomes the answer.
 
 use pharmaguard_domain::FieldError;
+use pharmaguard_domain::accounts::lockout::{self, LoginAttempts};
 use pharmaguard_domain::accounts::{
     Device, Organisation, RefreshToken, User, new_id, parse_change_role_request,
     parse_create_device_request, parse_create_organisation_request, parse_create_user_request,
-    parse_device_token_request, parse_login_request, parse_refresh_request,
+    parse_device_status_request, parse_device_token_request, parse_login_request,
+    parse_refresh_request, parse_user_status_request,
 };
 use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
 use pharmaguard_domain::identity::{
-    Denied, Principal, REFRESH_TOKEN_TTL, Role, may_administer, may_change_role,
-    may_create_organisation, may_create_user,
+    Denied, Principal, Role, may_administer, may_change_role, may_create_organisation,
+    may_create_user, may_set_device_disabled, may_set_user_disabled,
 };
 use pharmaguard_domain::ports::{AuditLog, IdentityStore, IdentityStoreError, Rotation};
 use pharmaguard_domain::shipment::ports::Clock;
@@ -30,6 +32,9 @@ use crate::{IssueTokens, Reply, Services};
 const BAD_CREDENTIALS: &str = "invalid email or password";
 const BAD_REFRESH_TOKEN: &str = "invalid, expired or revoked refresh token; sign in again";
 const BAD_DEVICE_CREDENTIALS: &str = "invalid device id or secret";
+const TOO_MANY_LOGINS: &str =
+    "too many failed sign-ins for this email; wait for Retry-After seconds and try again";
+const ACCOUNT_DISABLED: &str = "this account is disabled; ask your manager to enable it";
 
 /// The fingerprint [`device_token`] compares against when the device does
 /// not exist, so that unknown devices take as long as wrong secrets.
@@ -105,6 +110,13 @@ struct Session<'a> {
     user: UserView<'a>,
 }
 
+/// 429 with `Retry-After`: sign-ins for this email wait.
+fn too_many_logins(retry_after: u64) -> Reply {
+    let mut reply = Reply::error(429, "too_many_requests", TOO_MANY_LOGINS, &[]);
+    reply.headers.push(("retry-after", retry_after.to_string()));
+    reply
+}
+
 /// Starts a refresh-token family for `user` and issues both tokens.
 async fn new_session<S, A, T, C>(
     services: &Services<S, A, T, C>,
@@ -125,7 +137,7 @@ where
     if let Err(error) = services.store.start_refresh_family(&first).await {
         return store_failed(error);
     }
-    session_reply(services, user, &refresh, now)
+    session_reply(services, user, &refresh, &first, now)
 }
 
 /// The session answer: a fresh access token and the refresh token.
@@ -133,6 +145,7 @@ fn session_reply<S, A, T, C>(
     services: &Services<S, A, T, C>,
     user: &User,
     refresh_token: &str,
+    stored: &RefreshToken,
     now: OffsetDateTime,
 ) -> Reply
 where
@@ -149,13 +162,16 @@ where
             token_type: "Bearer",
             expires_in: access.expires_in,
             refresh_token,
-            refresh_expires_in: REFRESH_TOKEN_TTL.as_secs(),
+            refresh_expires_in: stored.seconds_left(now),
             user: UserView::from(user),
         },
     )
 }
 
-/// `POST /v1/auth/login`.
+/// `POST /v1/auth/login`, with the failed-login counter of
+/// [`lockout`]: while the email's window lasts, 429 with `Retry-After`
+/// before any password is checked; each failure (an unknown email's too)
+/// is counted, a lockout audited; a success resets the counter.
 pub async fn login<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
 where
     S: IdentityStore,
@@ -167,28 +183,113 @@ where
         Ok(request) => request,
         Err(errors) => return invalid(errors),
     };
+    let key = lockout::login_key(&request.email);
+    let attempts = match services.store.login_attempts(&key).await {
+        Ok(attempts) => attempts,
+        Err(error) => return store_failed(error),
+    };
+    if let Some(refused) = lockout::refusal(attempts.as_ref(), services.clock.now()) {
+        info!(
+            retry_after = refused.retry_after,
+            "login refused: too many failures"
+        );
+        return too_many_logins(refused.retry_after);
+    }
     let user = match services.store.find_user_by_email(&request.email).await {
         Ok(user) => user,
         Err(error) => return store_failed(error),
     };
-    let Some(user) = user else {
-        services.passwords.verify_dummy(&request.password);
-        info!("login refused: unknown email");
-        return Reply::unauthorized(BAD_CREDENTIALS);
+    let verified = match &user {
+        Some(user) => services
+            .passwords
+            .verify(&request.password, &user.password_hash),
+        None => {
+            services.passwords.verify_dummy(&request.password);
+            false
+        }
     };
-    if !services
-        .passwords
-        .verify(&request.password, &user.password_hash)
-    {
-        info!(user_id = %user.id, "login refused: wrong password");
-        return Reply::unauthorized(BAD_CREDENTIALS);
-    }
     let now = services.clock.now();
+    let user = match user {
+        Some(user) if verified => user,
+        user => {
+            match &user {
+                Some(user) => info!(user_id = %user.id, "login refused: wrong password"),
+                None => info!("login refused: unknown email"),
+            }
+            return failed_login(services, &key, user.as_ref(), now).await;
+        }
+    };
+    if user.is_disabled() {
+        info!(user_id = %user.id, "login refused: the account is disabled");
+        return Reply::error(403, "account_disabled", ACCOUNT_DISABLED, &[]);
+    }
+    if attempts
+        .as_ref()
+        .is_some_and(|a: &LoginAttempts| a.failures > 0)
+    {
+        if let Err(error) = services.store.reset_login_failures(&key).await {
+            return store_failed(error);
+        }
+    }
     info!(user_id = %user.id, "login");
     new_session(services, &user, now).await
 }
 
-/// `POST /v1/auth/refresh`: rotation with reuse detection.
+/// Counts a failed login for `key` (of `user`, if the email has one), opens
+/// the window it earns, audits a lockout, and answers 401.
+async fn failed_login<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    key: &str,
+    user: Option<&User>,
+    now: OffsetDateTime,
+) -> Reply
+where
+    S: IdentityStore,
+    A: AuditLog,
+{
+    let failures = match services.store.count_login_failure(key, now).await {
+        Ok(failures) => failures,
+        Err(error) => return store_failed(error),
+    };
+    let Some(block) = lockout::block_after(failures, now) else {
+        return Reply::unauthorized(BAD_CREDENTIALS);
+    };
+    if let Err(error) = services.store.block_login(key, block.until).await {
+        return store_failed(error);
+    }
+    if block.lockout {
+        warn!(
+            user_id = user.map(|u| u.id.as_str()),
+            failures, "sign-in locked out"
+        );
+        // an unknown email's trail is kept under the email itself
+        let entity_id = user.map_or(key, |user| user.id.as_str());
+        let record = AuditRecord::new(
+            EntityType::User,
+            entity_id,
+            Actor::system(),
+            "auth.login_locked",
+            now,
+            None,
+            Some(json!({
+                "email": key,
+                "known_account": user.is_some(),
+                "failures": failures,
+                "locked_until": block.until.format(&time::format_description::well_known::Rfc3339).ok(),
+            })),
+        );
+        if let Err(error) = services.audit.append(&record).await {
+            // the lockout holds, which is what protects the account
+            warn!(%error, "lockout not recorded in the audit trail");
+        }
+    }
+    Reply::unauthorized(BAD_CREDENTIALS)
+}
+
+/// `POST /v1/auth/refresh`: rotation with reuse detection. Refused (and the
+/// family revoked) when the user is disabled or the family was started
+/// before the user's last role change or disable; every family ends
+/// [`pharmaguard_domain::identity::REFRESH_FAMILY_LIFETIME`] after its login.
 pub async fn refresh<S, A, T, C>(services: &Services<S, A, T, C>, body: &[u8]) -> Reply
 where
     S: IdentityStore,
@@ -211,7 +312,7 @@ where
         Err(error) => return store_failed(error),
     };
     if token.is_expired(now) {
-        info!(family_id = %token.family_id, "refresh refused: expired token");
+        info!(family_id = %token.family_id, "refresh refused: the family's day is over");
         return Reply::unauthorized(BAD_REFRESH_TOKEN);
     }
     if token.used_at.is_some() {
@@ -225,11 +326,28 @@ where
         }
         Err(error) => return store_failed(error),
     };
+    let superseded = user
+        .tokens_valid_after
+        .is_some_and(|cutoff| token.family_started_at < cutoff);
+    if user.is_disabled() || superseded {
+        info!(
+            user_id = %user.id, family_id = %token.family_id, disabled = user.is_disabled(),
+            "refresh refused: the account was disabled or its role changed; family revoked"
+        );
+        if let Err(error) = services
+            .store
+            .revoke_refresh_family(&token.family_id, now)
+            .await
+        {
+            return store_failed(error);
+        }
+        return Reply::unauthorized(BAD_REFRESH_TOKEN);
+    }
     let next_secret = match random_secret() {
         Ok(secret) => secret,
         Err(error) => return token_failed(error),
     };
-    let next = RefreshToken::new(sha256_hex(&next_secret), &token.family_id, &user.id, now);
+    let next = token.successor(sha256_hex(&next_secret), now);
     match services
         .store
         .rotate_refresh_token(&presented_hash, &next, now)
@@ -237,7 +355,7 @@ where
     {
         Ok(Rotation::Rotated) => {
             info!(user_id = %user.id, family_id = %token.family_id, "refresh");
-            session_reply(services, &user, &next_secret, now)
+            session_reply(services, &user, &next_secret, &next, now)
         }
         Ok(Rotation::AlreadyUsed) => reuse_detected(services, &token, now).await,
         Ok(Rotation::FamilyRevoked) => {
@@ -549,7 +667,7 @@ where
     );
     match services
         .store
-        .update_user_role(&changed, request.expected_version, &record)
+        .update_user(&changed, request.expected_version, &record)
         .await
     {
         Ok(()) => {
@@ -560,6 +678,147 @@ where
             stale(current_version.unwrap_or(target.version))
         }
         Err(IdentityStoreError::NotFound) => Reply::not_found("no user has this id"),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `POST /v1/auth/users/{id}/disable` and `…/enable` with `{version}`:
+/// [`may_set_user_disabled`]. A disable ends the user's tokens, refresh
+/// families and WebSocket connections (through `tokens_valid_after`); an
+/// enable lets them sign in again. Asking for the state the user is in
+/// answers 200 with the user unchanged.
+pub async fn set_user_disabled<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    user_id: &str,
+    disable: bool,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if caller.id() == user_id && caller.role().is_some() {
+        return denied(Denied::OwnAccount);
+    }
+    if let Err(reply) = administrator(caller) {
+        return reply;
+    }
+    let expected_version = match parse_user_status_request(body) {
+        Ok(version) => version,
+        Err(errors) => return invalid(errors),
+    };
+    let target = match services.store.get_user(user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Reply::not_found("no user has this id"),
+        Err(error) => return store_failed(error),
+    };
+    if let Err(reason) = may_set_user_disabled(caller, user_id, &target.org_id, target.role) {
+        return denied(reason);
+    }
+    if target.version != expected_version {
+        return stale(target.version);
+    }
+    if target.is_disabled() == disable {
+        return Reply::json(200, &target.summary());
+    }
+    let now = services.clock.now();
+    let (changed, action) = if disable {
+        (target.disabled(now), "user.disabled")
+    } else {
+        (target.enabled(now), "user.enabled")
+    };
+    let record = AuditRecord::new(
+        EntityType::User,
+        &target.id,
+        Actor::from(caller),
+        action,
+        now,
+        Some(target.to_json()),
+        Some(changed.to_json()),
+    );
+    match services
+        .store
+        .update_user(&changed, expected_version, &record)
+        .await
+    {
+        Ok(()) => {
+            info!(user_id = %changed.id, action, "user status changed");
+            Reply::json(200, &changed.summary())
+        }
+        Err(IdentityStoreError::VersionConflict { current_version }) => {
+            stale(current_version.unwrap_or(target.version))
+        }
+        Err(IdentityStoreError::NotFound) => Reply::not_found("no user has this id"),
+        Err(error) => store_failed(error),
+    }
+}
+
+/// `POST /v1/auth/devices/{id}/disable` and `…/enable` (no body):
+/// [`may_set_device_disabled`]. A disabled device gets no token, so the
+/// MQTT broker refuses its login too, and the authorizer refuses the tokens
+/// it holds. Idempotent: 200 with the device as it is now.
+pub async fn set_device_disabled<S, A, T, C>(
+    services: &Services<S, A, T, C>,
+    caller: &Principal,
+    device_id: &str,
+    disable: bool,
+    body: &[u8],
+) -> Reply
+where
+    S: IdentityStore,
+    C: Clock,
+{
+    if let Err(reply) = administrator(caller) {
+        return reply;
+    }
+    if let Err(errors) = parse_device_status_request(body) {
+        return invalid(errors);
+    }
+    let device = match services.store.get_device(device_id).await {
+        Ok(Some(device)) => device,
+        Ok(None) => return Reply::not_found("no device has this id"),
+        Err(error) => return store_failed(error),
+    };
+    if let Err(reason) = may_set_device_disabled(caller, &device.org_id) {
+        return denied(reason);
+    }
+    if device.is_disabled() == disable {
+        return Reply::json(200, &device.summary());
+    }
+    let now = services.clock.now();
+    let (changed, action) = if disable {
+        (
+            Device {
+                disabled_at: Some(now),
+                ..device.clone()
+            },
+            "device.disabled",
+        )
+    } else {
+        (
+            Device {
+                disabled_at: None,
+                ..device.clone()
+            },
+            "device.enabled",
+        )
+    };
+    let record = AuditRecord::new(
+        EntityType::Device,
+        &device.id,
+        Actor::from(caller),
+        action,
+        now,
+        Some(device.to_json()),
+        Some(changed.to_json()),
+    );
+    match services.store.update_device_status(&changed, &record).await {
+        Ok(()) => {
+            info!(device_id = %changed.id, action, "device status changed");
+            Reply::json(200, &changed.summary())
+        }
+        Err(IdentityStoreError::NotFound) => Reply::not_found("no device has this id"),
         Err(error) => store_failed(error),
     }
 }
@@ -619,6 +878,7 @@ where
         name: request.name,
         secret_hash: sha256_hex(&secret),
         created_at: now,
+        disabled_at: None,
     };
     let record = AuditRecord::new(
         EntityType::Device,
@@ -678,6 +938,10 @@ where
         info!(device_id = %request.device_id, "device token refused");
         return Reply::unauthorized(BAD_DEVICE_CREDENTIALS);
     };
+    if device.is_disabled() {
+        info!(device_id = %device.id, "device token refused: the device is disabled");
+        return Reply::unauthorized(BAD_DEVICE_CREDENTIALS);
+    }
     match services
         .tokens
         .issue(&device.principal(), services.clock.now())

@@ -204,7 +204,7 @@ async fn login_answers_tokens_and_the_user() {
     let body = world.login("manager").await;
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
-    assert_eq!(body["refresh_expires_in"], 12 * 3600);
+    assert_eq!(body["refresh_expires_in"], 10 * 3600);
     assert_eq!(
         body["user"],
         json!({"id": "usr-manager", "email": "manager@example.org", "name": "manager",
@@ -341,10 +341,12 @@ async fn concurrent_refreshes_with_one_token_cannot_both_succeed() {
 }
 
 #[tokio::test]
-async fn refresh_picks_up_a_role_change() {
+async fn a_role_change_voids_the_users_refresh_families_and_a_new_login_has_the_new_role() {
     let world = World::new();
-    let login = world.login("driver").await;
+    let first = world.login("driver").await;
+    let second = world.login("driver").await;
     let admin = world.as_user("admin");
+    world.services.clock.advance(Duration::from_secs(1));
     let (status, _) = world
         .call(
             "PATCH",
@@ -354,14 +356,45 @@ async fn refresh_picks_up_a_role_change() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, body) = world.refresh(&login["refresh_token"]).await;
-    assert_eq!(status, 200);
+    for login in [&first, &second] {
+        assert_eq!(world.refresh(&login["refresh_token"]).await.0, 401);
+    }
+    assert_eq!(world.services.store.refresh_tokens().len(), 2);
+    world.services.clock.advance(Duration::from_secs(1));
+    let body = world.login("driver").await;
     assert_eq!(body["user"]["role"], "PHARMACIST");
     let principal = world
         .verifier()
-        .verify_at(body["access_token"].as_str().expect("token"), START)
+        .verify_at(
+            body["access_token"].as_str().expect("token"),
+            world.services.clock.now(),
+        )
         .expect("valid");
     assert_eq!(principal.role(), Some(Role::Pharmacist));
+    assert_eq!(world.refresh(&body["refresh_token"]).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_family_ends_ten_hours_after_its_login_however_often_it_rotates() {
+    let world = World::new();
+    let mut token = world.login("driver").await["refresh_token"].clone();
+    for hour in 1..10 {
+        world.services.clock.advance(Duration::from_secs(3600));
+        let (status, body) = world.refresh(&token).await;
+        assert_eq!(status, 200, "hour {hour}: {body}");
+        assert_eq!(
+            body["refresh_expires_in"],
+            (10 - hour) * 3600,
+            "hour {hour}"
+        );
+        token = body["refresh_token"].clone();
+    }
+    world.services.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        world.refresh(&token).await.0,
+        401,
+        "the working day is over"
+    );
 }
 
 #[tokio::test]
@@ -846,6 +879,26 @@ async fn nobody_changes_their_own_role() {
 #[tokio::test]
 async fn managers_change_roles_only_below_theirs_in_their_organisation() {
     let world = World::new();
+    world.seed("manager2", &world.op, Role::Manager);
+    for role in ["DRIVER", "MANAGER"] {
+        let (status, body) = patch(
+            &world,
+            "manager",
+            "manager2",
+            json!({"role": role, "version": 1}),
+        )
+        .await;
+        assert_eq!(status, 403, "not another manager: {body}");
+        assert_eq!(body["message"], "a MANAGER cannot change a MANAGER");
+    }
+    let (status, _) = patch(
+        &world,
+        "admin",
+        "manager2",
+        json!({"role": "DRIVER", "version": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "an admin changes a manager's role");
     let (status, _) = patch(
         &world,
         "manager",
@@ -1094,6 +1147,8 @@ async fn hostile_bodies_never_panic_nor_answer_5xx() {
         ("POST", "/v1/auth/organisations"),
         ("POST", "/v1/auth/users"),
         ("PATCH", "/v1/auth/users/usr-driver"),
+        ("POST", "/v1/auth/users/usr-driver/disable"),
+        ("POST", "/v1/auth/users/usr-driver/enable"),
         ("POST", "/v1/auth/devices"),
         ("POST", "/v1/auth/devices/token"),
     ];
@@ -1184,4 +1239,423 @@ fn required_variables_must_be_set_and_not_blank() {
         required_var(AUDIT_TABLE_VAR, None),
         Err(MissingVar(AUDIT_TABLE_VAR))
     );
+}
+
+// ------------------------------------------------------------------ login abuse
+
+/// A login as `email` with `password`: the status and `Retry-After`.
+async fn try_login(world: &World, email: &str, password: &str) -> (u16, Option<String>) {
+    let reply = route(
+        &world.services,
+        &AuthRequest {
+            method: "POST".into(),
+            path: "/v1/auth/login".into(),
+            body: json!({"email": email, "password": password})
+                .to_string()
+                .into_bytes(),
+            ..AuthRequest::default()
+        },
+    )
+    .await;
+    let retry_after = reply
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, value)| value.clone());
+    (reply.status, retry_after)
+}
+
+#[tokio::test]
+async fn failed_logins_wait_longer_and_longer_then_lock_out_for_15_minutes() {
+    let world = World::new();
+    let email = "driver@example.org";
+    let clock = &world.services.clock;
+    for _ in 1..=4 {
+        assert_eq!(try_login(&world, email, "wrong").await, (401, None));
+    }
+    for wait in [5, 10, 20, 40, 80] {
+        assert_eq!(try_login(&world, email, "wrong").await, (401, None));
+        // refused at once, even with the right password, and not counted
+        assert_eq!(
+            try_login(&world, email, PASSWORD).await,
+            (429, Some(wait.to_string()))
+        );
+        clock.advance(Duration::from_secs(wait - 1));
+        assert_eq!(
+            try_login(&world, email, PASSWORD).await,
+            (429, Some("1".into()))
+        );
+        clock.advance(Duration::from_secs(1));
+    }
+    // the 10th failure locks the email out
+    assert_eq!(try_login(&world, email, "wrong").await, (401, None));
+    assert_eq!(
+        try_login(&world, email, PASSWORD).await,
+        (429, Some("900".to_owned()))
+    );
+    let records = world.services.audit.records();
+    let locked: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == "auth.login_locked")
+        .collect();
+    assert_eq!(locked.len(), 1);
+    assert_eq!(locked[0].entity_key(), "USER#usr-driver");
+    assert_eq!(
+        locked[0].after.as_ref().map(|a| &a["failures"]),
+        Some(&json!(10))
+    );
+    clock.advance(Duration::from_secs(900));
+    // after the lockout, a success resets the counter
+    assert_eq!(try_login(&world, email, PASSWORD).await.0, 200);
+    for _ in 1..=4 {
+        assert_eq!(try_login(&world, email, "wrong").await, (401, None));
+    }
+    assert_eq!(
+        try_login(&world, email, PASSWORD).await.0,
+        200,
+        "4 failures wait for nothing"
+    );
+}
+
+#[tokio::test]
+async fn another_failure_after_a_lockout_locks_again() {
+    let world = World::new();
+    let email = "driver@example.org";
+    world.services.store.seed_login_attempts(
+        email,
+        pharmaguard_domain::accounts::lockout::LoginAttempts {
+            failures: 10,
+            last_failure_at: START,
+            blocked_until: Some(START),
+        },
+    );
+    world.services.clock.advance(Duration::from_secs(60));
+    assert_eq!(try_login(&world, email, "still wrong").await, (401, None));
+    assert_eq!(
+        try_login(&world, email, PASSWORD).await,
+        (429, Some("900".to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn unknown_emails_get_the_same_answers_as_accounts_under_attack() {
+    let world = World::new();
+    let known = "Driver@Example.org";
+    let unknown = "nobody@example.org";
+    let mut answers = Vec::new();
+    for email in [known, unknown] {
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.push(try_login(&world, email, "wrong").await);
+            seen.push(try_login(&world, email, "wrong").await);
+            world.services.clock.advance(Duration::from_secs(100));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].iter().any(|(status, _)| *status == 429));
+    assert_eq!(
+        world
+            .services
+            .audit
+            .records()
+            .iter()
+            .filter(|r| r.action == "auth.login_locked")
+            .count(),
+        2,
+        "both lockouts audited"
+    );
+    let unknown_record = world
+        .services
+        .audit
+        .records()
+        .into_iter()
+        .find(|r| r.entity_id == unknown)
+        .expect("the unknown email's lockout");
+    assert_eq!(
+        unknown_record.after.as_ref().map(|a| &a["known_account"]),
+        Some(&json!(false))
+    );
+    // the counter is per normalized email: other accounts are not affected
+    assert_eq!(
+        try_login(&world, "manager@example.org", PASSWORD).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_failure_is_forgotten_a_day_later() {
+    let world = World::new();
+    for _ in 0..4 {
+        try_login(&world, "driver@example.org", "wrong").await;
+    }
+    world
+        .services
+        .clock
+        .advance(Duration::from_secs(24 * 3600 + 1));
+    assert_eq!(
+        try_login(&world, "driver@example.org", "wrong").await,
+        (401, None)
+    );
+    assert_eq!(
+        try_login(&world, "driver@example.org", PASSWORD).await.0,
+        200
+    );
+}
+
+// ------------------------------------------------------------------ disabling
+
+async fn set_status(world: &World, caller: &str, path: &str, body: Value) -> (u16, Value) {
+    world.post(path, Some(&world.as_user(caller)), body).await
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_sign_in_nor_refresh_and_is_audited() {
+    let world = World::new();
+    let login = world.login("driver").await;
+    world.services.clock.advance(Duration::from_secs(1));
+    let (status, body) = set_status(
+        &world,
+        "manager",
+        "/v1/auth/users/usr-driver/disable",
+        json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["disabled_at"], "2026-11-21T08:00:01Z");
+    let record = world.services.store.audit_records().pop().expect("record");
+    assert_eq!(record.action, "user.disabled");
+    assert_eq!(record.actor.id, "usr-manager");
+    assert_eq!(record.entity_key(), "USER#usr-driver");
+
+    let (status, body) = world
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "driver@example.org", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("account_disabled"))
+    );
+    let (status, _) = world.refresh(&login["refresh_token"]).await;
+    assert_eq!(status, 401);
+    assert!(
+        world
+            .services
+            .store
+            .is_family_revoked(&world.services.store.refresh_tokens()[0].family_id),
+        "the family is revoked too"
+    );
+    // the same state again: 200, unchanged
+    let (status, body) = set_status(
+        &world,
+        "manager",
+        "/v1/auth/users/usr-driver/disable",
+        json!({"version": 2}),
+    )
+    .await;
+    assert_eq!((status, body["version"].clone()), (200, json!(2)));
+
+    // enabled again: a new login works, the old family stays void
+    world.services.clock.advance(Duration::from_secs(1));
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/users/usr-driver/enable",
+        json!({"version": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("disabled_at").is_none(), "{body}");
+    assert_eq!(
+        world
+            .services
+            .store
+            .audit_records()
+            .pop()
+            .expect("record")
+            .action,
+        "user.enabled"
+    );
+    assert_eq!(world.refresh(&login["refresh_token"]).await.0, 401);
+    world.services.clock.advance(Duration::from_secs(1));
+    let fresh = world.login("driver").await;
+    assert_eq!(world.refresh(&fresh["refresh_token"]).await.0, 200);
+}
+
+#[tokio::test]
+async fn who_may_disable_and_enable_whom() {
+    let world = World::new();
+    world.seed("manager2", &world.op, Role::Manager);
+    let cases = [
+        ("manager", "admin", 403),
+        ("manager", "manager2", 403),
+        ("manager", "manager", 403),
+        ("admin", "admin", 403),
+        ("manager", "hdriver", 403),
+        ("pharmacist", "driver", 403),
+        ("driver", "pharmacist", 403),
+        ("manager", "pharmacist", 200),
+        ("hmanager", "hdriver", 200),
+        ("admin", "manager2", 200),
+    ];
+    for (caller, target, expected) in cases {
+        for action in ["disable", "enable"] {
+            let version = world.user(target).version;
+            let (status, body) = set_status(
+                &world,
+                caller,
+                &format!("/v1/auth/users/usr-{target}/{action}"),
+                json!({"version": version}),
+            )
+            .await;
+            assert_eq!(status, expected, "{caller} {action}s {target}: {body}");
+        }
+    }
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/users/usr-ghost/disable",
+        json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/users/usr-driver/disable",
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, fields(&body)), (400, vec!["version"]));
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/users/usr-driver/disable",
+        json!({"version": 7}),
+    )
+    .await;
+    assert_eq!((status, fields(&body)), (409, vec!["version"]));
+    let device = Principal::Device {
+        device_id: "truck-1".into(),
+        org_id: world.op.clone(),
+    };
+    let (status, _) = world
+        .post(
+            "/v1/auth/users/usr-driver/disable",
+            Some(&device),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = world
+        .post(
+            "/v1/auth/users/usr-driver/disable",
+            None,
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = world
+        .call(
+            "GET",
+            "/v1/auth/users/usr-driver/disable",
+            Some(&world.as_user("admin")),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn a_disabled_device_gets_no_token_until_enabled() {
+    let world = World::new();
+    let (status, body) = register(&world, "manager", "truck-9", &world.op).await;
+    assert_eq!(status, 201);
+    let secret = body["secret"].clone();
+    let token = || async {
+        world
+            .post(
+                "/v1/auth/devices/token",
+                None,
+                json!({"device_id": "truck-9", "secret": secret}),
+            )
+            .await
+    };
+    assert_eq!(token().await.0, 200);
+
+    let (status, _) = set_status(
+        &world,
+        "hmanager",
+        "/v1/auth/devices/truck-9/disable",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 403, "another organisation's manager");
+    let (status, _) = set_status(
+        &world,
+        "driver",
+        "/v1/auth/devices/truck-9/disable",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 403, "drivers administer nothing");
+    let (status, body) = set_status(
+        &world,
+        "manager",
+        "/v1/auth/devices/truck-9/disable",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["disabled_at"], "2026-11-21T08:00:00Z");
+    let record = world.services.store.audit_records().pop().expect("record");
+    assert_eq!(
+        (record.action.as_str(), record.entity_key()),
+        ("device.disabled", "DEVICE#truck-9".to_owned())
+    );
+    let (status, body) = token().await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("invalid device id or secret"))
+    );
+
+    let (status, _) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/devices/truck-9/disable",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "idempotent");
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/devices/truck-9/enable",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("disabled_at").is_none());
+    assert_eq!(token().await.0, 200);
+
+    let (status, _) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/devices/truck-0/disable",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = set_status(
+        &world,
+        "admin",
+        "/v1/auth/devices/truck-9/disable",
+        json!({"why": 1}),
+    )
+    .await;
+    assert_eq!((status, fields(&body)), (400, vec!["why"]));
 }

@@ -171,6 +171,8 @@ fn user(id: &str, org: &str, role: Role) -> User {
         version: 1,
         created_at: at,
         updated_at: at,
+        disabled_at: None,
+        tokens_valid_after: None,
     }
 }
 

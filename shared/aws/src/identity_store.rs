@@ -11,14 +11,20 @@
 //! | item | `pk` | `sk` | `gsi1pk` / `gsi1sk` | other attributes |
 //! |---|---|---|---|---|
 //! | organisation | `ORG#<id>` | `ORG` | `ORGS` / `<lowercase name>#<id>` | `id`, `name`, `kind`, `created_at` |
-//! | user | `USER#<id>` | `USER` | `ORG#<org>#USERS` / `<email>` | `id`, `email`, `name`, `org_id`, `role`, `password_hash`, `version`, `created_at`, `updated_at` |
+//! | user | `USER#<id>` | `USER` | `ORG#<org>#USERS` / `<email>` | `id`, `email`, `name`, `org_id`, `role`, `password_hash`, `version`, `created_at`, `updated_at`, `disabled_at` (while disabled), `tokens_valid_after` (after a role change or a disable) |
 //! | unique email | `EMAIL#<email>` | `EMAIL` | — | `user_id` |
-//! | device | `DEVICE#<id>` | `DEVICE` | `ORG#<org>#DEVICES` / `<id>` | `id`, `org_id`, `name`, `secret_hash`, `created_at` |
-//! | refresh token | `REFRESH#<sha256>` | `REFRESH` | — | `family_id`, `user_id`, `issued_at`, `expires_at`, `used_at` (once used) |
+//! | device | `DEVICE#<id>` | `DEVICE` | `ORG#<org>#DEVICES` / `<id>` | `id`, `org_id`, `name`, `secret_hash`, `created_at`, `disabled_at` (while disabled) |
+//! | refresh token | `REFRESH#<sha256>` | `REFRESH` | — | `family_id`, `user_id`, `issued_at`, `family_started_at`, `expires_at`, `used_at` (once used) |
 //! | refresh family | `FAMILY#<id>` | `FAMILY` | — | `user_id`, `created_at`, `rotated_at`, `expires_at`, `revoked_at` (once revoked) |
+//! | failed-login counter | `LOGIN#<email>` | `LOGIN` | — | `failures`, `last_failure_at` and `blocked_until` (epoch milliseconds), `expires_at` |
+//!
+//! Other functions read the device item's `org_id` and `disabled_at`, and
+//! the authorizer, `$connect` and the connection sweep read the user item's
+//! `org_id`, `role`, `disabled_at` and `tokens_valid_after`, each with a
+//! projection ([`DynamoAccountStatuses`]): keep these names.
 //!
 //! Emails are stored normalized (lowercase). Times are RFC 3339 strings,
-//! except `expires_at` (epoch seconds, for TTL).
+//! except `expires_at` (epoch seconds, for TTL) and the login counter's.
 //!
 //! # Writes
 //!
@@ -29,29 +35,44 @@
 //! - user: `ConditionCheck` of the organisation (`attribute_exists(pk)`),
 //!   `Put` user and `Put` email, both `attribute_not_exists(pk)` (so two users
 //!   never share an email), + audit;
-//! - role change: `Update` user `SET role, version, updated_at` on
+//! - role change, disable, enable: `Update` user `SET role, version,
+//!   updated_at, tokens_valid_after` and `SET` or `REMOVE disabled_at` on
 //!   `version = :expected` + audit;
+//! - device disable, enable: `Update` device `SET` or `REMOVE disabled_at`
+//!   on `attribute_exists(pk)` + audit;
 //! - device: `ConditionCheck` of the organisation, `Put` device
 //!   (`attribute_not_exists(pk)`) + audit.
 //!
 //! Refresh tokens: a login `Put`s a family and its first token. A refresh is
 //! one transaction: `Update` the presented token `SET used_at` on
 //! `attribute_exists(pk) AND attribute_not_exists(used_at)`, `Update` the
-//! family (extend `expires_at`) on `attribute_exists(pk) AND
-//! attribute_not_exists(revoked_at)`, and `Put` the next token. Two refreshes
+//! family (`SET rotated_at`; its `expires_at`, 10 h after the login, stays)
+//! on `attribute_exists(pk) AND attribute_not_exists(revoked_at)`, and `Put`
+//! the next token. Two refreshes
 //! with one token cannot both commit: the second finds `used_at` set and is
 //! told [`Rotation::AlreadyUsed`], upon which the caller revokes the family
-//! (`SET revoked_at`). Reads are strongly consistent.
+//! (`SET revoked_at`). A role change or a disable voids all of a user's
+//! families at once through `tokens_valid_after`: `auth` refuses (and
+//! revokes) a family started before it. Reads are strongly consistent.
+//!
+//! Failed logins: `UpdateItem ADD failures :one` on `last_failure_at >
+//! :forget_before` (so concurrent failures are all counted), or a fresh
+//! `Put` with `failures = 1` when the counter is absent or forgotten; a
+//! window is `SET blocked_until` on `blocked_until < :until`; a success sets
+//! `failures = 0` and removes the window (no `DeleteItem`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
+use pharmaguard_domain::accounts::lockout::{self, LoginAttempts};
+use pharmaguard_domain::accounts::session::{DeviceStatus, UserStatus};
 use pharmaguard_domain::accounts::{Device, Organisation, RefreshToken, User};
 use pharmaguard_domain::audit::AuditRecord;
 use pharmaguard_domain::identity::{OrganisationKind, Role};
-use pharmaguard_domain::ports::{IdentityStore, IdentityStoreError, Rotation};
+use pharmaguard_domain::ports::{AccountStatuses, IdentityStore, IdentityStoreError, Rotation};
 use time::OffsetDateTime;
 use tracing::{debug, warn};
 
@@ -94,6 +115,10 @@ pub fn refresh_pk(token_hash: &str) -> String {
 /// `pk` of a refresh-token family.
 pub fn family_pk(id: &str) -> String {
     format!("FAMILY#{id}")
+}
+/// `pk` of a sign-in email's failed-login counter.
+pub fn login_pk(key: &str) -> String {
+    format!("LOGIN#{key}")
 }
 /// `gsi1pk` of an organisation's users.
 pub fn org_users_gsi1pk(org_id: &str) -> String {
@@ -149,7 +174,7 @@ pub fn organisation_from_item(item: &Item) -> Result<Organisation, IdentityStore
 
 /// The item of a user.
 pub fn user_item(user: &User) -> Item {
-    Item::from([
+    let mut item = Item::from([
         ("pk".to_owned(), s(user_pk(&user.id))),
         ("sk".to_owned(), s("USER")),
         ("entity".to_owned(), s("USER")),
@@ -164,7 +189,14 @@ pub fn user_item(user: &User) -> Item {
         ("version".to_owned(), n(user.version)),
         ("created_at".to_owned(), time_s(user.created_at)),
         ("updated_at".to_owned(), time_s(user.updated_at)),
-    ])
+    ]);
+    if let Some(at) = user.disabled_at {
+        item.insert("disabled_at".to_owned(), time_s(at));
+    }
+    if let Some(at) = user.tokens_valid_after {
+        item.insert("tokens_valid_after".to_owned(), time_s(at));
+    }
+    item
 }
 
 /// The user of an item.
@@ -182,6 +214,8 @@ pub fn user_from_item(item: &Item) -> Result<User, IdentityStoreError> {
             version: number_u64(item, "version")?,
             created_at: time(item, "created_at")?,
             updated_at: time(item, "updated_at")?,
+            disabled_at: optional_time(item, "disabled_at")?,
+            tokens_valid_after: optional_time(item, "tokens_valid_after")?,
         })
     };
     read().map_err(|e| corrupt("user item", e))
@@ -199,7 +233,7 @@ pub fn email_item(user: &User) -> Item {
 
 /// The item of a device.
 pub fn device_item(device: &Device) -> Item {
-    Item::from([
+    let mut item = Item::from([
         ("pk".to_owned(), s(device_pk(&device.id))),
         ("sk".to_owned(), s("DEVICE")),
         ("entity".to_owned(), s("DEVICE")),
@@ -210,7 +244,11 @@ pub fn device_item(device: &Device) -> Item {
         ("name".to_owned(), s(&device.name)),
         ("secret_hash".to_owned(), s(&device.secret_hash)),
         ("created_at".to_owned(), time_s(device.created_at)),
-    ])
+    ]);
+    if let Some(at) = device.disabled_at {
+        item.insert("disabled_at".to_owned(), time_s(at));
+    }
+    item
 }
 
 /// The device of an item.
@@ -222,6 +260,7 @@ pub fn device_from_item(item: &Item) -> Result<Device, IdentityStoreError> {
             name: text(item, "name")?,
             secret_hash: text(item, "secret_hash")?,
             created_at: time(item, "created_at")?,
+            disabled_at: optional_time(item, "disabled_at")?,
         })
     };
     read().map_err(|e| corrupt("device item", e))
@@ -237,6 +276,10 @@ pub fn refresh_item(token: &RefreshToken) -> Item {
         ("family_id".to_owned(), s(&token.family_id)),
         ("user_id".to_owned(), s(&token.user_id)),
         ("issued_at".to_owned(), time_s(token.issued_at)),
+        (
+            "family_started_at".to_owned(),
+            time_s(token.family_started_at),
+        ),
         ("expires_at".to_owned(), epoch_n(token.expires_at)),
     ]);
     if let Some(used_at) = token.used_at {
@@ -248,11 +291,14 @@ pub fn refresh_item(token: &RefreshToken) -> Item {
 /// The refresh token of an item.
 pub fn refresh_from_item(item: &Item) -> Result<RefreshToken, IdentityStoreError> {
     let read = || -> Result<RefreshToken, String> {
+        let issued_at = time(item, "issued_at")?;
         Ok(RefreshToken {
             token_hash: text(item, "token_hash")?,
             family_id: text(item, "family_id")?,
             user_id: text(item, "user_id")?,
-            issued_at: time(item, "issued_at")?,
+            issued_at,
+            // tokens stored before families had a start: their own issue time
+            family_started_at: optional_time(item, "family_started_at")?.unwrap_or(issued_at),
             expires_at: epoch(item, "expires_at")?,
             used_at: optional_time(item, "used_at")?,
         })
@@ -271,6 +317,77 @@ pub fn family_item(first: &RefreshToken) -> Item {
         ("rotated_at".to_owned(), time_s(first.issued_at)),
         ("expires_at".to_owned(), epoch_n(first.expires_at)),
     ])
+}
+
+/// A time as epoch milliseconds (a number attribute that compares in order).
+fn millis_n(at: OffsetDateTime) -> AttributeValue {
+    n(at.unix_timestamp_nanos() / 1_000_000)
+}
+
+fn millis(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, String> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(value)) => value
+            .parse::<i64>()
+            .ok()
+            .and_then(|ms| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not epoch milliseconds in range")),
+        Some(_) => Err(format!("{name} is not a number")),
+    }
+}
+
+/// The item of a sign-in email's first counted failure at `at`.
+pub fn first_failure_item(key_: &str, at: OffsetDateTime) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(login_pk(key_))),
+        ("sk".to_owned(), s("LOGIN")),
+        ("entity".to_owned(), s("LOGIN_ATTEMPTS")),
+        ("failures".to_owned(), n(1)),
+        ("last_failure_at".to_owned(), millis_n(at)),
+        ("expires_at".to_owned(), epoch_n(lockout::expires_at(at))),
+    ])
+}
+
+/// The failed-login counter of an item.
+pub fn login_attempts_from_item(item: &Item) -> Result<LoginAttempts, IdentityStoreError> {
+    let read = || -> Result<LoginAttempts, String> {
+        Ok(LoginAttempts {
+            failures: u32::try_from(number_u64(item, "failures")?).unwrap_or(u32::MAX),
+            last_failure_at: millis(item, "last_failure_at")?
+                .ok_or_else(|| "last_failure_at is missing".to_owned())?,
+            blocked_until: millis(item, "blocked_until")?,
+        })
+    };
+    read().map_err(|e| corrupt("login counter item", e))
+}
+
+/// The status of a user from its projected item.
+pub fn user_status_from_item(item: &Item) -> Result<UserStatus, IdentityStoreError> {
+    let read = || -> Result<UserStatus, String> {
+        Ok(UserStatus {
+            org_id: text(item, "org_id")?,
+            role: text(item, "role")?
+                .parse::<Role>()
+                .map_err(|e| e.to_string())?,
+            disabled_at: optional_time(item, "disabled_at")?,
+            tokens_valid_after: optional_time(item, "tokens_valid_after")?,
+        })
+    };
+    read().map_err(|e| corrupt("user item", e))
+}
+
+/// The status of a device from its projected item.
+pub fn device_status_from_item(item: &Item) -> Result<DeviceStatus, IdentityStoreError> {
+    let read = || -> Result<DeviceStatus, String> {
+        Ok(DeviceStatus {
+            org_id: text(item, "org_id")?,
+            disabled_at: optional_time(item, "disabled_at")?,
+        })
+    };
+    read().map_err(|e| corrupt("device item", e))
 }
 
 // ------------------------------------------------------------------ transactions
@@ -343,25 +460,71 @@ pub fn create_user_transaction(
     ])
 }
 
-/// The items of a role change: the user (only at `expected_version`) and the record.
-pub fn update_role_transaction(
+/// The items of a change to a user (role, disable, enable): the user (only
+/// at `expected_version`) and the record.
+pub fn update_user_transaction(
     table: &str,
     audit_table: &str,
     user: &User,
     expected_version: u64,
     audit: &AuditRecord,
 ) -> Result<Vec<TransactWriteItem>, IdentityStoreError> {
-    let update = Update::builder()
+    let mut set = vec![
+        "#role = :role",
+        "version = :version",
+        "updated_at = :updated_at",
+    ];
+    let mut update = Update::builder()
         .table_name(table)
         .set_key(Some(key(user_pk(&user.id), "USER")))
-        .update_expression("SET #role = :role, version = :version, updated_at = :updated_at")
         .condition_expression("version = :expected")
         .expression_attribute_names("#role", "role")
         .expression_attribute_values(":role", s(user.role.as_str()))
         .expression_attribute_values(":version", n(user.version))
         .expression_attribute_values(":updated_at", time_s(user.updated_at))
-        .expression_attribute_values(":expected", n(expected_version))
+        .expression_attribute_values(":expected", n(expected_version));
+    if let Some(at) = user.tokens_valid_after {
+        set.push("tokens_valid_after = :valid_after");
+        update = update.expression_attribute_values(":valid_after", time_s(at));
+    }
+    let expression = match user.disabled_at {
+        Some(at) => {
+            set.push("disabled_at = :disabled_at");
+            update = update.expression_attribute_values(":disabled_at", time_s(at));
+            format!("SET {}", set.join(", "))
+        }
+        None => format!("SET {} REMOVE disabled_at", set.join(", ")),
+    };
+    let update = update
+        .update_expression(expression)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| corrupt("transaction not buildable", e))?;
+    Ok(vec![
+        TransactWriteItem::builder().update(update).build(),
+        audit_put(audit_table, audit),
+    ])
+}
+
+/// The items of a device's disable or enable: the device (must exist) and
+/// the record.
+pub fn update_device_status_transaction(
+    table: &str,
+    audit_table: &str,
+    device: &Device,
+    audit: &AuditRecord,
+) -> Result<Vec<TransactWriteItem>, IdentityStoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(device_pk(&device.id), "DEVICE")))
+        .condition_expression(EXISTS);
+    let update = match device.disabled_at {
+        Some(at) => update
+            .update_expression("SET disabled_at = :disabled_at")
+            .expression_attribute_values(":disabled_at", time_s(at)),
+        None => update.update_expression("REMOVE disabled_at"),
+    };
+    let update = update
         .build()
         .map_err(|e| corrupt("transaction not buildable", e))?;
     Ok(vec![
@@ -386,7 +549,7 @@ pub fn create_device_transaction(
 }
 
 /// The items of a rotation: the used token (must exist, unused), its family
-/// (must exist, unrevoked; its expiry follows the new token) and the next token.
+/// (must exist, unrevoked; its expiry stays) and the next token.
 pub fn rotate_transaction(
     table: &str,
     used_hash: &str,
@@ -402,18 +565,18 @@ pub fn rotate_transaction(
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
         .map_err(|e| corrupt("transaction not buildable", e))?;
-    let extend_family = Update::builder()
+    // the family's end is not moved: rotation never extends a family
+    let touch_family = Update::builder()
         .table_name(table)
         .set_key(Some(key(family_pk(&next.family_id), "FAMILY")))
-        .update_expression("SET rotated_at = :at, expires_at = :expires_at")
+        .update_expression("SET rotated_at = :at")
         .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
         .expression_attribute_values(":at", time_s(at))
-        .expression_attribute_values(":expires_at", epoch_n(next.expires_at))
         .build()
         .map_err(|e| corrupt("transaction not buildable", e))?;
     Ok(vec![
         TransactWriteItem::builder().update(use_up).build(),
-        TransactWriteItem::builder().update(extend_family).build(),
+        TransactWriteItem::builder().update(touch_family).build(),
         put(table, refresh_item(next), NEW)?,
     ])
 }
@@ -473,6 +636,91 @@ fn rotation_outcome(reasons: &[CancellationReason]) -> Option<Rotation> {
 fn unavailable(reasons: &[CancellationReason]) -> IdentityStoreError {
     let codes: Vec<&str> = reasons.iter().map(|reason| reason.code.as_str()).collect();
     IdentityStoreError::Unavailable(format!("transaction cancelled: {}", codes.join(", ")))
+}
+
+fn read_failed<E, R>(error: &SdkError<E, R>, what: &str) -> IdentityStoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = describe(error);
+    warn!(error = %message, "{what}");
+    IdentityStoreError::Unavailable(message)
+}
+
+// ------------------------------------------------------------------ account statuses
+
+/// The attributes [`DynamoAccountStatuses`] reads of a user item.
+pub const USER_STATUS_ATTRIBUTES: [&str; 4] =
+    ["org_id", "role", "disabled_at", "tokens_valid_after"];
+/// The attributes [`DynamoAccountStatuses`] reads of a device item.
+pub const DEVICE_STATUS_ATTRIBUTES: [&str; 2] = ["org_id", "disabled_at"];
+
+/// The statuses of accounts on the identity table: one strongly consistent
+/// `GetItem` with a projection per check, and nothing else (the authorizer,
+/// `ws-connect` and `ws-broadcast` may read only these attributes of
+/// `USER#…` and `DEVICE#…` items).
+#[derive(Debug, Clone)]
+pub struct DynamoAccountStatuses {
+    /// The client, built once per cold start.
+    pub client: Client,
+    /// The identity table.
+    pub table: String,
+}
+
+impl DynamoAccountStatuses {
+    /// The statuses in `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn projected(
+        &self,
+        pk: String,
+        sk: &str,
+        attributes: &[&str],
+    ) -> Result<Option<Item>, IdentityStoreError> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true);
+        let mut names = Vec::new();
+        for (index, attribute) in attributes.iter().enumerate() {
+            let name = format!("#a{index}");
+            request = request.expression_attribute_names(&name, *attribute);
+            names.push(name);
+        }
+        request
+            .projection_expression(names.join(", "))
+            .send()
+            .await
+            .map(|output| output.item)
+            .map_err(|error| read_failed(&error, "account status not read"))
+    }
+}
+
+impl AccountStatuses for DynamoAccountStatuses {
+    async fn user_status(&self, user_id: &str) -> Result<Option<UserStatus>, IdentityStoreError> {
+        self.projected(user_pk(user_id), "USER", &USER_STATUS_ATTRIBUTES)
+            .await?
+            .map(|item| user_status_from_item(&item))
+            .transpose()
+    }
+
+    async fn device_status(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<DeviceStatus>, IdentityStoreError> {
+        self.projected(device_pk(device_id), "DEVICE", &DEVICE_STATUS_ATTRIBUTES)
+            .await?
+            .map(|item| device_status_from_item(&item))
+            .transpose()
+    }
 }
 
 // ------------------------------------------------------------------ the store
@@ -664,13 +912,13 @@ impl IdentityStore for DynamoIdentityStore {
             .collect()
     }
 
-    async fn update_user_role(
+    async fn update_user(
         &self,
         user: &User,
         expected_version: u64,
         audit: &AuditRecord,
     ) -> Result<(), IdentityStoreError> {
-        let items = update_role_transaction(
+        let items = update_user_transaction(
             &self.table,
             &self.audit_table,
             user,
@@ -726,6 +974,141 @@ impl IdentityStore for DynamoIdentityStore {
             .await?
             .map(|item| device_from_item(&item))
             .transpose()
+    }
+
+    async fn update_device_status(
+        &self,
+        device: &Device,
+        audit: &AuditRecord,
+    ) -> Result<(), IdentityStoreError> {
+        let items =
+            update_device_status_transaction(&self.table, &self.audit_table, device, audit)?;
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactionFailure::Failed(error)) => Err(error),
+            Err(TransactionFailure::Cancelled(reasons)) if failed_at(&reasons, 0) => {
+                Err(IdentityStoreError::NotFound)
+            }
+            Err(TransactionFailure::Cancelled(reasons)) if any_failed(&reasons) => {
+                Err(IdentityStoreError::AlreadyExists("audit record".to_owned()))
+            }
+            Err(TransactionFailure::Cancelled(reasons)) => Err(unavailable(&reasons)),
+        }
+    }
+
+    async fn login_attempts(
+        &self,
+        key_: &str,
+    ) -> Result<Option<LoginAttempts>, IdentityStoreError> {
+        self.get(login_pk(key_), "LOGIN")
+            .await?
+            .map(|item| login_attempts_from_item(&item))
+            .transpose()
+    }
+
+    async fn count_login_failure(
+        &self,
+        key_: &str,
+        at: OffsetDateTime,
+    ) -> Result<u32, IdentityStoreError> {
+        let cutoff = millis_n(lockout::forget_before(at));
+        // a counter and a concurrent first failure may race: a few rounds settle it
+        for _ in 0..3 {
+            let added = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(login_pk(key_), "LOGIN")))
+                .update_expression(
+                    "ADD failures :one SET last_failure_at = :at, expires_at = :expires_at",
+                )
+                .condition_expression("last_failure_at > :cutoff")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":at", millis_n(at))
+                .expression_attribute_values(":expires_at", epoch_n(lockout::expires_at(at)))
+                .expression_attribute_values(":cutoff", cutoff.clone())
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match added {
+                Ok(output) => {
+                    let item = output.attributes.unwrap_or_default();
+                    return Ok(login_attempts_from_item(&item)?.failures);
+                }
+                Err(SdkError::ServiceError(context))
+                    if context.err().is_conditional_check_failed_exception() => {}
+                Err(error) => return Err(read_failed(&error, "login failure not counted")),
+            }
+            let started = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(first_failure_item(key_, at)))
+                .condition_expression("attribute_not_exists(pk) OR last_failure_at <= :cutoff")
+                .expression_attribute_values(":cutoff", cutoff.clone())
+                .send()
+                .await;
+            match started {
+                Ok(_) => return Ok(1),
+                Err(SdkError::ServiceError(context))
+                    if context.err().is_conditional_check_failed_exception() => {}
+                Err(error) => return Err(read_failed(&error, "login failure not counted")),
+            }
+        }
+        Err(IdentityStoreError::Unavailable(
+            "login failure not counted: concurrent writes".to_owned(),
+        ))
+    }
+
+    async fn block_login(
+        &self,
+        key_: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), IdentityStoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(login_pk(key_), "LOGIN")))
+            .update_expression("SET blocked_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(blocked_until) OR blocked_until < :until)",
+            )
+            .expression_attribute_values(":until", millis_n(until))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // a longer window is in place already (or the counter is gone)
+            Err(SdkError::ServiceError(context))
+                if context.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(read_failed(&error, "login window not set")),
+        }
+    }
+
+    async fn reset_login_failures(&self, key_: &str) -> Result<(), IdentityStoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(login_pk(key_), "LOGIN")))
+            .update_expression("SET failures = :zero REMOVE blocked_until")
+            .condition_expression(EXISTS)
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(context))
+                if context.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(read_failed(&error, "login counter not reset")),
+        }
     }
 
     async fn start_refresh_family(&self, first: &RefreshToken) -> Result<(), IdentityStoreError> {
@@ -884,6 +1267,7 @@ mod tests {
             name: "Truck 7".into(),
             secret_hash: "ab".repeat(32),
             created_at: AT,
+            disabled_at: None,
         };
         assert_eq!(device_from_item(&device_item(&device)), Ok(device));
 
@@ -892,7 +1276,7 @@ mod tests {
         assert_eq!(item["pk"], s(format!("REFRESH#{}", "cd".repeat(32))));
         assert_eq!(
             item["expires_at"],
-            AttributeValue::N((AT.unix_timestamp() + 12 * 3600).to_string())
+            AttributeValue::N((AT.unix_timestamp() + 10 * 3600).to_string())
         );
         assert!(!item.contains_key("used_at"));
         assert_eq!(refresh_from_item(&item), Ok(token.clone()));
@@ -902,6 +1286,14 @@ mod tests {
         let family = family_item(&token);
         assert_eq!(family["pk"], s("FAMILY#fam-1"));
         assert_eq!(family["expires_at"], item["expires_at"]);
+
+        // a token stored before families had a start reads its own issue time
+        let mut old = refresh_item(&token);
+        old.remove("family_started_at");
+        assert_eq!(
+            refresh_from_item(&old).map(|t| t.family_started_at),
+            Ok(token.issued_at)
+        );
     }
 
     #[test]
@@ -964,7 +1356,7 @@ mod tests {
     fn a_role_change_is_conditional_on_the_version() {
         let changed = user().with_role(Role::Driver, AT);
         let items =
-            update_role_transaction("identity", "audit", &changed, 1, &audit()).expect("items");
+            update_user_transaction("identity", "audit", &changed, 1, &audit()).expect("items");
         let update = items[0].update().expect("update");
         assert_eq!(update.condition_expression(), Some("version = :expected"));
         let values = update.expression_attribute_values().expect("values");
@@ -1017,6 +1409,109 @@ mod tests {
     }
 
     #[test]
+    fn a_disable_sets_both_times_and_an_enable_removes_only_the_disable() {
+        let disabled = user().disabled(AT);
+        let items =
+            update_user_transaction("identity", "audit", &disabled, 1, &audit()).expect("items");
+        let update = items[0].update().expect("update");
+        assert_eq!(
+            update.update_expression(),
+            "SET #role = :role, version = :version, updated_at = :updated_at, \
+             tokens_valid_after = :valid_after, disabled_at = :disabled_at"
+        );
+        assert_eq!(update.condition_expression(), Some("version = :expected"));
+        let values = update.expression_attribute_values().expect("values");
+        assert_eq!(values[":disabled_at"], s("2026-11-21T08:00:00Z"));
+        assert_eq!(values[":valid_after"], s("2026-11-21T08:00:00Z"));
+
+        let enabled = disabled.enabled(AT);
+        let items =
+            update_user_transaction("identity", "audit", &enabled, 2, &audit()).expect("items");
+        let update = items[0].update().expect("update");
+        assert!(update.update_expression().ends_with(" REMOVE disabled_at"));
+        assert!(update.update_expression().contains("tokens_valid_after"));
+
+        let item = user_item(&disabled);
+        assert_eq!(item["disabled_at"], s("2026-11-21T08:00:00Z"));
+        assert_eq!(user_from_item(&item), Ok(disabled.clone()));
+        assert_eq!(
+            user_status_from_item(&item),
+            Ok(UserStatus {
+                org_id: "org-a".into(),
+                role: Role::Pharmacist,
+                disabled_at: Some(AT),
+                tokens_valid_after: Some(AT),
+            })
+        );
+        assert!(!user_item(&user()).contains_key("disabled_at"));
+    }
+
+    #[test]
+    fn a_device_status_change_needs_the_device() {
+        let device = Device {
+            id: "truck-7".into(),
+            org_id: "org-a".into(),
+            name: "Truck 7".into(),
+            secret_hash: "ab".repeat(32),
+            created_at: AT,
+            disabled_at: Some(AT),
+        };
+        let items = update_device_status_transaction("identity", "audit", &device, &audit())
+            .expect("items");
+        let update = items[0].update().expect("update");
+        assert_eq!(update.key()["pk"], s("DEVICE#truck-7"));
+        assert_eq!(update.condition_expression(), Some("attribute_exists(pk)"));
+        assert_eq!(update.update_expression(), "SET disabled_at = :disabled_at");
+        assert_eq!(device_from_item(&device_item(&device)), Ok(device.clone()));
+        assert_eq!(
+            device_status_from_item(&device_item(&device)),
+            Ok(DeviceStatus {
+                org_id: "org-a".into(),
+                disabled_at: Some(AT)
+            })
+        );
+        let enabled = Device {
+            disabled_at: None,
+            ..device
+        };
+        let items = update_device_status_transaction("identity", "audit", &enabled, &audit())
+            .expect("items");
+        assert_eq!(
+            items[0].update().expect("update").update_expression(),
+            "REMOVE disabled_at"
+        );
+    }
+
+    #[test]
+    fn login_counters_round_trip_in_milliseconds() {
+        let at = AT + time::Duration::milliseconds(250);
+        let mut item = first_failure_item("ana@example.org", at);
+        assert_eq!(item["pk"], s("LOGIN#ana@example.org"));
+        assert_eq!(
+            item["expires_at"],
+            AttributeValue::N((AT.unix_timestamp() + 24 * 3600).to_string())
+        );
+        assert_eq!(
+            login_attempts_from_item(&item),
+            Ok(LoginAttempts {
+                failures: 1,
+                last_failure_at: at,
+                blocked_until: None
+            })
+        );
+        item.insert("blocked_until".into(), millis_n(at + lockout::LOCKOUT));
+        assert_eq!(
+            login_attempts_from_item(&item).expect("read").blocked_until,
+            Some(at + lockout::LOCKOUT)
+        );
+        item.insert("blocked_until".into(), AttributeValue::N("9".repeat(30)));
+        assert!(
+            login_attempts_from_item(&item).is_err(),
+            "corrupt, not a panic"
+        );
+    }
+
+    #[test]
     fn a_device_needs_its_organisation_and_a_free_id() {
         let device = Device {
             id: "truck-7".into(),
@@ -1024,6 +1519,7 @@ mod tests {
             name: "Truck 7".into(),
             secret_hash: "ab".repeat(32),
             created_at: AT,
+            disabled_at: None,
         };
         let items =
             create_device_transaction("identity", "audit", &device, &audit()).expect("items");

@@ -5,12 +5,14 @@
 
 use aws_sdk_dynamodb::Client;
 use pharmaguard_aws::audit::{DynamoAuditLog, audit_from_item};
-use pharmaguard_aws::identity_store::DynamoIdentityStore;
+use pharmaguard_aws::identity_store::{DynamoAccountStatuses, DynamoIdentityStore};
+use pharmaguard_domain::accounts::lockout::{LOCKOUT, forget_before};
+use pharmaguard_domain::accounts::session::{DeviceStatus, UserStatus};
 use pharmaguard_domain::accounts::{CreateUserRequest, Device, Organisation, RefreshToken, User};
 use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
 use pharmaguard_domain::identity::{OrganisationKind, Role};
 use pharmaguard_domain::ports::{
-    AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation,
+    AccountStatuses, AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation,
 };
 use pharmaguard_testkit::tables::{Layout, create_table};
 use pharmaguard_testkit::{Stack, unique};
@@ -178,7 +180,7 @@ async fn exercise(client: Client, identity_table: String, audit_table: String) {
     // role changes: optimistic concurrency
     let promoted = nurse.with_role(Role::Manager, now());
     store
-        .update_user_role(
+        .update_user(
             &promoted,
             1,
             &record(EntityType::User, &nurse.id, "user.role_changed"),
@@ -189,7 +191,7 @@ async fn exercise(client: Client, identity_table: String, audit_table: String) {
     let stale = nurse.with_role(Role::Driver, now());
     assert_eq!(
         store
-            .update_user_role(
+            .update_user(
                 &stale,
                 1,
                 &record(EntityType::User, &nurse.id, "user.role_changed")
@@ -203,7 +205,7 @@ async fn exercise(client: Client, identity_table: String, audit_table: String) {
         new_user("ghost@example.org", &org.id, Role::Driver).with_role(Role::Manager, now());
     assert_eq!(
         store
-            .update_user_role(
+            .update_user(
                 &ghost,
                 1,
                 &record(EntityType::User, &ghost.id, "user.role_changed")
@@ -219,6 +221,7 @@ async fn exercise(client: Client, identity_table: String, audit_table: String) {
         name: "Truck".into(),
         secret_hash: "ab".repeat(32),
         created_at: now(),
+        disabled_at: None,
     };
     store
         .create_device(
@@ -347,8 +350,131 @@ async fn exercise(client: Client, identity_table: String, audit_table: String) {
         .collect();
     assert_eq!(actions, ["user.created", "user.role_changed"]);
 
-    let log = DynamoAuditLog::new(client, &audit_table);
+    let log = DynamoAuditLog::new(client.clone(), &audit_table);
     let alone = record(EntityType::User, &nurse.id, "auth.refresh_token_reused");
     log.append(&alone).await.expect("append");
     assert_eq!(log.append(&alone).await, Err(AuditError::AlreadyExists));
+
+    // disabling: the user's status as the authorizer reads it, the device's
+    let statuses = DynamoAccountStatuses::new(client.clone(), &identity_table);
+    let current = store
+        .get_user(&nurse.id)
+        .await
+        .expect("read")
+        .expect("nurse");
+    let disabled = current.disabled(now());
+    store
+        .update_user(
+            &disabled,
+            current.version,
+            &record(EntityType::User, &nurse.id, "user.disabled"),
+        )
+        .await
+        .expect("disable");
+    assert_eq!(store.get_user(&nurse.id).await, Ok(Some(disabled.clone())));
+    assert_eq!(
+        statuses.user_status(&nurse.id).await,
+        Ok(Some(UserStatus {
+            org_id: disabled.org_id.clone(),
+            role: disabled.role,
+            disabled_at: disabled.disabled_at,
+            tokens_valid_after: disabled.tokens_valid_after,
+        }))
+    );
+    let enabled = disabled.enabled(now());
+    store
+        .update_user(
+            &enabled,
+            disabled.version,
+            &record(EntityType::User, &nurse.id, "user.enabled"),
+        )
+        .await
+        .expect("enable");
+    let status = statuses
+        .user_status(&nurse.id)
+        .await
+        .expect("read")
+        .expect("status");
+    assert_eq!(
+        (status.disabled_at, status.tokens_valid_after),
+        (None, disabled.tokens_valid_after)
+    );
+    assert_eq!(statuses.user_status("usr-ghost").await, Ok(None));
+
+    let off = Device {
+        disabled_at: Some(now()),
+        ..device.clone()
+    };
+    store
+        .update_device_status(
+            &off,
+            &record(EntityType::Device, &device.id, "device.disabled"),
+        )
+        .await
+        .expect("device disabled");
+    assert_eq!(store.get_device(&device.id).await, Ok(Some(off.clone())));
+    assert_eq!(
+        statuses.device_status(&device.id).await,
+        Ok(Some(DeviceStatus {
+            org_id: device.org_id.clone(),
+            disabled_at: off.disabled_at,
+        }))
+    );
+    store
+        .update_device_status(
+            &device,
+            &record(EntityType::Device, &device.id, "device.enabled"),
+        )
+        .await
+        .expect("device enabled");
+    assert_eq!(store.get_device(&device.id).await, Ok(Some(device.clone())));
+    assert_eq!(
+        store
+            .update_device_status(
+                &Device {
+                    id: "truck-none".into(),
+                    ..device.clone()
+                },
+                &record(EntityType::Device, "truck-none", "device.disabled"),
+            )
+            .await,
+        Err(IdentityStoreError::NotFound)
+    );
+
+    // failed logins: every concurrent failure counts, windows only grow, a
+    // success resets, a forgotten counter restarts
+    let key = format!("attacked-{}@example.org", unique());
+    assert_eq!(store.login_attempts(&key).await, Ok(None));
+    let at = now();
+    let counted =
+        futures_util::future::join_all((0..8).map(|_| store.count_login_failure(&key, at))).await;
+    let mut counts: Vec<u32> = counted.into_iter().map(|c| c.expect("counted")).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=8).collect::<Vec<u32>>());
+    store.block_login(&key, at + LOCKOUT).await.expect("block");
+    store.block_login(&key, at).await.expect("a shorter window");
+    let attempts = store
+        .login_attempts(&key)
+        .await
+        .expect("read")
+        .expect("counter");
+    assert_eq!(attempts.failures, 8);
+    assert_eq!(
+        attempts.blocked_until.map(|t| t.unix_timestamp()),
+        Some((at + LOCKOUT).unix_timestamp())
+    );
+    store.reset_login_failures(&key).await.expect("reset");
+    let attempts = store
+        .login_attempts(&key)
+        .await
+        .expect("read")
+        .expect("counter");
+    assert_eq!((attempts.failures, attempts.blocked_until), (0, None));
+    assert_eq!(store.count_login_failure(&key, at).await, Ok(1));
+    let a_day_later = at + (at - forget_before(at)) + time::Duration::seconds(1);
+    assert_eq!(store.count_login_failure(&key, a_day_later).await, Ok(1));
+    store
+        .reset_login_failures("never-failed@example.org")
+        .await
+        .expect("idempotent");
 }

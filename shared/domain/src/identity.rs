@@ -18,10 +18,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Lifetime of an access token: short, so that a revoked user is out quickly.
+/// Lifetime of an access token: short. (A revoked user is out sooner: the
+/// authorizer reads the account's status, see [`crate::accounts::session`].)
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-/// Lifetime of a refresh token; each use rotates it (and a reuse revokes its family).
-pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// Absolute lifetime of a refresh-token family, from the login that started
+/// it: a working day. Each refresh rotates the token (and a reuse revokes the
+/// family), but no rotation extends the family: after this, sign in again.
+pub const REFRESH_FAMILY_LIFETIME: Duration = Duration::from_secs(10 * 60 * 60);
 /// Issuer (`iss`) of every PharmaGuard token.
 pub const TOKEN_ISSUER: &str = "pharmaguard";
 /// Audience (`aud`) of access tokens for the REST and WebSocket APIs.
@@ -290,6 +293,9 @@ pub enum Denied {
     /// Users cannot change their own role.
     #[error("nobody can change their own role")]
     OwnRole,
+    /// Users cannot disable or enable their own account.
+    #[error("nobody can disable or enable their own account")]
+    OwnAccount,
     /// The target user outranks the actor.
     #[error("a {own} cannot change a {target}")]
     Outranked {
@@ -336,9 +342,20 @@ pub fn may_create_user(actor: &Principal, org_id: &str, role: Role) -> Result<()
     Ok(())
 }
 
+/// Whether a non-admin `own` role may act on a user who now has `target`:
+/// only on users strictly below them (a MANAGER never on another MANAGER).
+/// An ADMIN acts on everyone.
+fn outranks(own: Role, target: Role) -> Result<(), Denied> {
+    if own != Role::Admin && target.rank() >= own.rank() {
+        return Err(Denied::Outranked { own, target });
+    }
+    Ok(())
+}
+
 /// May `actor` change the role of user `target_id` (of `target_org`, now
-/// `current`) to `new_role`? Never their own role, never a user who outranks
-/// them, never to a role above their own.
+/// `current`) to `new_role`? Never their own role; a MANAGER only for users
+/// below MANAGER in their organisation (only an ADMIN changes a MANAGER's or
+/// an ADMIN's role); never to a role above the actor's own.
 pub fn may_change_role(
     actor: &Principal,
     target_id: &str,
@@ -351,12 +368,7 @@ pub fn may_change_role(
     }
     may_administer(actor, target_org)?;
     let own = user_role(actor)?;
-    if current.rank() > own.rank() {
-        return Err(Denied::Outranked {
-            own,
-            target: current,
-        });
-    }
+    outranks(own, current)?;
     if new_role.rank() > own.rank() {
         return Err(Denied::AboveOwnRole {
             own,
@@ -364,6 +376,28 @@ pub fn may_change_role(
         });
     }
     Ok(())
+}
+
+/// May `actor` disable or re-enable user `target_id` (of `target_org`, with
+/// `target_role`)? An ADMIN anyone, a MANAGER the users below MANAGER of
+/// their organisation; nobody themselves.
+pub fn may_set_user_disabled(
+    actor: &Principal,
+    target_id: &str,
+    target_org: &str,
+    target_role: Role,
+) -> Result<(), Denied> {
+    if actor.id() == target_id && actor.role().is_some() {
+        return Err(Denied::OwnAccount);
+    }
+    may_administer(actor, target_org)?;
+    outranks(user_role(actor)?, target_role)
+}
+
+/// May `actor` disable or re-enable a device of `device_org`? Whoever
+/// administers that organisation (ADMIN anywhere, MANAGER their own).
+pub fn may_set_device_disabled(actor: &Principal, device_org: &str) -> Result<(), Denied> {
+    may_administer(actor, device_org)
 }
 
 #[cfg(test)]
@@ -506,7 +540,78 @@ mod tests {
     }
 
     #[test]
-    fn managers_change_roles_only_below_or_at_their_own_in_their_organisation() {
+    fn only_an_admin_changes_a_managers_role() {
+        let manager = user("m", "a", Role::Manager);
+        for new_role in [Role::Driver, Role::Pharmacist, Role::Manager] {
+            assert_eq!(
+                may_change_role(&manager, "m2", "a", Role::Manager, new_role),
+                Err(Denied::Outranked {
+                    own: Role::Manager,
+                    target: Role::Manager
+                })
+            );
+        }
+        let admin = user("admin", "op", Role::Admin);
+        for current in Role::ALL {
+            for new_role in Role::ALL {
+                assert_eq!(may_change_role(&admin, "u", "a", current, new_role), Ok(()));
+            }
+        }
+        // a manager may still promote a user below them up to their own rank
+        assert_eq!(
+            may_change_role(&manager, "u", "a", Role::Driver, Role::Manager),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn who_may_disable_whom() {
+        let admin = user("admin", "op", Role::Admin);
+        let manager = user("m", "a", Role::Manager);
+        for role in Role::ALL {
+            assert_eq!(may_set_user_disabled(&admin, "u", "b", role), Ok(()));
+        }
+        assert_eq!(
+            may_set_user_disabled(&admin, "admin", "op", Role::Admin),
+            Err(Denied::OwnAccount)
+        );
+        assert_eq!(
+            may_set_user_disabled(&manager, "m", "a", Role::Manager),
+            Err(Denied::OwnAccount)
+        );
+        for role in [Role::Pharmacist, Role::Driver] {
+            assert_eq!(may_set_user_disabled(&manager, "u", "a", role), Ok(()));
+        }
+        for role in [Role::Admin, Role::Manager] {
+            assert_eq!(
+                may_set_user_disabled(&manager, "u", "a", role),
+                Err(Denied::Outranked {
+                    own: Role::Manager,
+                    target: role
+                })
+            );
+        }
+        assert_eq!(
+            may_set_user_disabled(&manager, "u", "b", Role::Driver),
+            Err(Denied::OtherOrganisation)
+        );
+        for role in [Role::Pharmacist, Role::Driver] {
+            assert!(may_set_user_disabled(&user("x", "a", role), "u", "a", Role::Driver).is_err());
+        }
+        assert!(may_set_user_disabled(&device("d", "a"), "u", "a", Role::Driver).is_err());
+
+        assert_eq!(may_set_device_disabled(&admin, "b"), Ok(()));
+        assert_eq!(may_set_device_disabled(&manager, "a"), Ok(()));
+        assert_eq!(
+            may_set_device_disabled(&manager, "b"),
+            Err(Denied::OtherOrganisation)
+        );
+        assert!(may_set_device_disabled(&user("p", "a", Role::Pharmacist), "a").is_err());
+        assert!(may_set_device_disabled(&device("d", "a"), "a").is_err());
+    }
+
+    #[test]
+    fn managers_change_roles_only_below_their_own_in_their_organisation() {
         let manager = user("m", "a", Role::Manager);
         assert_eq!(
             may_change_role(&manager, "u", "a", Role::Driver, Role::Pharmacist),

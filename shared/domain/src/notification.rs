@@ -627,6 +627,8 @@ mod tests {
             version: 1,
             created_at: at,
             updated_at: at,
+            disabled_at: None,
+            tokens_valid_after: None,
         }
     }
 

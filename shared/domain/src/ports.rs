@@ -4,13 +4,18 @@
 //! implement them in memory.
 //!
 //! - [`ReadingSink`]: the telemetry stream;
-//! - [`IdentityStore`]: organisations, users, devices and refresh tokens;
+//! - [`IdentityStore`]: organisations, users, devices, refresh tokens and
+//!   failed-login counters;
+//! - [`AccountStatuses`]: the status of an account, as the authorizer,
+//!   `$connect` and the connection sweep read it;
 //! - [`AuditLog`]: the append-only audit trail.
 
 use std::future::Future;
 
 use time::OffsetDateTime;
 
+use crate::accounts::lockout::LoginAttempts;
+use crate::accounts::session::{DeviceStatus, UserStatus};
 use crate::accounts::{Device, Organisation, RefreshToken, User};
 use crate::audit::AuditRecord;
 use crate::telemetry::Reading;
@@ -155,10 +160,11 @@ pub trait IdentityStore: Send + Sync {
         org_id: &str,
     ) -> impl Future<Output = Result<Vec<User>, IdentityStoreError>> + Send;
 
-    /// Writes `user`'s new role, version and update time if the stored
-    /// version is `expected_version` ([`IdentityStoreError::VersionConflict`]
-    /// otherwise, [`IdentityStoreError::NotFound`] if the user is gone).
-    fn update_user_role(
+    /// Writes `user`'s role, status (`disabled_at`, `tokens_valid_after`),
+    /// version and update time if the stored version is `expected_version`
+    /// ([`IdentityStoreError::VersionConflict`] otherwise,
+    /// [`IdentityStoreError::NotFound`] if the user is gone).
+    fn update_user(
         &self,
         user: &User,
         expected_version: u64,
@@ -178,6 +184,44 @@ pub trait IdentityStore: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<Device>, IdentityStoreError>> + Send;
+
+    /// Writes `device`'s `disabled_at` (set, or removed when `None`) if the
+    /// device exists ([`IdentityStoreError::NotFound`] otherwise).
+    fn update_device_status(
+        &self,
+        device: &Device,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<(), IdentityStoreError>> + Send;
+
+    /// The failed-login counter of a sign-in email
+    /// ([`crate::accounts::lockout::login_key`]), if any.
+    fn login_attempts(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LoginAttempts>, IdentityStoreError>> + Send;
+
+    /// Atomically counts one more failed login for `key` at `at` and
+    /// returns the failures in a row; a counter whose last failure is before
+    /// [`crate::accounts::lockout::forget_before`] starts again from one.
+    /// Concurrent failures are all counted.
+    fn count_login_failure(
+        &self,
+        key: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<u32, IdentityStoreError>> + Send;
+
+    /// Refuses logins for `key` until `until` (never shortens a window).
+    fn block_login(
+        &self,
+        key: &str,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), IdentityStoreError>> + Send;
+
+    /// Resets the counter of `key` (a successful login). Idempotent.
+    fn reset_login_failures(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(), IdentityStoreError>> + Send;
 
     /// Starts a refresh-token family (a login) with its first token.
     fn start_refresh_family(
@@ -209,6 +253,23 @@ pub trait IdentityStore: Send + Sync {
         family_id: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), IdentityStoreError>> + Send;
+}
+
+/// The status of accounts, read on every check of a token or connection:
+/// a small projection of the user or device item, strongly consistent, so
+/// that a disable takes effect with the next check.
+pub trait AccountStatuses: Send + Sync {
+    /// The status of user `user_id`, if the user exists.
+    fn user_status(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserStatus>, IdentityStoreError>> + Send;
+
+    /// The status of device `device_id`, if it is registered.
+    fn device_status(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Option<DeviceStatus>, IdentityStoreError>> + Send;
 }
 
 // ------------------------------------------------------------------ audit

@@ -3,16 +3,21 @@
 //! They keep the promises of the DynamoDB adapters: unique emails, an
 //! organisation must exist for its users and devices, role changes
 //! conditional on the version, refresh-token rotation that succeeds once per
-//! token, and one audit record per change, written with it or not at all.
+//! token, failed-login counters that count every failure, and one audit
+//! record per change, written with it or not at all.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
+use super::lockout::{self, LoginAttempts};
+use super::session::{DeviceStatus, UserStatus};
 use super::{Device, Organisation, RefreshToken, User};
 use crate::audit::AuditRecord;
-use crate::ports::{AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation};
+use crate::ports::{
+    AccountStatuses, AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation,
+};
 
 #[derive(Default)]
 struct State {
@@ -23,6 +28,8 @@ struct State {
     tokens: BTreeMap<String, RefreshToken>,
     /// family id → revoked at
     families: BTreeMap<String, Option<OffsetDateTime>>,
+    /// login key → counter
+    logins: BTreeMap<String, LoginAttempts>,
     audit: Vec<AuditRecord>,
 }
 
@@ -82,6 +89,20 @@ impl MemoryIdentityStore {
             state
                 .organisations
                 .insert(organisation.id.clone(), organisation);
+        }
+    }
+
+    /// Puts a device in place without an audit record (test setup).
+    pub fn seed_device(&self, device: Device) {
+        if let Ok(mut state) = self.state.lock() {
+            state.devices.insert(device.id.clone(), device);
+        }
+    }
+
+    /// Puts a failed-login counter in place (test setup).
+    pub fn seed_login_attempts(&self, key: &str, attempts: LoginAttempts) {
+        if let Ok(mut state) = self.state.lock() {
+            state.logins.insert(key.to_owned(), attempts);
         }
     }
 
@@ -193,7 +214,7 @@ impl IdentityStore for MemoryIdentityStore {
         Ok(users)
     }
 
-    async fn update_user_role(
+    async fn update_user(
         &self,
         user: &User,
         expected_version: u64,
@@ -212,6 +233,8 @@ impl IdentityStore for MemoryIdentityStore {
         stored.role = user.role;
         stored.version = user.version;
         stored.updated_at = user.updated_at;
+        stored.disabled_at = user.disabled_at;
+        stored.tokens_valid_after = user.tokens_valid_after;
         state.audit.push(audit.clone());
         Ok(())
     }
@@ -235,6 +258,56 @@ impl IdentityStore for MemoryIdentityStore {
 
     async fn get_device(&self, id: &str) -> Result<Option<Device>, IdentityStoreError> {
         Ok(self.state()?.devices.get(id).cloned())
+    }
+
+    async fn update_device_status(
+        &self,
+        device: &Device,
+        audit: &AuditRecord,
+    ) -> Result<(), IdentityStoreError> {
+        let mut state = self.state()?;
+        let stored = state
+            .devices
+            .get_mut(&device.id)
+            .ok_or(IdentityStoreError::NotFound)?;
+        stored.disabled_at = device.disabled_at;
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn login_attempts(&self, key: &str) -> Result<Option<LoginAttempts>, IdentityStoreError> {
+        Ok(self.state()?.logins.get(key).cloned())
+    }
+
+    async fn count_login_failure(
+        &self,
+        key: &str,
+        at: OffsetDateTime,
+    ) -> Result<u32, IdentityStoreError> {
+        let mut state = self.state()?;
+        let next = lockout::count_failure(state.logins.get(key), at);
+        let failures = next.failures;
+        state.logins.insert(key.to_owned(), next);
+        Ok(failures)
+    }
+
+    async fn block_login(
+        &self,
+        key: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), IdentityStoreError> {
+        let mut state = self.state()?;
+        if let Some(attempts) = state.logins.get_mut(key) {
+            if attempts.blocked_until.is_none_or(|blocked| blocked < until) {
+                attempts.blocked_until = Some(until);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset_login_failures(&self, key: &str) -> Result<(), IdentityStoreError> {
+        self.state()?.logins.remove(key);
+        Ok(())
     }
 
     async fn start_refresh_family(&self, first: &RefreshToken) -> Result<(), IdentityStoreError> {
@@ -290,6 +363,31 @@ impl IdentityStore for MemoryIdentityStore {
             revoked.get_or_insert(at);
         }
         Ok(())
+    }
+}
+
+impl AccountStatuses for MemoryIdentityStore {
+    async fn user_status(&self, user_id: &str) -> Result<Option<UserStatus>, IdentityStoreError> {
+        Ok(self.state()?.users.get(user_id).map(|user| UserStatus {
+            org_id: user.org_id.clone(),
+            role: user.role,
+            disabled_at: user.disabled_at,
+            tokens_valid_after: user.tokens_valid_after,
+        }))
+    }
+
+    async fn device_status(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<DeviceStatus>, IdentityStoreError> {
+        Ok(self
+            .state()?
+            .devices
+            .get(device_id)
+            .map(|device| DeviceStatus {
+                org_id: device.org_id.clone(),
+                disabled_at: device.disabled_at,
+            }))
     }
 }
 

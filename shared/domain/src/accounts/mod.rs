@@ -7,14 +7,19 @@
 //!   [`Device::summary`];
 //! - [`validation`]: untrusted request bodies into validated requests, with
 //!   per-field errors;
+//! - [`lockout`]: the failed-login counter, its growing delay and lockout;
+//! - [`session`]: whether a token or a WebSocket connection still speaks for
+//!   its account (disabled accounts, tokens older than a role change);
 //! - `memory` (feature `memory`, for tests): in-memory
 //!   [`crate::ports::IdentityStore`] and [`crate::ports::AuditLog`].
 //!
 //! Secrets are never stored: passwords as argon2id hashes, refresh tokens
 //! and device secrets as SHA-256 fingerprints (see `pharmaguard-security`).
 
+pub mod lockout;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod session;
 pub mod validation;
 
 use std::fmt;
@@ -30,7 +35,8 @@ pub use validation::{
     DeviceTokenRequest, LoginRequest, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_SECRET_CHARS,
     MIN_PASSWORD_CHARS, RefreshRequest, normalize_email, parse_change_role_request,
     parse_create_device_request, parse_create_organisation_request, parse_create_user_request,
-    parse_device_token_request, parse_login_request, parse_refresh_request, validate_password,
+    parse_device_status_request, parse_device_token_request, parse_login_request,
+    parse_refresh_request, parse_user_status_request, validate_password,
 };
 
 /// An organisation (tenant).
@@ -90,6 +96,12 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// When it last changed.
     pub updated_at: OffsetDateTime,
+    /// When it was disabled; `None` while it is enabled.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Access tokens issued and WebSocket connections opened before this
+    /// are refused, and refresh families started before it refresh no more
+    /// (set by a role change and by a disable).
+    pub tokens_valid_after: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for User {
@@ -100,6 +112,7 @@ impl fmt::Debug for User {
             .field("org_id", &self.org_id)
             .field("role", &self.role)
             .field("version", &self.version)
+            .field("disabled_at", &self.disabled_at)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +138,13 @@ pub struct UserSummary {
     /// When it last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When it was disabled; absent while it is enabled.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 impl User {
@@ -145,6 +165,8 @@ impl User {
             version: 1,
             created_at,
             updated_at: created_at,
+            disabled_at: None,
+            tokens_valid_after: None,
         }
     }
 
@@ -159,6 +181,7 @@ impl User {
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            disabled_at: self.disabled_at,
         }
     }
 
@@ -176,12 +199,42 @@ impl User {
         }
     }
 
-    /// The user with another role, one version later, changed at `at`.
+    /// Whether the account is disabled.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+
+    /// The user with another role, one version later, changed at `at`: the
+    /// tokens, connections and refresh families of the old role end.
     pub fn with_role(&self, role: Role, at: OffsetDateTime) -> Self {
         Self {
             role,
             version: self.version + 1,
             updated_at: at,
+            tokens_valid_after: Some(at),
+            ..self.clone()
+        }
+    }
+
+    /// The user disabled at `at`, one version later: every token,
+    /// connection and refresh family of theirs ends.
+    pub fn disabled(&self, at: OffsetDateTime) -> Self {
+        Self {
+            version: self.version + 1,
+            updated_at: at,
+            disabled_at: Some(at),
+            tokens_valid_after: Some(at),
+            ..self.clone()
+        }
+    }
+
+    /// The user enabled again at `at`, one version later (they sign in
+    /// anew: nothing issued before the disable comes back).
+    pub fn enabled(&self, at: OffsetDateTime) -> Self {
+        Self {
+            version: self.version + 1,
+            updated_at: at,
+            disabled_at: None,
             ..self.clone()
         }
     }
@@ -200,6 +253,8 @@ pub struct Device {
     pub secret_hash: String,
     /// When it was registered.
     pub created_at: OffsetDateTime,
+    /// When it was disabled; `None` while it is enabled.
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for Device {
@@ -208,6 +263,7 @@ impl fmt::Debug for Device {
             .field("id", &self.id)
             .field("org_id", &self.org_id)
             .field("name", &self.name)
+            .field("disabled_at", &self.disabled_at)
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +280,13 @@ pub struct DeviceSummary {
     /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When it was disabled; absent while it is enabled.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 impl Device {
@@ -234,7 +297,13 @@ impl Device {
             org_id: self.org_id.clone(),
             name: self.name.clone(),
             created_at: self.created_at,
+            disabled_at: self.disabled_at,
         }
+    }
+
+    /// Whether the device is disabled.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
     }
 
     /// [`Device::summary`] as JSON.
@@ -255,7 +324,10 @@ impl Device {
 ///
 /// Tokens form families: a login starts one, and each refresh uses up one
 /// token of the family and adds the next. A token used a second time means
-/// it was copied: the whole family is revoked.
+/// it was copied: the whole family is revoked. Every token of a family
+/// expires when the family does,
+/// [`crate::identity::REFRESH_FAMILY_LIFETIME`] after the login: rotation
+/// never extends it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
     /// SHA-256 (hex) of the token.
@@ -266,6 +338,8 @@ pub struct RefreshToken {
     pub user_id: String,
     /// When it was issued.
     pub issued_at: OffsetDateTime,
+    /// When its family was started (the login).
+    pub family_started_at: OffsetDateTime,
     /// When it stops being accepted (and the store may forget it).
     pub expires_at: OffsetDateTime,
     /// When it was used up by a refresh; `None` while it is fresh.
@@ -284,8 +358,9 @@ impl fmt::Debug for RefreshToken {
 }
 
 impl RefreshToken {
-    /// A fresh token of `family_id` for `user_id`, valid for
-    /// [`crate::identity::REFRESH_TOKEN_TTL`] from `issued_at` (to the whole
+    /// The first token of a new family `family_id` for `user_id`, started by
+    /// a login at `issued_at`; it and its successors expire
+    /// [`crate::identity::REFRESH_FAMILY_LIFETIME`] later (to the whole
     /// second below).
     pub fn new(
         token_hash: impl Into<String>,
@@ -298,18 +373,42 @@ impl RefreshToken {
             family_id: family_id.into(),
             user_id: user_id.into(),
             issued_at,
-            // whole seconds: stores keep it as epoch seconds (for TTL)
-            expires_at: (issued_at + crate::identity::REFRESH_TOKEN_TTL)
-                .replace_nanosecond(0)
-                .unwrap_or(issued_at + crate::identity::REFRESH_TOKEN_TTL),
+            family_started_at: issued_at,
+            expires_at: family_end(issued_at),
             used_at: None,
         }
+    }
+
+    /// The token that replaces this one at `issued_at`: same family, same
+    /// end of the family.
+    pub fn successor(&self, token_hash: impl Into<String>, issued_at: OffsetDateTime) -> Self {
+        Self {
+            token_hash: token_hash.into(),
+            family_id: self.family_id.clone(),
+            user_id: self.user_id.clone(),
+            issued_at,
+            family_started_at: self.family_started_at,
+            expires_at: family_end(self.family_started_at),
+            used_at: None,
+        }
+    }
+
+    /// Seconds left at `now` until the family ends (0 once it has).
+    pub fn seconds_left(&self, now: OffsetDateTime) -> u64 {
+        u64::try_from((self.expires_at - now).whole_seconds()).unwrap_or(0)
     }
 
     /// Whether the token has expired at `now`.
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         now >= self.expires_at
     }
+}
+
+/// When a family started at `started_at` ends: whole seconds (stores keep
+/// it as epoch seconds, for TTL).
+fn family_end(started_at: OffsetDateTime) -> OffsetDateTime {
+    let end = started_at + crate::identity::REFRESH_FAMILY_LIFETIME;
+    end.replace_nanosecond(0).unwrap_or(end)
 }
 
 /// A fresh id: `prefix-` and a random UUID.
@@ -379,6 +478,7 @@ mod tests {
             name: "Truck 7".into(),
             secret_hash: "deadbeef".into(),
             created_at: AT,
+            disabled_at: None,
         };
         assert!(!format!("{device:?}").contains("deadbeef"));
         assert!(!device.to_json().to_string().contains("deadbeef"));
@@ -393,12 +493,44 @@ mod tests {
     }
 
     #[test]
-    fn refresh_tokens_expire_after_their_ttl() {
+    fn refresh_tokens_expire_with_their_family_whatever_the_rotations() {
         let token = RefreshToken::new("f00dfeed", "fam-1", "usr-1", AT);
-        assert_eq!(token.expires_at, AT + time::Duration::hours(12));
-        assert!(!token.is_expired(AT + time::Duration::hours(11)));
-        assert!(token.is_expired(AT + time::Duration::hours(12)));
+        assert_eq!(token.expires_at, AT + time::Duration::hours(10));
+        assert!(!token.is_expired(AT + time::Duration::hours(9)));
+        assert!(token.is_expired(AT + time::Duration::hours(10)));
         assert!(!format!("{token:?}").contains("f00dfeed"));
+
+        // rotated every hour: the family still ends 10 h after the login
+        let mut last = token.clone();
+        for hour in 1..=9 {
+            last = last.successor(format!("h{hour}"), AT + time::Duration::hours(hour));
+            assert_eq!(last.family_id, "fam-1");
+            assert_eq!(last.expires_at, AT + time::Duration::hours(10));
+            assert_eq!(last.family_started_at, AT);
+        }
+        assert_eq!(last.seconds_left(AT + time::Duration::hours(9)), 3600);
+        assert_eq!(last.seconds_left(AT + time::Duration::hours(11)), 0);
+    }
+
+    #[test]
+    fn a_disable_ends_every_token_and_an_enable_brings_none_back() {
+        let user = user();
+        let at = AT + time::Duration::hours(1);
+        let disabled = user.disabled(at);
+        assert!(disabled.is_disabled());
+        assert_eq!(disabled.version, 2);
+        assert_eq!(disabled.tokens_valid_after, Some(at));
+        assert_eq!(disabled.to_json()["disabled_at"], "2026-11-21T09:00:00Z");
+        let later = at + time::Duration::minutes(5);
+        let enabled = disabled.enabled(later);
+        assert!(!enabled.is_disabled());
+        assert_eq!(enabled.version, 3);
+        assert_eq!(enabled.tokens_valid_after, Some(at));
+        assert!(enabled.to_json().get("disabled_at").is_none());
+        assert_eq!(
+            user.with_role(Role::Driver, at).tokens_valid_after,
+            Some(at)
+        );
     }
 
     #[test]

@@ -121,6 +121,7 @@ const REFRESH_FIELDS: [&str; 1] = ["refresh_token"];
 const ORGANISATION_FIELDS: [&str; 2] = ["name", "kind"];
 const USER_FIELDS: [&str; 5] = ["email", "name", "password", "role", "org_id"];
 const CHANGE_ROLE_FIELDS: [&str; 2] = ["role", "version"];
+const USER_STATUS_FIELDS: [&str; 1] = ["version"];
 const DEVICE_FIELDS: [&str; 3] = ["device_id", "name", "org_id"];
 const DEVICE_TOKEN_FIELDS: [&str; 2] = ["device_id", "secret"];
 
@@ -217,6 +218,30 @@ pub fn parse_change_role_request(body: &[u8]) -> Result<ChangeRoleRequest, Vec<F
         }),
         _ => Err(vec![FieldError::new("body", "is incomplete")]),
     }
+}
+
+/// Parses `POST /v1/auth/users/{id}/disable` and `…/enable`: the `version`
+/// of the user the caller has seen.
+pub fn parse_user_status_request(body: &[u8]) -> Result<u64, Vec<FieldError>> {
+    let object = parse_body(body)?;
+    let mut errors = Errors::new(&object, &USER_STATUS_FIELDS);
+    let version = errors.check("version", |v| {
+        v.as_u64()
+            .filter(|version| *version >= 1)
+            .ok_or_else(|| "must be a positive integer (the user's current version)".to_owned())
+    });
+    errors.finish()?;
+    version.ok_or_else(|| vec![FieldError::new("body", "is incomplete")])
+}
+
+/// Parses `POST /v1/auth/devices/{id}/disable` and `…/enable`: no body, or
+/// an empty JSON object (devices have no version: the change is idempotent).
+pub fn parse_device_status_request(body: &[u8]) -> Result<(), Vec<FieldError>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let object = parse_body(body)?;
+    Errors::new(&object, &[]).finish()
 }
 
 /// Parses `POST /v1/auth/devices`.
@@ -596,5 +621,35 @@ mod tests {
         assert!(!format!("{request:?}").contains("s3cr3t"));
         let errors = parse_device_token_request(&body(json!({}))).unwrap_err();
         assert_eq!(fields(&errors), ["device_id", "secret"]);
+    }
+
+    #[test]
+    fn status_changes_name_their_bad_fields() {
+        assert_eq!(
+            parse_user_status_request(&body(json!({"version": 3}))),
+            Ok(3)
+        );
+        for bad in [json!({}), json!({"version": 0}), json!({"version": "2"})] {
+            let errors = parse_user_status_request(&body(bad.clone())).unwrap_err();
+            assert_eq!(fields(&errors), ["version"], "{bad}");
+        }
+        let errors =
+            parse_user_status_request(&body(json!({"version": 1, "why": "x"}))).unwrap_err();
+        assert_eq!(fields(&errors), ["why"]);
+        assert_eq!(
+            parse_user_status_request(b"[]").unwrap_err()[0].field,
+            "body"
+        );
+
+        assert_eq!(parse_device_status_request(b""), Ok(()));
+        assert_eq!(parse_device_status_request(b" {} "), Ok(()));
+        assert_eq!(
+            fields(&parse_device_status_request(&body(json!({"version": 1}))).unwrap_err()),
+            ["version"]
+        );
+        assert_eq!(
+            parse_device_status_request(b"nope").unwrap_err()[0].field,
+            "body"
+        );
     }
 }
