@@ -69,9 +69,11 @@ use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::sns::MessagePublisher;
 use pharmaguard_domain::coldchain::detector::{
-    Lookup, Owner, Poison, active_shipment, alarm_context, alarm_events, alarm_states,
-    apply_readings, assign, decode_record, group_readings,
+    Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_readings, assign,
+    decode_record, group_readings, pick, vet,
 };
+use pharmaguard_domain::ports::DeviceRegistry;
+use pharmaguard_domain::telemetry::{Refusal, RegisteredDevice};
 use pharmaguard_domain::coldchain::tracking::{
     PortError, ReadingHistory, RejectedRecord, RejectedSink, RiskError, RiskEstimator, SaveError,
     ShipmentDirectory, Tracking, TrackingStore,
@@ -87,6 +89,11 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, Time};
 use tracing::{debug, error, info, warn};
 
+/// The shipments each lookup of a batch found.
+type ShipmentsFound = HashMap<Lookup, Result<Vec<Shipment>, PortError>>;
+/// What the registry holds of each device of a batch.
+type DevicesFound = HashMap<String, Result<Option<RegisteredDevice>, String>>;
+
 /// How many shipments (or lookups) are worked on at once.
 pub const CONCURRENCY: usize = 16;
 /// Attempts of a shipment's update when its tracking keeps changing under it.
@@ -96,7 +103,7 @@ pub const SAVE_ATTEMPTS: u32 = 3;
 /// tracking store, the alarm and tracking topics, the risk calculator and the
 /// rejected telemetry queue.
 #[derive(Debug, Clone)]
-pub struct Detector<D, H, T, P, R, Q> {
+pub struct Detector<D, H, T, P, R, Q, V> {
     /// The shipments.
     pub directory: D,
     /// The reading history.
@@ -111,6 +118,8 @@ pub struct Detector<D, H, T, P, R, Q> {
     pub risk: R,
     /// The rejected telemetry queue.
     pub rejected: Q,
+    /// The device registry: whose each device is.
+    pub devices: V,
     /// The rules' parameters.
     pub settings: MonitorSettings,
 }
@@ -163,8 +172,8 @@ pub fn check_time(scheduled: Option<OffsetDateTime>, now: OffsetDateTime) -> Off
 }
 
 /// The Lambda handler: a batch of records or an offline check.
-pub async fn handle<D, H, T, P, R, Q>(
-    detector: &Detector<D, H, T, P, R, Q>,
+pub async fn handle<D, H, T, P, R, Q, V>(
+    detector: &Detector<D, H, T, P, R, Q, V>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Error>
 where
@@ -174,6 +183,7 @@ where
     P: MessagePublisher,
     R: RiskEstimator,
     Q: RejectedSink,
+    V: DeviceRegistry,
 {
     let now = OffsetDateTime::now_utc();
     match trigger_of(event.payload)? {
@@ -236,7 +246,7 @@ struct Update {
     position: bool,
 }
 
-impl<D, H, T, P, R, Q> Detector<D, H, T, P, R, Q>
+impl<D, H, T, P, R, Q, V> Detector<D, H, T, P, R, Q, V>
 where
     D: ShipmentDirectory,
     H: ReadingHistory,
@@ -244,6 +254,7 @@ where
     P: MessagePublisher,
     R: RiskEstimator,
     Q: RejectedSink,
+    V: DeviceRegistry,
 {
     /// Processes a batch of telemetry records (see the crate docs).
     pub async fn process_batch(&self, batch: &KinesisEvent, now: OffsetDateTime) -> BatchReport {
@@ -269,27 +280,15 @@ where
             }
         }
 
-        // 2. look up, once per shipment or device
-        let mut lookups: Vec<Lookup> = Vec::new();
-        let mut seen: HashSet<Lookup> = HashSet::new();
-        for (_, reading) in &readings {
-            let lookup = Lookup::of(reading);
-            if seen.insert(lookup.clone()) {
-                lookups.push(lookup);
-            }
-        }
-        let found: HashMap<Lookup, Result<Option<Shipment>, PortError>> = stream::iter(lookups)
-            .map(|lookup| async move {
-                let result = self.look_up(&lookup).await;
-                (lookup, result)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        // 2. look up, once per shipment and device; vet and place each reading
+        let (found, registry) = self.look_up_all(&readings).await;
         // a device whose lookup failed is held back whole, so its readings stay in order
         let held_devices: HashSet<&str> = readings
             .iter()
-            .filter(|(_, r)| matches!(found.get(&Lookup::of(r)), Some(Err(_)) | None))
+            .filter(|(_, r)| {
+                matches!(found.get(&Lookup::of(r)), Some(Err(_)) | None)
+                    || matches!(registry.get(&r.device_id), Some(Err(_)) | None)
+            })
             .map(|(_, r)| r.device_id.as_str())
             .collect();
         let mut shipments: HashMap<String, Shipment> = HashMap::new();
@@ -299,11 +298,33 @@ where
                 failed.insert(*index);
                 continue;
             }
-            let shipment = match found.get(&Lookup::of(reading)) {
-                Some(Ok(shipment)) => shipment.as_ref(),
+            let device = match registry.get(&reading.device_id) {
+                Some(Ok(device)) => device.as_ref(),
                 _ => None,
             };
-            let (owner, unassigned) = assign(reading, shipment);
+            let candidates = match found.get(&Lookup::of(reading)) {
+                Some(Ok(candidates)) => candidates.as_slice(),
+                _ => &[],
+            };
+            let placed = vet(reading, device).and_then(|()| match device {
+                Some(device) => {
+                    let shipment = pick(&Lookup::of(reading), candidates, device);
+                    assign(reading, shipment, device).map(|placed| (placed, shipment))
+                }
+                None => Err(Refusal::UnknownDevice(reading.device_id.clone())),
+            });
+            let ((owner, unassigned), shipment) = match placed {
+                Ok(placed) => placed,
+                Err(refusal) => {
+                    report.rejected += 1;
+                    let record = &records[*index];
+                    if let Err(problem) = self.reject(record, &Poison::Refused(refusal)).await {
+                        error!(index, %problem, "a refused reading could not be set aside; it will be retried");
+                        failed.insert(*index);
+                    }
+                    continue;
+                }
+            };
             if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
                 shipments
                     .entry(id.clone())
@@ -429,15 +450,52 @@ where
         self.rejected.reject(&rejected).await
     }
 
-    /// The shipment a lookup finds (a device's: its monitored one).
-    async fn look_up(&self, lookup: &Lookup) -> Result<Option<Shipment>, PortError> {
+    /// The shipments each reading's [`Lookup`] finds and what the registry
+    /// holds of each device, read once per lookup and device of the batch.
+    async fn look_up_all(&self, readings: &[(usize, Reading)]) -> (ShipmentsFound, DevicesFound) {
+        let mut lookups: Vec<Lookup> = Vec::new();
+        let mut devices: Vec<&str> = Vec::new();
+        let mut seen: HashSet<Lookup> = HashSet::new();
+        let mut seen_devices: HashSet<&str> = HashSet::new();
+        for (_, reading) in readings {
+            let lookup = Lookup::of(reading);
+            if seen.insert(lookup.clone()) {
+                lookups.push(lookup);
+            }
+            if seen_devices.insert(&reading.device_id) {
+                devices.push(&reading.device_id);
+            }
+        }
+        let shipments = stream::iter(lookups)
+            .map(|lookup| async move {
+                let result = self.look_up(&lookup).await;
+                (lookup, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect();
+        let registered = stream::iter(devices)
+            .map(|device| async move {
+                let result = self.devices.registered_device(device).await;
+                if let Err(problem) = &result {
+                    error!(device_id = device, %problem, "device registry read failed; the device's readings will be retried");
+                }
+                (device.to_owned(), result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect();
+        futures_util::future::join(shipments, registered).await
+    }
+
+    /// The shipments a lookup finds: the named one, or every shipment naming
+    /// the device ([`pick`] chooses among them).
+    async fn look_up(&self, lookup: &Lookup) -> Result<Vec<Shipment>, PortError> {
         match lookup {
-            Lookup::Shipment(id) => self.directory.shipment(id).await,
-            Lookup::DeviceShipment(device) => self
+            Lookup::Shipment(id) => self
                 .directory
-                .shipments_of_device(device)
+                .shipment(id)
                 .await
-                .map(active_shipment),
+                .map(|found| found.into_iter().collect()),
+            Lookup::DeviceShipment(device) => self.directory.shipments_of_device(device).await,
         }
     }
 

@@ -8,10 +8,14 @@
 //! - `TRACKING_EVENTS_TOPIC_ARN`: the SNS topic of the position events;
 //! - `RISK_CALCULATOR_FUNCTION`: the risk calculator's function name;
 //! - `REJECTED_TELEMETRY_QUEUE_URL`: where poison records go;
+//! - `IDENTITY_TABLE`: the identity table, whose device items say which
+//!   organisation a device belongs to (read with a projection);
 //! - `RUST_LOG` (default `info`), and the usual AWS SDK variables.
 
 use anomaly_detector::{Detector, handle};
 use lambda_runtime::{Error, service_fn};
+use pharmaguard_aws::device_registry::DynamoDeviceRegistry;
+use pharmaguard_aws::identity_store::IDENTITY_TABLE_VAR;
 use pharmaguard_aws::readings_store::{DynamoReadingHistory, READINGS_TABLE_VAR};
 use pharmaguard_aws::risk_client::{LambdaRiskEstimator, RISK_CALCULATOR_FUNCTION_VAR};
 use pharmaguard_aws::shipment_store::{DynamoShipmentStore, SHIPMENTS_TABLE_VAR};
@@ -47,6 +51,7 @@ async fn main() -> Result<(), Error> {
     let tracking_topic_arn = setting(TRACKING_TOPIC_ARN_VAR)?;
     let risk_function = setting(RISK_CALCULATOR_FUNCTION_VAR)?;
     let rejected_queue = setting(REJECTED_QUEUE_URL_VAR)?;
+    let identity_table = setting(IDENTITY_TABLE_VAR)?;
 
     let config = pharmaguard_aws::config::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -55,6 +60,7 @@ async fn main() -> Result<(), Error> {
         // the detector only reads shipments: no audit table needed
         directory: DynamoShipmentStore::new(dynamodb.clone(), shipments_table, ""),
         history: DynamoReadingHistory::new(dynamodb.clone(), readings_table),
+        devices: DynamoDeviceRegistry::new(dynamodb.clone(), identity_table),
         tracking: DynamoTrackingStore::new(dynamodb, tracking_table, alarms_table),
         publisher: SnsPublisher::new(sns.clone(), topic_arn),
         positions: SnsPublisher::new(sns, tracking_topic_arn),

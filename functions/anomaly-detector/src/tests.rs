@@ -12,6 +12,7 @@ use pharmaguard_domain::coldchain::{
     Alarm, AlarmEventType, AlarmState, AlarmType, RiskEstimate, RiskInput, Severity, estimate_risk,
 };
 use pharmaguard_domain::fixtures::{T0, reading, shipment};
+use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_domain::messaging::OutboundMessage;
 use pharmaguard_domain::shipment::ShipmentState;
 use serde_json::json;
@@ -288,7 +289,43 @@ impl RejectedSink for Rejected {
     }
 }
 
-type Fake = Detector<Directory, History, Store, Topic, Risk, Rejected>;
+/// The device registry: every device is registered to the sample shipper
+/// (`org-ship`, as the fixtures' readings say they are sent) unless listed
+/// otherwise; `down` fails every read.
+#[derive(Default)]
+struct Registry {
+    elsewhere: Mutex<HashMap<String, String>>,
+    disabled: Mutex<HashSet<String>>,
+    unknown: Mutex<HashSet<String>>,
+    down: Mutex<bool>,
+    reads: Mutex<usize>,
+}
+
+impl DeviceRegistry for Registry {
+    async fn registered_device(&self, device_id: &str) -> Result<Option<RegisteredDevice>, String> {
+        *self.reads.lock().unwrap() += 1;
+        if *self.down.lock().unwrap() {
+            return Err("ProvisionedThroughputExceeded".into());
+        }
+        if self.unknown.lock().unwrap().contains(device_id) {
+            return Ok(None);
+        }
+        let org_id = self
+            .elsewhere
+            .lock()
+            .unwrap()
+            .get(device_id)
+            .cloned()
+            .unwrap_or_else(|| pharmaguard_domain::fixtures::SHIPPER_ORG.to_owned());
+        Ok(Some(RegisteredDevice {
+            id: device_id.to_owned(),
+            org_id,
+            disabled: self.disabled.lock().unwrap().contains(device_id),
+        }))
+    }
+}
+
+type Fake = Detector<Directory, History, Store, Topic, Risk, Rejected, Registry>;
 
 fn detector() -> Fake {
     Detector {
@@ -299,6 +336,7 @@ fn detector() -> Fake {
         positions: Topic::default(),
         risk: Risk::default(),
         rejected: Rejected::default(),
+        devices: Registry::default(),
         settings: MonitorSettings::default(),
     }
 }
@@ -1067,4 +1105,137 @@ async fn the_sample_kinesis_event_processes_as_its_readme_says() {
     let d = detector();
     let report = d.process_batch(&event, T0).await;
     assert_eq!((report.unassigned, report.rejected), (2, 1));
+}
+
+// ------------------------------------------------------------------ provenance
+
+fn sent_by(mut reading: Reading, sender: Principal) -> Reading {
+    reading.sender = Some(sender);
+    reading
+}
+
+fn rejected_reasons(d: &Fake) -> Vec<String> {
+    d.rejected
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.reason.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn readings_relayed_across_organisations_go_to_the_rejected_queue_never_onto_a_shipment() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let outsider = |role| Principal::User {
+        user_id: "usr-b".into(),
+        org_id: "org-b".into(),
+        role,
+    };
+    let own_driver = Principal::User {
+        user_id: "usr-a".into(),
+        org_id: pharmaguard_domain::fixtures::SHIPPER_ORG.into(),
+        role: Role::Driver,
+    };
+    let readings = vec![
+        reading("truck-1", 0, 5.0, 0.2),
+        // a forged crash, stamped ahead, from another organisation's driver and admin
+        sent_by(reading("truck-1", 1, 5.0, 9.0), outsider(Role::Driver)),
+        sent_by(reading("truck-1", 2, 5.0, 9.0), outsider(Role::Admin)),
+        // another device of the same organisation may not speak for truck-1
+        sent_by(reading("truck-1", 3, 5.0, 9.0), pharmaguard_domain::fixtures::device_principal("truck-2")),
+        sent_by(reading("truck-1", 4, 5.0, 0.2), own_driver),
+    ];
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(report.rejected, 3);
+    assert_eq!(
+        rejected_reasons(&d),
+        ["OTHER_ORGANISATION", "OTHER_ORGANISATION", "NOT_THE_DEVICE"]
+    );
+    let kept = d.history.of(&Owner::Shipment("shp-1".into()));
+    assert_eq!(kept, vec![readings[0].clone(), readings[4].clone()]);
+    assert!(d.publisher.events().is_empty(), "no SHOCK from the forged readings");
+    assert_eq!(*d.devices.reads.lock().unwrap(), 1, "one registry read per device per batch");
+}
+
+#[tokio::test]
+async fn a_shipment_another_organisation_bound_to_the_device_never_takes_its_readings() {
+    let d = detector();
+    // organisation B binds A's truck-1 to its own shipment; A's shipment is on its way too
+    let mut foreign = shipment("shp-b", "truck-1", ShipmentState::InTransit);
+    foreign.shipper_org_id = "org-b".into();
+    foreign.updated_at = T0;
+    d.directory.add(foreign);
+    d.directory
+        .add(shipment("shp-a", "truck-1", ShipmentState::Dispatched));
+    let mut named = reading("truck-1", 1, 5.0, 0.2);
+    named.shipment_id = Some("shp-b".into());
+    let readings = vec![reading("truck-1", 0, 5.0, 0.2), named];
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(rejected_reasons(&d), ["NOT_SHIPPERS_DEVICE"]);
+    assert_eq!(d.history.of(&Owner::Shipment("shp-a".into())), readings[..1]);
+    assert!(d.history.of(&Owner::Shipment("shp-b".into())).is_empty());
+}
+
+#[tokio::test]
+async fn unknown_disabled_and_unsigned_readings_are_rejected_with_their_reason() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    d.devices.unknown.lock().unwrap().insert("truck-9".into());
+    d.devices.disabled.lock().unwrap().insert("truck-off".into());
+    let mut unsigned = reading("truck-1", 2, 5.0, 0.2);
+    unsigned.sender = None;
+    let records = vec![
+        ("truck-9", Data::Good(reading("truck-9", 0, 5.0, 0.2))),
+        ("truck-off", Data::Good(reading("truck-off", 1, 5.0, 0.2))),
+        ("truck-1", Data::Good(unsigned)),
+        ("truck-1", Data::Good(reading("truck-1", 3, 5.0, 0.2))),
+    ];
+    let report = d.process_batch(&batch_from(1, records), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(
+        rejected_reasons(&d),
+        ["NO_SENDER", "UNKNOWN_DEVICE", "DEVICE_DISABLED"],
+        "an unsigned record is refused as it is decoded, the others once looked up"
+    );
+    assert_eq!(report.applied, 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_registry_holds_the_devices_readings_back_for_a_retry() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    *d.devices.down.lock().unwrap() = true;
+    let readings: Vec<Reading> = (0..3).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert_eq!(failures(&report), [sequence(1)]);
+    assert!(rejected_reasons(&d).is_empty(), "nothing set aside for a passing failure");
+    assert!(d.history.of(&Owner::Shipment("shp-1".into())).is_empty());
+}
+
+#[tokio::test]
+async fn a_reading_stamped_ahead_of_its_receipt_cannot_blind_the_monitor() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    // received at minute 0 but stamped 4 minutes ahead (inside the accepted skew)
+    let mut ahead = reading("truck-1", 4, 5.0, 0.2);
+    ahead.reading_id = "truck-1-ahead".into();
+    ahead.received_at = T0;
+    d.process_batch(&batch(1, &[ahead]), T0).await;
+    // the genuine readings of the next minutes, one a crash, are applied
+    let genuine: Vec<Reading> = (1..4).map(|m| reading("truck-1", m, 5.0, if m == 2 { 7.0 } else { 0.2 })).collect();
+    let report = d.process_batch(&batch(2, &genuine), T0 + Duration::minutes(4)).await;
+    assert_eq!(report.applied, 3, "{report:?}");
+    let events = d.publisher.events();
+    assert!(
+        events.iter().any(|e| e.alarm.alarm_type == AlarmType::Shock),
+        "{events:?}"
+    );
 }

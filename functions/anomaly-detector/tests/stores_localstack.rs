@@ -34,6 +34,7 @@ fn reading(device: &str, second: i64, temperature_c: f64, vibration_g: f64) -> R
         vibration_g,
         received_at: ts + Duration::milliseconds(300),
         source: "https".into(),
+        sender: None,
     }
 }
 

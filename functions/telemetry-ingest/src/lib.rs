@@ -17,9 +17,13 @@
 //! | 413 | body over [`MAX_BODY_BYTES`] | `{"error":"payload_too_large","errors":[…]}` |
 //! | 503 | every reading valid but none could be written | [`IngestReport`], with `Retry-After` |
 //!
-//! A device may only send its own readings: a reading of another `device_id`
-//! is rejected (the rest of its batch is not). Drivers and admins may relay
-//! readings of any device.
+//! Provenance ([`pharmaguard_domain::telemetry::provenance`]): a device may
+//! only send its own readings, and drivers and admins may relay readings only
+//! of devices registered to their own organisation (and not disabled); any
+//! other reading is rejected naming `device_id` (the rest of its batch is
+//! not). Unknown devices and devices of other organisations get the same
+//! answer, so nothing is learnt about them. Every record written carries its
+//! sender (the caller), which the anomaly detector checks again.
 //!
 //! The work is done by [`ingest`], a plain function of the caller, the method,
 //! the body and the current time; [`handle`] adapts it to `lambda_http`.
@@ -27,10 +31,12 @@
 use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Error, Request, Response};
 use pharmaguard_domain::identity::Principal;
-use pharmaguard_domain::ports::ReadingSink;
+use std::collections::HashMap;
+
+use pharmaguard_domain::ports::{DeviceRegistry, ReadingSink};
 use pharmaguard_domain::telemetry::{
     FieldError, IngestReport, MAX_BATCH, MAX_BODY_BYTES, OutcomeStatus, Reading, ReadingOutcome,
-    Source, parse_batch, reading_path, validate_reading,
+    Refusal, RegisteredDevice, Source, may_speak_for, parse_batch, reading_path, validate_reading,
 };
 pub use pharmaguard_http::Reply;
 use serde::Serialize;
@@ -40,33 +46,56 @@ use tracing::{info, warn};
 
 /// The environment variable naming the Kinesis stream the readings go to.
 pub const STREAM_NAME_VAR: &str = "TELEMETRY_STREAM_NAME";
+/// The environment variable naming the identity table (device items).
+pub const IDENTITY_TABLE_VAR: &str = "IDENTITY_TABLE";
 
 pub use pharmaguard_http::RETRY_AFTER_SECONDS;
 
-/// The stream name is missing from the environment.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the environment variable {STREAM_NAME_VAR} must name the telemetry Kinesis stream")]
-pub struct MissingStreamName;
+/// The configuration, from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// [`STREAM_NAME_VAR`].
+    pub stream_name: String,
+    /// [`IDENTITY_TABLE_VAR`].
+    pub identity_table: String,
+}
 
-/// The stream name from the value of [`STREAM_NAME_VAR`] (`None` when unset);
-/// blank counts as missing.
-pub fn stream_name(value: Option<String>) -> Result<String, MissingStreamName> {
-    value
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .ok_or(MissingStreamName)
+/// A required variable is missing or blank.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the environment variable {0} is required")]
+pub struct MissingSetting(pub &'static str);
+
+impl Settings {
+    /// Reads the settings through `lookup` (the environment in `main`).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingSetting> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+                .ok_or(MissingSetting(name))
+        };
+        Ok(Self {
+            stream_name: required(STREAM_NAME_VAR)?,
+            identity_table: required(IDENTITY_TABLE_VAR)?,
+        })
+    }
 }
 
 /// The Lambda handler: runs [`ingest`] on the request at the current time.
 ///
 /// Errors only when the response itself cannot be built; bad input never
 /// makes it fail.
-pub async fn handle<S: ReadingSink>(sink: &S, request: Request) -> Result<Response<Body>, Error> {
+pub async fn handle<S: ReadingSink, R: DeviceRegistry>(
+    sink: &S,
+    devices: &R,
+    request: Request,
+) -> Result<Response<Body>, Error> {
     let Some(caller) = pharmaguard_http::caller(&request) else {
         return into_response(unauthorized());
     };
     let reply = ingest(
         sink,
+        devices,
         &caller,
         request.method().as_str(),
         request.body().as_ref(),
@@ -82,11 +111,13 @@ pub fn into_response(reply: Reply) -> Result<Response<Body>, Error> {
 }
 
 /// Handles one ingest request received at `now`: checks the method, the size
-/// and the shape of the body, validates every reading, writes the valid ones
-/// to `sink` and reports on each (see the crate documentation for the
+/// and the shape of the body, validates every reading and who sent it
+/// (`devices` tells whose a relayed device is), writes the valid ones to
+/// `sink` and reports on each (see the crate documentation for the
 /// answers). Never panics, whatever the input.
-pub async fn ingest<S: ReadingSink>(
+pub async fn ingest<S: ReadingSink, R: DeviceRegistry>(
     sink: &S,
+    devices: &R,
     caller: &Principal,
     method: &str,
     body: &[u8],
@@ -108,7 +139,7 @@ pub async fn ingest<S: ReadingSink>(
             return invalid_request(errors);
         }
     };
-    let report = process(sink, caller, &raw_readings, now).await;
+    let report = process(sink, devices, caller, &raw_readings, now).await;
     info!(
         accepted = report.accepted,
         rejected = report.rejected,
@@ -118,37 +149,109 @@ pub async fn ingest<S: ReadingSink>(
     report_reply(&report)
 }
 
-/// Validates the raw readings, writes the valid ones and collects the outcomes.
-async fn process<S: ReadingSink>(
+/// Validates the raw readings and their provenance, writes the valid ones and
+/// collects the outcomes.
+async fn process<S: ReadingSink, R: DeviceRegistry>(
     sink: &S,
+    devices: &R,
     caller: &Principal,
     raw_readings: &[Value],
     now: OffsetDateTime,
 ) -> IngestReport {
+    let checked: Vec<Result<Reading, Vec<FieldError>>> = raw_readings
+        .iter()
+        .map(|raw| {
+            validate_reading(raw, now, Source::Https).map(|mut reading| {
+                reading.sender = Some(caller.clone());
+                reading
+            })
+        })
+        .collect();
+    let registry = relayed_devices(devices, caller, &checked).await;
     let mut outcomes = Vec::with_capacity(raw_readings.len());
     let mut valid: Vec<(usize, Reading)> = Vec::with_capacity(raw_readings.len());
-    for (index, raw) in raw_readings.iter().enumerate() {
-        match validate_reading(raw, now, Source::Https).and_then(|r| sent_by(caller, r)) {
-            Ok(reading) => valid.push((index, reading)),
-            Err(errors) => outcomes.push(ReadingOutcome::rejected(index, errors)),
+    for (index, checked) in checked.into_iter().enumerate() {
+        let reading = match checked {
+            Ok(reading) => reading,
+            Err(errors) => {
+                outcomes.push(ReadingOutcome::rejected(index, errors));
+                continue;
+            }
+        };
+        match sent_by(caller, &registry, &reading) {
+            Ok(()) => valid.push((index, reading)),
+            Err(Unsent::Refused(errors)) => outcomes.push(ReadingOutcome::rejected(index, errors)),
+            Err(Unsent::RegistryUnavailable) => {
+                outcomes.push(ReadingOutcome::failed(index, reading.reading_id))
+            }
         }
     }
     outcomes.extend(write(sink, valid).await);
     IngestReport::from_outcomes(outcomes)
 }
 
-/// A device may only send its own readings; users allowed to send telemetry may
-/// relay any device's.
-fn sent_by(caller: &Principal, reading: Reading) -> Result<Reading, Vec<FieldError>> {
-    match caller {
-        Principal::Device { device_id, .. } if *device_id != reading.device_id => {
-            Err(vec![FieldError::new(
-                "device_id",
-                format!("a device may only send its own readings (authenticated as {device_id})"),
-            )])
-        }
-        _ => Ok(reading),
+/// What the registry holds of each device a user relays readings of (one
+/// read per device per request); `Err` for a device that could not be read.
+/// Empty for a device caller: a device speaks for itself alone, which needs
+/// no lookup (the authorizer refuses disabled devices).
+async fn relayed_devices<R: DeviceRegistry>(
+    devices: &R,
+    caller: &Principal,
+    checked: &[Result<Reading, Vec<FieldError>>],
+) -> HashMap<String, Result<Option<RegisteredDevice>, String>> {
+    let mut registry = HashMap::new();
+    if matches!(caller, Principal::Device { .. }) {
+        return registry;
     }
+    for reading in checked.iter().flatten() {
+        if !registry.contains_key(&reading.device_id) {
+            let found = devices.registered_device(&reading.device_id).await;
+            if let Err(problem) = &found {
+                warn!(device_id = %reading.device_id, %problem, "device registry unavailable");
+            }
+            registry.insert(reading.device_id.clone(), found);
+        }
+    }
+    registry
+}
+
+/// Why a valid reading is not written.
+enum Unsent {
+    /// Its sender may not send it: rejected, with the errors.
+    Refused(Vec<FieldError>),
+    /// Whose the device is could not be read: failed, worth resending.
+    RegistryUnavailable,
+}
+
+/// Whether `caller` may send `reading` ([`may_speak_for`]).
+fn sent_by(
+    caller: &Principal,
+    registry: &HashMap<String, Result<Option<RegisteredDevice>, String>>,
+    reading: &Reading,
+) -> Result<(), Unsent> {
+    let refused = |message: String| Unsent::Refused(vec![FieldError::new("device_id", message)]);
+    let device = match caller {
+        Principal::Device { device_id, .. } if *device_id != reading.device_id => {
+            return Err(refused(format!(
+                "a device may only send its own readings (authenticated as {device_id})"
+            )));
+        }
+        Principal::Device { .. } => return Ok(()),
+        Principal::User { .. } => match registry.get(&reading.device_id) {
+            Some(Ok(device)) => device.as_ref(),
+            _ => return Err(Unsent::RegistryUnavailable),
+        },
+    };
+    may_speak_for(caller, &reading.device_id, device).map_err(|refusal| {
+        info!(caller = caller.id(), device_id = %reading.device_id, reason = refusal.kind(), "reading refused");
+        match refusal {
+            Refusal::DeviceDisabled(_) => refused("is a disabled device".to_owned()),
+            Refusal::RoleMayNotRelay { .. } => {
+                refused("your role may not send telemetry".to_owned())
+            }
+            _ => refused("is not a device of your organisation".to_owned()),
+        }
+    })
 }
 
 /// Writes the valid readings; a reading the sink gives no result for counts
@@ -315,6 +418,115 @@ mod tests {
         }
     }
 
+    /// A device registry: every device belongs to `org-a`, except those
+    /// listed (with their organisation), `disabled` ones and `unknown` ones;
+    /// `down` fails every read.
+    #[derive(Default)]
+    struct Fleet {
+        elsewhere: HashMap<&'static str, &'static str>,
+        disabled: Vec<&'static str>,
+        unknown: Vec<&'static str>,
+        down: bool,
+        reads: Mutex<usize>,
+    }
+
+    impl Fleet {
+        fn of_org_a() -> Self {
+            Self::default()
+        }
+    }
+
+    impl DeviceRegistry for Fleet {
+        async fn registered_device(
+            &self,
+            device_id: &str,
+        ) -> Result<Option<RegisteredDevice>, String> {
+            *self.reads.lock().expect("lock") += 1;
+            if self.down {
+                return Err("throttled".into());
+            }
+            if self.unknown.contains(&device_id) {
+                return Ok(None);
+            }
+            Ok(Some(RegisteredDevice {
+                id: device_id.to_owned(),
+                org_id: self.elsewhere.get(device_id).copied().unwrap_or("org-a").to_owned(),
+                disabled: self.disabled.contains(&device_id),
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn users_relay_readings_only_of_enabled_devices_of_their_own_organisation() {
+        let fleet = Fleet {
+            elsewhere: HashMap::from([("truck-b", "org-b")]),
+            disabled: vec!["truck-off"],
+            unknown: vec!["truck-x"],
+            ..Fleet::default()
+        };
+        let sink = MemorySink::default();
+        let body = batch(vec![
+            good("truck-1", 1),
+            good("truck-b", 2),
+            good("truck-x", 3),
+            good("truck-off", 4),
+            good("truck-1", 5),
+        ]);
+        let reply = ingest(&sink, &fleet, &driver(), "POST", &body, NOW).await;
+        let json: Value = serde_json::from_str(&reply.body).expect("JSON");
+        assert_eq!(reply.status, 207, "{json}");
+        assert_eq!(
+            statuses(&json),
+            ["accepted", "rejected", "rejected", "rejected", "accepted"]
+        );
+        let message = |i: usize| json["results"][i]["errors"][0]["message"].as_str().unwrap().to_owned();
+        assert_eq!(json["results"][1]["errors"][0]["field"], "device_id");
+        assert_eq!(message(1), message(2), "another organisation's device and an unknown one answer alike");
+        assert!(message(3).contains("disabled"), "{}", message(3));
+        assert_eq!(*fleet.reads.lock().unwrap(), 4, "one read per device");
+        let written = sink.written();
+        assert_eq!(written.len(), 2);
+        assert!(written.iter().all(|r| r.sender == Some(driver())), "each record carries its sender");
+    }
+
+    #[tokio::test]
+    async fn a_device_needs_no_registry_read_and_its_records_carry_it_as_sender() {
+        let fleet = Fleet {
+            down: true,
+            ..Fleet::default()
+        };
+        let sink = MemorySink::default();
+        let body = batch(vec![good("truck-1", 1)]);
+        let reply = ingest(&sink, &fleet, &device("truck-1"), "POST", &body, NOW).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(*fleet.reads.lock().unwrap(), 0);
+        assert_eq!(sink.written()[0].sender, Some(device("truck-1")));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_registry_fails_the_relayed_readings_for_a_resend() {
+        let fleet = Fleet {
+            down: true,
+            ..Fleet::default()
+        };
+        let sink = MemorySink::default();
+        let body = batch(vec![good("truck-1", 1), bad("truck-1")]);
+        let reply = ingest(&sink, &fleet, &driver(), "POST", &body, NOW).await;
+        let json: Value = serde_json::from_str(&reply.body).expect("JSON");
+        assert_eq!(statuses(&json), ["failed", "rejected"], "{json}");
+        assert!(sink.written().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_timestamp_at_the_end_of_time_is_a_field_error_not_a_panic() {
+        let sink = MemorySink::default();
+        let mut reading = good("truck-1", 1);
+        reading["ts"] = json!("9999-12-31T23:59:59-01:00");
+        let (status, json) = post(&sink, &batch(vec![reading])).await;
+        assert_eq!(status, 400, "{json}");
+        assert_eq!(json["errors"][0]["field"], "readings[0].ts");
+    }
+
     fn good(device: &str, minute: u8) -> Value {
         json!({
             "device_id": device,
@@ -361,7 +573,7 @@ mod tests {
             good("truck-2", 2),
             good("truck-1", 3),
         ]);
-        let reply = ingest(&sink, &device("truck-1"), "POST", &body, NOW).await;
+        let reply = ingest(&sink, &Fleet::of_org_a(), &device("truck-1"), "POST", &body, NOW).await;
         let json: Value = serde_json::from_str(&reply.body).expect("JSON");
 
         assert_eq!(reply.status, 207, "{json}");
@@ -380,7 +592,7 @@ mod tests {
                 role,
             };
             let sink = MemorySink::default();
-            let reply = ingest(&sink, &caller, "POST", &body, NOW).await;
+            let reply = ingest(&sink, &Fleet::of_org_a(), &caller, "POST", &body, NOW).await;
             let expected = if matches!(role, Role::Driver | Role::Admin) {
                 200
             } else {
@@ -399,7 +611,7 @@ mod tests {
                 String::from_utf8(batch(vec![good("t1", 1)])).expect("utf-8"),
             ))
             .expect("request");
-        let response = handle(&MemorySink::default(), request)
+        let response = handle(&MemorySink::default(), &Fleet::of_org_a(), request)
             .await
             .expect("response");
         assert_eq!(response.status(), 401);
@@ -410,7 +622,7 @@ mod tests {
     }
 
     async fn post(sink: &MemorySink, body: &[u8]) -> (u16, Value) {
-        let reply = ingest(sink, &driver(), "POST", body, NOW).await;
+        let reply = ingest(sink, &Fleet::of_org_a(), &driver(), "POST", body, NOW).await;
         let json = serde_json::from_str(&reply.body).expect("JSON body");
         (reply.status, json)
     }
@@ -525,7 +737,7 @@ mod tests {
     async fn nothing_written_is_503_with_retry_after() {
         let sink = MemorySink::failing(&["t1", "t2"]);
         let body = batch(vec![good("t1", 1), good("t2", 2)]);
-        let reply = ingest(&sink, &driver(), "POST", &body, NOW).await;
+        let reply = ingest(&sink, &Fleet::of_org_a(), &driver(), "POST", &body, NOW).await;
 
         assert_eq!(reply.status, 503);
         assert!(reply.headers.contains(&("retry-after", "1".to_owned())));
@@ -588,7 +800,7 @@ mod tests {
     async fn other_methods_are_405_with_allow() {
         let sink = MemorySink::default();
         for method in ["GET", "PUT", "DELETE", "post"] {
-            let reply = ingest(&sink, &driver(), method, b"[]", NOW).await;
+            let reply = ingest(&sink, &Fleet::of_org_a(), &driver(), method, b"[]", NOW).await;
             assert_eq!(reply.status, 405, "{method}");
             assert!(reply.headers.contains(&("allow", "POST".to_owned())));
         }
@@ -614,7 +826,7 @@ mod tests {
             deep.into_bytes(),
         ];
         for body in bodies {
-            let reply = ingest(&sink, &driver(), "POST", &body, NOW).await;
+            let reply = ingest(&sink, &Fleet::of_org_a(), &driver(), "POST", &body, NOW).await;
             assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(&body));
             assert!(serde_json::from_str::<Value>(&reply.body).is_ok());
         }
@@ -631,7 +843,7 @@ mod tests {
                 String::from_utf8(batch(vec![json!({"device_id": "t1"})])).expect("utf-8"),
             ))
             .expect("request");
-        let response = handle(&sink, with_caller(request, &driver()))
+        let response = handle(&sink, &Fleet::of_org_a(), with_caller(request, &driver()))
             .await
             .expect("response");
 
@@ -652,7 +864,7 @@ mod tests {
             .uri("/v1/telemetry")
             .body(Body::Empty)
             .expect("request");
-        let response = handle(&sink, with_caller(request, &driver()))
+        let response = handle(&sink, &Fleet::of_org_a(), with_caller(request, &driver()))
             .await
             .expect("response");
         assert_eq!(response.status(), 405);
@@ -663,21 +875,33 @@ mod tests {
     }
 
     #[test]
-    fn stream_name_must_be_set_and_not_blank() {
+    fn settings_are_required_and_trimmed() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
         assert_eq!(
-            stream_name(Some("telemetry".into())),
-            Ok("telemetry".to_owned())
+            Settings::from_lookup(env(&[
+                ("TELEMETRY_STREAM_NAME", " telemetry\n"),
+                ("IDENTITY_TABLE", "identity"),
+            ])),
+            Ok(Settings {
+                stream_name: "telemetry".into(),
+                identity_table: "identity".into()
+            })
         );
         assert_eq!(
-            stream_name(Some(" telemetry\n".into())),
-            Ok("telemetry".to_owned())
+            Settings::from_lookup(env(&[("TELEMETRY_STREAM_NAME", "  "), ("IDENTITY_TABLE", "i")])),
+            Err(MissingSetting(STREAM_NAME_VAR))
         );
-        assert_eq!(stream_name(Some("  ".into())), Err(MissingStreamName));
-        assert_eq!(stream_name(None), Err(MissingStreamName));
-        assert!(
-            MissingStreamName
-                .to_string()
-                .contains("TELEMETRY_STREAM_NAME")
+        assert_eq!(
+            Settings::from_lookup(env(&[("TELEMETRY_STREAM_NAME", "t")])),
+            Err(MissingSetting(IDENTITY_TABLE_VAR))
         );
+        assert!(MissingSetting(STREAM_NAME_VAR).to_string().contains("TELEMETRY_STREAM_NAME"));
     }
 }

@@ -74,13 +74,28 @@ pub fn number_u64(item: &Item, name: &str) -> Result<u64, String> {
 
 /// The RFC 3339 time attribute `name` of `item`.
 pub fn time(item: &Item, name: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(&text(item, name)?, &Rfc3339).map_err(|e| format!("{name}: {e}"))
+    stored_time(&text(item, name)?, name)
+}
+
+/// A stored RFC 3339 time, range-checked like every instant read from
+/// outside ([`pharmaguard_domain::instant`]), so that a damaged item is an
+/// error rather than a panic in the arithmetic that follows.
+fn stored_time(value: &str, name: &str) -> Result<OffsetDateTime, String> {
+    pharmaguard_domain::instant::parse_rfc3339(value).ok_or_else(|| {
+        let valid = OffsetDateTime::parse(value, &Rfc3339).is_ok();
+        let why = if valid {
+            "out of range"
+        } else {
+            "not an RFC 3339 date-time"
+        };
+        format!("{name}: {why}")
+    })
 }
 
 /// The RFC 3339 time attribute `name` of `item`, if present.
 pub fn optional_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, String> {
     optional_text(item, name)?
-        .map(|value| OffsetDateTime::parse(&value, &Rfc3339).map_err(|e| format!("{name}: {e}")))
+        .map(|value| stored_time(&value, name))
         .transpose()
 }
 
@@ -89,7 +104,7 @@ pub fn epoch(item: &Item, name: &str) -> Result<OffsetDateTime, String> {
     let seconds = number_u64(item, name)?;
     i64::try_from(seconds)
         .ok()
-        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .and_then(pharmaguard_domain::instant::from_epoch_seconds)
         .ok_or_else(|| format!("{name} is out of range"))
 }
 

@@ -391,6 +391,7 @@ mod tests {
             vibration_g: 0.2,
             received_at: datetime!(2026-01-01 00:00:01 UTC),
             source: "https".into(),
+            sender: None,
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`errors`]: SDK errors described for logs and answers.
 //! - [`ssm`]: parameters (the token signing keys) read once per cold start.
 //! - [`kinesis`]: [`kinesis::KinesisReadingSink`], the telemetry stream.
+//! - [`device_registry`]: [`device_registry::DynamoDeviceRegistry`], whose a
+//!   device is and whether it is disabled, for the telemetry path.
 //! - [`shipment_store`]: [`shipment_store::DynamoShipmentStore`], shipments,
 //!   their organisation listings and audit trail on DynamoDB.
 //! - [`sns`]: [`sns::SnsPublisher`], events to SNS topics.
@@ -31,6 +33,7 @@ pub mod audit;
 pub mod config;
 pub mod connections;
 pub mod dashboard_store;
+pub mod device_registry;
 pub mod dynamo;
 pub mod errors;
 pub mod idempotency;

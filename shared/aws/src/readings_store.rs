@@ -352,6 +352,7 @@ mod tests {
             vibration_g: 0.3,
             received_at: datetime!(2026-11-21 08:00:01 UTC),
             source: "https".into(),
+            sender: None,
         }
     }
 

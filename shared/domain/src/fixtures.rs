@@ -103,6 +103,27 @@ pub fn reading(device: &str, minute: i64, temperature_c: f64, vibration_g: f64) 
         vibration_g,
         received_at: ts + Duration::seconds(1),
         source: "https".into(),
+        sender: Some(device_principal(device)),
+    }
+}
+
+/// The organisation of the sample shipments' shipper (and of their devices).
+pub const SHIPPER_ORG: &str = "org-ship";
+
+/// `device`, signed in as itself, of the shipper [`SHIPPER_ORG`].
+pub fn device_principal(device: &str) -> Principal {
+    Principal::Device {
+        device_id: device.to_owned(),
+        org_id: SHIPPER_ORG.to_owned(),
+    }
+}
+
+/// `device` as the registry holds it: of the shipper [`SHIPPER_ORG`], enabled.
+pub fn registered_device(device: &str) -> crate::telemetry::RegisteredDevice {
+    crate::telemetry::RegisteredDevice {
+        id: device.to_owned(),
+        org_id: SHIPPER_ORG.to_owned(),
+        disabled: false,
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`audit`]: the append-only audit trail record.
 //! - [`coldchain`]: the cold-chain rules: MKT, excursions and budget, shock,
 //!   device offline, trend warnings and the alarm lifecycle.
+//! - [`instant`]: every date-time read from outside, range-checked and in
+//!   UTC, so that no input can make a time conversion panic.
 //! - [`identity`]: organisations, roles and principals, and who may grant what.
 //! - [`shipment`]: shipment orders: temperature profiles, the state machine,
 //!   who may do what, validation and domain events.
@@ -24,6 +26,8 @@
 //! - `fixtures` (tests, and feature `fixtures`): sample shipments for tests.
 
 pub mod accounts;
+#[cfg(test)]
+mod arbitrary;
 pub mod audit;
 pub mod coldchain;
 mod field_error;
@@ -31,6 +35,7 @@ mod fields;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod identity;
+pub mod instant;
 pub mod live;
 pub mod messaging;
 pub mod notification;

@@ -4,6 +4,7 @@
 //! implement them in memory.
 //!
 //! - [`ReadingSink`]: the telemetry stream;
+//! - [`DeviceRegistry`]: whose a device is, for the telemetry path;
 //! - [`IdentityStore`]: organisations, users, devices, refresh tokens and
 //!   failed-login counters;
 //! - [`AccountStatuses`]: the status of an account, as the authorizer,
@@ -45,6 +46,18 @@ pub trait ReadingSink: Send + Sync {
         &self,
         readings: &[Reading],
     ) -> impl Future<Output = Vec<Result<(), SinkError>>> + Send;
+}
+
+/// The device registry as the telemetry path reads it: a device's
+/// organisation and whether it is disabled, never its secret
+/// ([`crate::telemetry::provenance`]).
+pub trait DeviceRegistry: Send + Sync {
+    /// The device with this id, if one is registered; `Err` with a message
+    /// when the registry cannot be read now (worth retrying).
+    fn registered_device(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::telemetry::RegisteredDevice>, String>> + Send;
 }
 
 impl From<crate::retry::MissingResult> for SinkError {

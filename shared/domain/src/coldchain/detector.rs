@@ -25,7 +25,6 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::MonitorSettings;
@@ -34,8 +33,12 @@ use super::events::{AlarmContext, AlarmEvent, ShipmentSummary};
 use super::excursion::Ignored;
 use super::monitor::ShipmentMonitor;
 use crate::FieldError;
+use crate::identity::Principal;
 use crate::shipment::{Shipment, ShipmentState, TemperatureProfile};
-use crate::telemetry::{READING_SCHEMA_VERSION, Reading, Source, validate_reading};
+use crate::telemetry::{
+    READING_SCHEMA_VERSION, Reading, Refusal, RegisteredDevice, Source, may_place, may_speak_for,
+    validate_reading,
+};
 
 /// How long a reading stays in the history (its TTL counts from its `ts`).
 pub const HISTORY_RETENTION: Duration = Duration::days(30);
@@ -56,6 +59,14 @@ pub enum Poison {
     /// A reading record whose fields break the reading rules.
     #[error("invalid reading: {}", list(.0))]
     Invalid(Vec<FieldError>),
+    /// A reading its sender may not send, or that may not land on the
+    /// shipment it names ([`crate::telemetry::provenance`]).
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// Processing the record panicked: a defect, set aside with the record so
+    /// that the rest of the batch (and the shard) goes on.
+    #[error("processing the record failed unexpectedly: {0}")]
+    Panicked(String),
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -74,6 +85,8 @@ impl Poison {
             Poison::NotAReading(_) => "NOT_A_READING",
             Poison::UnsupportedVersion(_) => "UNSUPPORTED_VERSION",
             Poison::Invalid(_) => "INVALID_READING",
+            Poison::Refused(refusal) => refusal.kind(),
+            Poison::Panicked(_) => "PANICKED",
         }
     }
 
@@ -90,11 +103,27 @@ impl Poison {
 /// is poison.
 ///
 /// The record must be a JSON object with `v` = [`READING_SCHEMA_VERSION`],
-/// `received_at` (RFC 3339), `source` (`https` or `mqtt`) and the reading
-/// fields, which must pass [`validate_reading`] at `received_at` (the time
-/// window is the one the reading was accepted in, so an old record replayed
-/// from the stream stays valid).
+/// `received_at` (RFC 3339, within [`crate::instant`]'s range), `source`
+/// (`https` or `mqtt`), `sender` (the [`Principal`] that sent it; over MQTT
+/// always a device) and the reading fields, which must pass
+/// [`validate_reading`] at `received_at` (the time window is the one the
+/// reading was accepted in, so an old record replayed from the stream stays
+/// valid).
+///
+/// Never panics: should a defect make decoding panic anyway, the record is
+/// [`Poison::Panicked`] (with unwinding panics, as the functions are built).
 pub fn decode_record(data: &[u8]) -> Result<Reading, Poison> {
+    std::panic::catch_unwind(|| decode_unchecked(data)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|m| (*m).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        Err(Poison::Panicked(message))
+    })
+}
+
+fn decode_unchecked(data: &[u8]) -> Result<Reading, Poison> {
     let value: Value =
         serde_json::from_slice(data).map_err(|error| Poison::NotJson(error.to_string()))?;
     let Value::Object(mut object) = value else {
@@ -107,14 +136,14 @@ pub fn decode_record(data: &[u8]) -> Result<Reading, Poison> {
         None => return Err(Poison::NotAReading("v is missing".into())),
     }
     let received_at = match object.remove("received_at") {
-        Some(Value::String(text)) => OffsetDateTime::parse(&text, &Rfc3339)
-            .map_err(|_| Poison::NotAReading("received_at must be an RFC 3339 date-time".into()))?,
-        _ => {
-            return Err(Poison::NotAReading(
-                "received_at must be an RFC 3339 date-time".into(),
-            ));
-        }
-    };
+        Some(Value::String(text)) => crate::instant::parse_rfc3339(&text),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Poison::NotAReading(
+            "received_at must be an RFC 3339 date-time between 1970 and 9000".into(),
+        )
+    })?;
     let source = match object.remove("source") {
         Some(Value::String(text)) if text == Source::Https.as_str() => Source::Https,
         Some(Value::String(text)) if text == Source::Mqtt.as_str() => Source::Mqtt,
@@ -124,7 +153,29 @@ pub fn decode_record(data: &[u8]) -> Result<Reading, Poison> {
             ));
         }
     };
-    validate_reading(&Value::Object(object), received_at, source).map_err(Poison::Invalid)
+    let sender = match object.remove("sender") {
+        None | Some(Value::Null) => return Err(Poison::Refused(Refusal::NoSender)),
+        Some(value) => serde_json::from_value::<Principal>(value)
+            .map_err(|e| Poison::NotAReading(format!("sender is not a principal: {e}")))?,
+    };
+    if source == Source::Mqtt && !matches!(sender, Principal::Device { .. }) {
+        return Err(Poison::NotAReading(
+            "sender of an MQTT record must be a device".into(),
+        ));
+    }
+    let mut reading =
+        validate_reading(&Value::Object(object), received_at, source).map_err(Poison::Invalid)?;
+    reading.sender = Some(sender);
+    Ok(reading)
+}
+
+/// Whether `reading` may be taken from its sender, given what the registry
+/// holds of its device (`None`: not registered): it must say who sent it,
+/// and that sender must be allowed to speak for the device
+/// ([`may_speak_for`]).
+pub fn vet(reading: &Reading, device: Option<&RegisteredDevice>) -> Result<(), Refusal> {
+    let sender = reading.sender.as_ref().ok_or(Refusal::NoSender)?;
+    may_speak_for(sender, &reading.device_id, device)
 }
 
 /// Whether the detector applies the rules to a shipment in `state`: it is on
@@ -184,35 +235,64 @@ pub enum Unassigned {
     NotMonitored(ShipmentState),
 }
 
-/// The owner of `reading`, given the shipment its [`Lookup`] found: that
-/// shipment when it is monitored and its device is the reading's, else the
-/// device (with the reason).
+/// The owner of `reading`, given the shipment its [`Lookup`] found
+/// ([`pick`]) and its registered `device`: that shipment when it is
+/// monitored and its device is the reading's, else the device (with the
+/// reason). A shipment of another organisation than the device's is refused
+/// ([`may_place`]): the reading goes to the rejected queue, never onto it.
 ///
 /// Placement follows the shipment's state when the record is processed: a
 /// reading processed before its shipment is dispatched stays under the
 /// device, and a resend of it processed after dispatch is placed under the
 /// shipment, so the history then holds it under both (the rules see it once).
-pub fn assign(reading: &Reading, found: Option<&Shipment>) -> (Owner, Option<Unassigned>) {
-    let device = || Owner::Device(reading.device_id.clone());
-    match found {
-        None => (device(), Some(Unassigned::NoShipment)),
+pub fn assign(
+    reading: &Reading,
+    found: Option<&Shipment>,
+    device: &RegisteredDevice,
+) -> Result<(Owner, Option<Unassigned>), Refusal> {
+    let kept = || Owner::Device(reading.device_id.clone());
+    Ok(match found {
+        None => (kept(), Some(Unassigned::NoShipment)),
         Some(shipment) if shipment.device_id.as_deref() != Some(reading.device_id.as_str()) => {
-            (device(), Some(Unassigned::OtherDevice))
+            (kept(), Some(Unassigned::OtherDevice))
         }
-        Some(shipment) if !is_monitored(shipment.state) => {
-            (device(), Some(Unassigned::NotMonitored(shipment.state)))
+        Some(shipment) => {
+            may_place(device, shipment)?;
+            if is_monitored(shipment.state) {
+                (Owner::Shipment(shipment.id.clone()), None)
+            } else {
+                (kept(), Some(Unassigned::NotMonitored(shipment.state)))
+            }
         }
-        Some(shipment) => (Owner::Shipment(shipment.id.clone()), None),
+    })
+}
+
+/// The shipment a reading's [`Lookup`] finds among the `candidates` it
+/// returned (the named shipment, or every shipment naming the device): the
+/// named one, or the device's [`active_shipment`] among those of its own
+/// organisation.
+pub fn pick<'a>(
+    lookup: &Lookup,
+    candidates: &'a [Shipment],
+    device: &RegisteredDevice,
+) -> Option<&'a Shipment> {
+    match lookup {
+        Lookup::Shipment(id) => candidates.iter().find(|s| &s.id == id),
+        Lookup::DeviceShipment(_) => active_shipment(candidates, &device.org_id),
     }
 }
 
 /// The one shipment of a device's shipments that its readings belong to: a
-/// monitored one, IN_TRANSIT before DISPATCHED, then the one that entered its
-/// state last.
-pub fn active_shipment(shipments: Vec<Shipment>) -> Option<Shipment> {
+/// monitored one of the device's organisation (`shipper_org_id`; a shipment
+/// another organisation bound to the device never takes its readings),
+/// IN_TRANSIT before DISPATCHED, then the one that entered its state last.
+pub fn active_shipment<'a>(
+    shipments: &'a [Shipment],
+    shipper_org_id: &str,
+) -> Option<&'a Shipment> {
     shipments
-        .into_iter()
-        .filter(|s| is_monitored(s.state))
+        .iter()
+        .filter(|s| is_monitored(s.state) && s.shipper_org_id == shipper_org_id)
         .max_by_key(|s| {
             (
                 s.state == ShipmentState::InTransit,
@@ -283,7 +363,8 @@ pub fn group_readings(items: Vec<(usize, Owner, Reading)>) -> Vec<Group> {
         .filter_map(|owner| groups.remove(&owner))
         .map(|(mut group, _)| {
             group.readings.sort_by(|a, b| {
-                (a.reading.ts, &a.reading.reading_id).cmp(&(b.reading.ts, &b.reading.reading_id))
+                (a.reading.effective_ts(), &a.reading.reading_id)
+                    .cmp(&(b.reading.effective_ts(), &b.reading.reading_id))
             });
             group
         })
@@ -400,7 +481,7 @@ pub fn alarm_states<'a>(transitions: impl IntoIterator<Item = &'a AlarmTransitio
 
 /// When a reading leaves the history ([`HISTORY_RETENTION`] after its `ts`).
 pub fn history_expiry(reading: &Reading) -> OffsetDateTime {
-    reading.ts + HISTORY_RETENTION
+    reading.ts.saturating_add(HISTORY_RETENTION)
 }
 
 #[cfg(test)]
@@ -431,8 +512,12 @@ mod tests {
     #[test]
     fn a_record_of_the_mqtt_rule_decodes_too() {
         // the topic rule keeps the payload and adds device_id, received_at, source
-        let data = br#"{"v":1,"ts":1795248000000,"lat":52.1,"lon":5.2,"temperature_c":4.5,"vibration_g":0.4,"device_id":"truck-7","received_at":"2026-11-21T08:00:01.250Z","source":"mqtt"}"#;
+        let data = br#"{"v":1,"ts":1795248000000,"lat":52.1,"lon":5.2,"temperature_c":4.5,"vibration_g":0.4,"device_id":"truck-7","received_at":"2026-11-21T08:00:01.250Z","source":"mqtt","sender":{"kind":"device","device_id":"truck-7","org_id":"org-ship"}}"#;
         let reading = decode_record(data).unwrap();
+        assert_eq!(
+            reading.sender,
+            Some(crate::fixtures::device_principal("truck-7"))
+        );
         assert_eq!(reading.ts, T0);
         assert_eq!(reading.reading_id, "truck-7-1795248000000", "derived");
         assert_eq!(reading.source, "mqtt");
@@ -441,6 +526,13 @@ mod tests {
         let bare =
             br#"{"device_id":"truck-7","received_at":"2026-11-21T08:00:01.250Z","source":"mqtt"}"#;
         assert_eq!(decode_record(bare).unwrap_err().kind(), "NOT_A_READING");
+        let unsigned = br#"{"v":1,"ts":1795248000000,"lat":52.1,"lon":5.2,"temperature_c":4.5,"vibration_g":0.4,"device_id":"truck-7","received_at":"2026-11-21T08:00:01.250Z","source":"mqtt"}"#;
+        assert_eq!(
+            decode_record(unsigned),
+            Err(Poison::Refused(Refusal::NoSender))
+        );
+        let by_user = br#"{"v":1,"ts":1795248000000,"lat":52.1,"lon":5.2,"temperature_c":4.5,"vibration_g":0.4,"device_id":"truck-7","received_at":"2026-11-21T08:00:01.250Z","source":"mqtt","sender":{"kind":"user","user_id":"usr-1","org_id":"org-ship","role":"DRIVER"}}"#;
+        assert_eq!(decode_record(by_user).unwrap_err().kind(), "NOT_A_READING");
     }
 
     #[test]
@@ -494,6 +586,7 @@ mod tests {
     #[test]
     fn readings_go_to_their_monitored_shipment_or_stay_with_the_device() {
         let r = reading("truck-1", 0, 5.0, 0.2);
+        let registered = crate::fixtures::registered_device("truck-1");
         let named = {
             let mut named = r.clone();
             named.shipment_id = Some("shp-1".into());
@@ -502,26 +595,21 @@ mod tests {
         assert_eq!(Lookup::of(&named), Lookup::Shipment("shp-1".into()));
         assert_eq!(Lookup::of(&r), Lookup::DeviceShipment("truck-1".into()));
 
+        let place = |found: Option<&Shipment>| assign(&r, found, &registered).unwrap();
         let device = Owner::Device("truck-1".into());
         let ok = shipment("shp-1", "truck-1", ShipmentState::InTransit);
-        assert_eq!(
-            assign(&r, Some(&ok)),
-            (Owner::Shipment("shp-1".into()), None)
-        );
+        assert_eq!(place(Some(&ok)), (Owner::Shipment("shp-1".into()), None));
         let dispatched = shipment("shp-1", "truck-1", ShipmentState::Dispatched);
-        assert_eq!(assign(&r, Some(&dispatched)).1, None);
-        assert_eq!(
-            assign(&r, None),
-            (device.clone(), Some(Unassigned::NoShipment))
-        );
+        assert_eq!(place(Some(&dispatched)).1, None);
+        assert_eq!(place(None), (device.clone(), Some(Unassigned::NoShipment)));
         let other = shipment("shp-1", "truck-2", ShipmentState::InTransit);
         assert_eq!(
-            assign(&r, Some(&other)),
+            place(Some(&other)),
             (device.clone(), Some(Unassigned::OtherDevice))
         );
         let mut none = shipment("shp-1", "truck-1", ShipmentState::InTransit);
         none.device_id = None;
-        assert_eq!(assign(&r, Some(&none)).1, Some(Unassigned::OtherDevice));
+        assert_eq!(place(Some(&none)).1, Some(Unassigned::OtherDevice));
         for state in [
             ShipmentState::Pending,
             ShipmentState::Delivered,
@@ -529,7 +617,7 @@ mod tests {
         ] {
             let s = shipment("shp-1", "truck-1", state);
             assert_eq!(
-                assign(&r, Some(&s)),
+                place(Some(&s)),
                 (device.clone(), Some(Unassigned::NotMonitored(state)))
             );
         }
@@ -538,12 +626,53 @@ mod tests {
     }
 
     #[test]
+    fn a_shipment_of_another_organisation_never_takes_the_devices_readings() {
+        let r = reading("truck-1", 0, 5.0, 0.2);
+        let registered = crate::fixtures::registered_device("truck-1");
+        let mut foreign = shipment("shp-b", "truck-1", ShipmentState::InTransit);
+        foreign.shipper_org_id = "org-b".into();
+        let refused = assign(&r, Some(&foreign), &registered).unwrap_err();
+        assert_eq!(refused.kind(), "NOT_SHIPPERS_DEVICE");
+
+        // by device: the foreign shipment is passed over for the device's own
+        let own = shipment("shp-a", "truck-1", ShipmentState::Dispatched);
+        let candidates = [foreign.clone(), own.clone()];
+        let lookup = Lookup::of(&r);
+        assert_eq!(pick(&lookup, &candidates, &registered), Some(&own));
+        assert_eq!(pick(&lookup, &candidates[..1], &registered), None);
+        let named = Lookup::Shipment("shp-b".into());
+        assert_eq!(pick(&named, &candidates, &registered), Some(&foreign));
+    }
+
+    #[test]
+    fn a_reading_is_vetted_against_its_sender_and_device() {
+        let r = reading("truck-1", 0, 5.0, 0.2);
+        let registered = crate::fixtures::registered_device("truck-1");
+        assert_eq!(vet(&r, Some(&registered)), Ok(()));
+        assert_eq!(vet(&r, None).unwrap_err().kind(), "UNKNOWN_DEVICE");
+        let mut unsigned = r.clone();
+        unsigned.sender = None;
+        assert_eq!(vet(&unsigned, Some(&registered)), Err(Refusal::NoSender));
+        let mut forged = r.clone();
+        forged.sender = Some(Principal::User {
+            user_id: "usr-x".into(),
+            org_id: "org-b".into(),
+            role: crate::identity::Role::Driver,
+        });
+        assert_eq!(
+            vet(&forged, Some(&registered)).unwrap_err().kind(),
+            "OTHER_ORGANISATION"
+        );
+    }
+
+    #[test]
     fn the_active_shipment_of_a_device_prefers_the_one_in_transit() {
         let delivered = shipment("shp-old", "truck-1", ShipmentState::Delivered);
         let dispatched = shipment("shp-next", "truck-1", ShipmentState::Dispatched);
         let moving = shipment("shp-now", "truck-1", ShipmentState::InTransit);
         let pick = |list: Vec<&Shipment>| {
-            active_shipment(list.into_iter().cloned().collect()).map(|s| s.id)
+            let list: Vec<Shipment> = list.into_iter().cloned().collect();
+            active_shipment(&list, crate::fixtures::SHIPPER_ORG).map(|s| s.id.clone())
         };
         assert_eq!(
             pick(vec![&delivered, &dispatched, &moving]),
@@ -733,5 +862,71 @@ mod tests {
             serde_json::to_value(&owner).unwrap(),
             json!({"kind": "SHIPMENT", "id": "shp-1"})
         );
+    }
+
+    #[test]
+    fn a_record_stamped_at_the_end_of_time_is_poison_not_a_panic() {
+        let good = serde_json::to_value(reading("truck-1", 0, 5.0, 0.2)).unwrap();
+        for field in ["ts", "received_at"] {
+            let mut v = good.clone();
+            v[field] = json!("9999-12-31T23:59:59-01:00");
+            let poison = decode_record(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+            assert!(
+                matches!(poison.kind(), "INVALID_READING" | "NOT_A_READING"),
+                "{field}: {poison}"
+            );
+        }
+    }
+
+    mod never_panics {
+        use super::*;
+        use crate::arbitrary::{json_value, object_with};
+        use proptest::prelude::*;
+
+        const RECORD_FIELDS: [&str; 12] = [
+            "v",
+            "reading_id",
+            "device_id",
+            "shipment_id",
+            "ts",
+            "lat",
+            "lon",
+            "temperature_c",
+            "vibration_g",
+            "received_at",
+            "source",
+            "sender",
+        ];
+
+        proptest! {
+            #[test]
+            fn any_bytes_decode_or_are_poison(data in prop::collection::vec(any::<u8>(), 0..256)) {
+                let _ = decode_record(&data);
+            }
+
+            #[test]
+            fn any_json_decodes_or_is_poison(value in json_value()) {
+                let _ = decode_record(&serde_json::to_vec(&value).unwrap());
+            }
+
+            #[test]
+            fn any_record_fields_decode_or_are_poison(value in object_with(&RECORD_FIELDS)) {
+                let _ = decode_record(&serde_json::to_vec(&value).unwrap());
+            }
+
+            #[test]
+            fn a_decoded_record_runs_the_rules_without_panicking(
+                minutes in prop::collection::vec((-100.0f64..100.0, 0.0f64..100.0, -10_000i64..10_000), 1..40)
+            ) {
+                let settings = MonitorSettings::default();
+                let mut monitor = ShipmentMonitor::new("shp-1");
+                let readings: Vec<Reading> = minutes
+                    .iter()
+                    .map(|(t, g, m)| reading("truck-1", *m, *t, *g))
+                    .filter_map(|r| decode_record(&serde_json::to_vec(&r).unwrap()).ok())
+                    .collect();
+                let _ = apply_readings(&mut monitor, &readings, &FRIDGE, &settings);
+            }
+        }
     }
 }

@@ -92,7 +92,8 @@ impl ShipmentMonitor {
         }
         let limits = profile.limits();
         let previous = self.excursion.last_ts;
-        let ts = reading.ts;
+        // judged in order by when it counts: never later than its receipt
+        let ts = reading.effective_ts();
         let temperature = reading.temperature_c;
         let status =
             match self
@@ -262,6 +263,7 @@ mod tests {
             vibration_g,
             received_at: ts,
             source: "mqtt".into(),
+            sender: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //!    decides the answer.
 
 mod batch;
+pub mod provenance;
 mod report;
 mod validation;
 
@@ -21,8 +22,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::identity::Principal;
+
 pub use crate::FieldError;
 pub use batch::{MAX_BATCH, MAX_BODY_BYTES, READINGS_FIELD, parse_batch, reading_path};
+pub use provenance::{Refusal, RegisteredDevice, may_place, may_speak_for};
 pub use report::{FAILED_MESSAGE, IngestReport, OutcomeStatus, ReadingOutcome};
 pub use validation::{
     MAX_AGE, MAX_DEVICE_ID_CHARS, MAX_FUTURE_SKEW, MAX_LAT, MAX_LON, MAX_READING_ID_CHARS,
@@ -55,7 +59,7 @@ pub struct Reading {
     /// The shipment the device reports for, when it knows it.
     pub shipment_id: Option<String>,
     /// When the reading was measured, in UTC.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::instant::rfc3339")]
     pub ts: OffsetDateTime,
     /// Latitude in degrees, −90..=90.
     pub lat: f64,
@@ -66,10 +70,25 @@ pub struct Reading {
     /// Vibration peak in g.
     pub vibration_g: f64,
     /// When the platform received the reading, in UTC.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::instant::rfc3339")]
     pub received_at: OffsetDateTime,
     /// The way the reading came in: `"https"` or `"mqtt"` (see [`Source`]).
     pub source: String,
+    /// Who sent it: the device itself, or the user who relayed it
+    /// ([`provenance`]). Every stream record carries it; history items
+    /// written before it existed do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Principal>,
+}
+
+impl Reading {
+    /// When the reading counts for the rules: its `ts`, but never later
+    /// than its receipt. A clock running ahead (or a reading stamped ahead
+    /// on purpose) cannot then put a reading "after" the genuine ones that
+    /// follow it and have them ignored as out of order.
+    pub fn effective_ts(&self) -> OffsetDateTime {
+        self.ts.min(self.received_at)
+    }
 }
 
 /// The way a reading reaches the platform.
@@ -116,6 +135,7 @@ mod tests {
             vibration_g: 0.3,
             received_at: datetime!(2026-01-01 00:00:01.5 UTC),
             source: Source::Https.to_string(),
+            sender: None,
         };
         let json = serde_json::to_value(&reading).expect("serializable");
         assert_eq!(json["ts"], "2026-01-01T00:00:00Z");

@@ -17,8 +17,7 @@
 //! A required field that is missing or `null` is reported as "is required".
 
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 
 use super::{FieldError, READING_SCHEMA_VERSION, Reading, Source};
 use crate::fields::{identifier, number_in, optional, required};
@@ -64,8 +63,7 @@ const KNOWN_FIELDS: [&str; 8] = [
     "vibration_g",
 ];
 
-const TS_FORMAT_MESSAGE: &str =
-    "must be an RFC 3339 date-time string or an integer of epoch milliseconds";
+const TS_FORMAT_MESSAGE: &str = "must be an RFC 3339 date-time string or an integer of epoch milliseconds, between 1970 and 9000";
 
 /// Validates one raw reading received at `now` through `source` and
 /// normalizes it into a [`Reading`].
@@ -165,6 +163,7 @@ pub fn validate_reading(
             vibration_g,
             received_at: now,
             source: source.as_str().to_owned(),
+            sender: None,
         }),
         _ => Err(errors),
     }
@@ -214,16 +213,11 @@ fn timestamp(value: &Value, now: OffsetDateTime) -> Result<OffsetDateTime, Strin
     Ok(ts)
 }
 
+/// RFC 3339 or epoch milliseconds, within the range every instant from
+/// outside must lie in ([`crate::instant`]): out of range is a format error,
+/// never a panic.
 fn parse_timestamp(value: &Value) -> Option<OffsetDateTime> {
-    let parsed = match value {
-        Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).ok()?,
-        Value::Number(number) => {
-            let millis = number.as_i64()?;
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?
-        }
-        _ => return None,
-    };
-    Some(parsed.to_offset(UtcOffset::UTC))
+    crate::instant::from_json(value)
 }
 
 /// "7 days", "5 minutes", "1 hour", "30 seconds": a limit in words.
@@ -325,6 +319,7 @@ mod tests {
                 vibration_g: 0.3,
                 received_at: NOW,
                 source: "https".into(),
+                sender: None,
             }
         );
     }
@@ -561,7 +556,7 @@ mod tests {
     fn ts_accepts_rfc3339_and_normalizes_to_utc() {
         let reading = accepted(&with("ts", json!("2026-03-10T13:30:00.250+02:00")));
         assert_eq!(reading.ts, datetime!(2026-03-10 11:30:00.25 UTC));
-        assert_eq!(reading.ts.offset(), UtcOffset::UTC);
+        assert_eq!(reading.ts.offset(), time::UtcOffset::UTC);
     }
 
     #[test]
@@ -608,7 +603,7 @@ mod tests {
             "must not be older than 7 days",
         );
         assert_single_error(&with("ts", json!(0)), "ts", "older than 7 days");
-        assert_single_error(&with("ts", json!(-1_000)), "ts", "older than 7 days");
+        assert_single_error(&with("ts", json!(-1_000)), "ts", "between 1970 and 9000");
     }
 
     #[test]
@@ -703,5 +698,50 @@ mod tests {
         assert_eq!(describe(MAX_FUTURE_SKEW), "5 minutes");
         assert_eq!(describe(Duration::HOUR), "1 hour");
         assert_eq!(describe(Duration::seconds(90)), "90 seconds");
+    }
+
+    #[test]
+    fn a_timestamp_whose_utc_instant_lies_beyond_the_year_9999_is_an_error_not_a_panic() {
+        for ts in [
+            "9999-12-31T23:59:59-01:00",
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00+01:00",
+        ] {
+            let errors = errors(&with("ts", json!(ts)));
+            assert_eq!(errors[0].field, "ts", "{ts}");
+        }
+        let errors = errors(&with("ts", json!(i64::MAX)));
+        assert_eq!(errors[0].field, "ts");
+    }
+
+    mod never_panics {
+        use super::*;
+        use crate::arbitrary::{json_value, object_with, rfc3339_edges};
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_json_is_a_reading_or_field_errors(raw in json_value()) {
+                let _ = validate(&raw);
+            }
+
+            #[test]
+            fn any_field_values_are_a_reading_or_field_errors(raw in object_with(&KNOWN_FIELDS)) {
+                if let Err(errors) = validate(&raw) {
+                    prop_assert!(!errors.is_empty());
+                }
+            }
+
+            #[test]
+            fn any_timestamp_is_accepted_within_the_window_or_refused(ts in rfc3339_edges()) {
+                match validate(&with("ts", json!(ts))) {
+                    Ok(reading) => {
+                        prop_assert!(reading.ts - NOW <= MAX_FUTURE_SKEW);
+                        prop_assert!(NOW - reading.ts <= MAX_AGE);
+                    }
+                    Err(errors) => prop_assert_eq!(errors[0].field.as_str(), "ts"),
+                }
+            }
+        }
     }
 }
