@@ -10,6 +10,39 @@ import { defineConfig } from 'vitest/config';
 
 const outputsFile = resolve(import.meta.dirname, '../localstack/.state/outputs.json');
 
+// The Content-Security-Policy of the built page, as a meta tag at the top of <head>: scripts and
+// styles from the site only (the build has no inline script or style element; React and
+// Leaflet set styles through the DOM, which a policy does not restrict), images from the site,
+// data: URIs and the map tiles, connections to the site itself (config.json) and, once
+// web/deploy has written them in from the stack's outputs, to the REST and WebSocket APIs only.
+// On AWS CloudFront sends the same policy as a header (infra/template.yaml,
+// DashboardResponseHeadersPolicy), with frame-ancestors and upgrade-insecure-requests, which a
+// meta tag cannot carry or which would break plain-HTTP local APIs. Build only: Vite's dev
+// server injects inline scripts (`npm run dev` has no policy).
+export const CSP_DIRECTIVES = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: https://tile.openstreetmap.org",
+  "font-src 'self'",
+  "connect-src 'self'", // web/deploy: + the API and WebSocket origins
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+];
+
+function contentSecurityPolicy(): Plugin {
+  return {
+    name: 'pharmaguard-csp',
+    apply: 'build',
+    transformIndexHtml(html) {
+      const meta = `<meta http-equiv="Content-Security-Policy" content="${CSP_DIRECTIVES.join('; ')}" />`;
+      if (!html.includes('<meta charset="UTF-8" />')) throw new Error('index.html: no <meta charset> to put the policy after');
+      return html.replace('<meta charset="UTF-8" />', `<meta charset="UTF-8" />\n    ${meta}`);
+    },
+  };
+}
+
 function localConfig(): Plugin {
   return {
     name: 'pharmaguard-local-config',
@@ -36,7 +69,7 @@ function localConfig(): Plugin {
 
 export default defineConfig({
   base: './',
-  plugins: [react(), localConfig()],
+  plugins: [react(), localConfig(), contentSecurityPolicy()],
   build: {
     outDir: 'dist',
     sourcemap: true,

@@ -2,13 +2,17 @@
 
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { ApiClient } from './api/client';
-import { browserStore, Session } from './api/session';
+import { Session, sessionMarks, tabStorage } from './api/session';
 import type { User } from './api/types';
 import { loadConfig, type AppConfig } from './config';
 import { LiveProvider } from './live/LiveProvider';
 import { AppContext } from './ui/AppContext';
 import { Layout } from './ui/Layout';
 import { LoginPage } from './ui/LoginPage';
+
+// Once per page load: whether this tab was signed in before a reload (a flag, never a token).
+const marks = sessionMarks(tabStorage());
+const reloadNotice = marks.takeNotice();
 
 export function App() {
   const [config, setConfig] = useState<AppConfig | null>(null);
@@ -33,15 +37,17 @@ export function App() {
 }
 
 function Signed({ config }: { config: AppConfig }) {
-  const session = useMemo(() => new Session({ apiBaseUrl: config.apiBaseUrl, store: browserStore() }), [config]);
+  // the tokens stay in this page's memory: a reload starts signed out (web/README.md, "Tokens")
+  const session = useMemo(() => new Session({ apiBaseUrl: config.apiBaseUrl }), [config]);
   const api = useMemo(() => new ApiClient(session), [session]);
   const [user, setUser] = useState<User | null>(session.user);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(reloadNotice);
 
   useEffect(
     () =>
       session.subscribe((tokens, reason) => {
         setUser(tokens?.user ?? null);
+        marks.signedIn(tokens !== null);
         if (!tokens && reason === 'expired') setNotice('Your session has ended; please sign in again.');
       }),
     [session],

@@ -33,6 +33,27 @@ test.beforeAll(async () => {
   fleet.start();
 });
 
+// The page's Content-Security-Policy must let the dashboard do all it does: every violation
+// a page reports fails its test.
+const violations = new WeakMap<Page, string[]>();
+
+test.beforeEach(async ({ page }) => {
+  const seen: string[] = [];
+  violations.set(page, seen);
+  await page.addInitScript(() =>
+    document.addEventListener('securitypolicyviolation', (event) =>
+      console.error(`CSP violation: ${event.effectiveDirective} ${event.blockedURI}`),
+    ),
+  );
+  page.on('console', (message) => {
+    if (/CSP violation|Content Security Policy/.test(message.text())) seen.push(message.text());
+  });
+});
+
+test.afterEach(async ({ page }) => {
+  expect(violations.get(page) ?? [], 'Content-Security-Policy violations').toEqual([]);
+});
+
 test.afterAll(async () => {
   if (!fleet) return;
   await fleet.stop();
@@ -196,4 +217,23 @@ test('a manager creates a shipment with the form, dispatches it and cancels it',
   await expect(page.getByTestId('shipment-actions')).toHaveCount(0);
   await expect(page.getByTestId('audit-row')).toHaveCount(3);
   await expect(page.getByTestId('audit-trail')).toContainText('DISPATCHED → CANCELLED');
+});
+
+test('the tokens stay in the page: a reload signs out and says why', async ({ page }) => {
+  await signIn(page, manager);
+  const kept = await page.evaluate(() => ({
+    local: Object.keys(window.localStorage),
+    session: Object.fromEntries(Object.keys(window.sessionStorage).map((k) => [k, window.sessionStorage.getItem(k)])),
+    cookie: document.cookie,
+  }));
+  // a flag that the tab is signed in, and nothing a script could use to sign in elsewhere
+  expect(kept).toEqual({ local: [], session: { 'pharmaguard.signed-in': '1' }, cookie: '' });
+
+  await page.reload();
+  await expect(page.getByLabel('Email')).toBeVisible();
+  await expect(page.locator('.notice')).toContainText('the page was reloaded');
+  await page.getByLabel('Email').fill(manager.email);
+  await page.getByLabel('Password').fill(manager.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('who')).toBeVisible();
 });

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from './client';
-import { memoryStore, Session, SessionExpired, type FetchLike, type Tokens } from './session';
+import {
+  LEGACY_TOKENS_KEY,
+  memoryStore,
+  RELOAD_NOTICE,
+  Session,
+  SessionExpired,
+  sessionMarks,
+  SIGNED_IN_KEY,
+  type FetchLike,
+  type MarkStorage,
+  type Tokens,
+} from './session';
 
 const user = { id: 'usr-1', email: 'm@example.org', name: 'Mia', org_id: 'org-1', role: 'MANAGER' as const };
 
@@ -165,5 +176,70 @@ describe('ApiClient', () => {
     const client = new ApiClient(session, fetch);
     const error = await client.request('POST', '/v1/shipments', {}).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 400, code: 'invalid_request', message: 'origin.lat: must be between -90 and 90' });
+  });
+});
+
+/** sessionStorage as a map; `broken` makes every call throw (storage disabled). */
+function fakeStorage(broken = false) {
+  const items = new Map<string, string>();
+  const check = () => {
+    if (broken) throw new Error('SecurityError: storage is disabled');
+  };
+  const storage: MarkStorage = {
+    getItem: (key) => (check(), items.get(key) ?? null),
+    setItem: (key, value) => (check(), void items.set(key, String(value))),
+    removeItem: (key) => (check(), void items.delete(key)),
+  };
+  return { storage, items };
+}
+
+describe('tokens in memory only', () => {
+  it('keeps no token anywhere a script could read it, so a new page load is signed out', async () => {
+    const api = fakeApi();
+    const { storage, items } = fakeStorage();
+    const marks = sessionMarks(storage);
+    const session = new Session({ apiBaseUrl: 'http://api', fetch: api.fetch });
+    session.subscribe((tokens) => marks.signedIn(tokens !== null));
+    await session.login('m@example.org', 'right');
+    await session.accessToken(true);
+    expect(session.signedIn).toBe(true);
+    // the tab remembers a flag, never a token
+    expect([...items.entries()]).toEqual([[SIGNED_IN_KEY, '1']]);
+    expect(JSON.stringify([...items.values()])).not.toMatch(/refresh-|access-/);
+
+    // a reload: a new page, a new Session, nothing to load
+    const reloaded = new Session({ apiBaseUrl: 'http://api', fetch: api.fetch });
+    expect(reloaded.signedIn).toBe(false);
+    await expect(reloaded.accessToken()).rejects.toBeInstanceOf(SessionExpired);
+  });
+
+  it('tells the login page after a reload why it is back, once', () => {
+    const { storage, items } = fakeStorage();
+    expect(sessionMarks(storage).takeNotice()).toBeNull();
+    sessionMarks(storage).signedIn(true);
+    // the next page load of this tab
+    expect(sessionMarks(storage).takeNotice()).toBe(RELOAD_NOTICE);
+    expect(sessionMarks(storage).takeNotice()).toBeNull();
+    // signed out on purpose: no notice
+    const marks = sessionMarks(storage);
+    marks.signedIn(true);
+    marks.signedIn(false);
+    expect(sessionMarks(storage).takeNotice()).toBeNull();
+    expect(items.size).toBe(0);
+  });
+
+  it('removes the tokens an earlier version left in sessionStorage', () => {
+    const { storage, items } = fakeStorage();
+    items.set(LEGACY_TOKENS_KEY, JSON.stringify({ refreshToken: 'refresh-old' }));
+    sessionMarks(storage).takeNotice();
+    expect(items.has(LEGACY_TOKENS_KEY)).toBe(false);
+  });
+
+  it('works without storage, or with storage that refuses', () => {
+    for (const storage of [null, fakeStorage(true).storage]) {
+      const marks = sessionMarks(storage);
+      expect(() => marks.signedIn(true)).not.toThrow();
+      expect(marks.takeNotice()).toBeNull();
+    }
   });
 });

@@ -1,7 +1,12 @@
 // The signed-in user's tokens: login, logout, and an access token that is always
 // fresh. Access tokens live 15 minutes; refresh tokens rotate on every use (a used
 // one presented again revokes its whole family), so one refresh at a time is made
-// and its result shared by every caller, and the tokens are kept per browser tab.
+// and its result shared by every caller.
+//
+// The tokens live in this page's memory only (memoryStore, the default): never in
+// localStorage, sessionStorage or a cookie, where any script of the page could read
+// the refresh token and keep a session alive elsewhere. A reload or a new tab signs
+// in again; sessionMarks tells the login page why (see web/README.md, "Tokens").
 
 import type { TokenPair, User } from './types';
 
@@ -13,7 +18,7 @@ export interface Tokens {
   user: User;
 }
 
-/** Where the tokens are kept between page loads. */
+/** Where the tokens are kept while the page lives (memory: see memoryStore). */
 export interface TokenStore {
   load(): Tokens | null;
   save(tokens: Tokens): void;
@@ -230,18 +235,53 @@ export function memoryStore(initial: Tokens | null = null): TokenStore {
   };
 }
 
-/** Keeps the tokens in the tab's sessionStorage (not shared between tabs: rotation would collide). */
-export function browserStore(key = 'pharmaguard.session'): TokenStore {
-  return {
-    load: () => {
-      try {
-        const raw = window.sessionStorage.getItem(key);
-        return raw ? (JSON.parse(raw) as Tokens) : null;
-      } catch {
-        return null;
-      }
-    },
-    save: (tokens) => window.sessionStorage.setItem(key, JSON.stringify(tokens)),
-    clear: () => window.sessionStorage.removeItem(key),
+/** The part of the Web Storage API sessionMarks uses (the tab's sessionStorage in the page). */
+export type MarkStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+
+/** Where earlier versions kept the tokens themselves (sessionStorage); removed at start. */
+export const LEGACY_TOKENS_KEY = 'pharmaguard.session';
+/** Set while this tab is signed in: a flag, no token. */
+export const SIGNED_IN_KEY = 'pharmaguard.signed-in';
+
+export const RELOAD_NOTICE =
+  'You were signed out because the page was reloaded: for your safety the dashboard keeps your session in this page only. Please sign in again.';
+
+/**
+ * What the tab remembers about its session across a reload: only that it was signed in,
+ * so that the login page can say why it is back. `storage` null (no Web Storage, or it
+ * refuses) remembers nothing.
+ */
+export function sessionMarks(storage: MarkStorage | null) {
+  const attempt = <T>(action: () => T, fallback: T): T => {
+    if (!storage) return fallback;
+    try {
+      return action();
+    } catch {
+      return fallback;
+    }
   };
+  return {
+    /** At start: removes what earlier versions stored and says whether a session was lost. */
+    takeNotice(): string | null {
+      return attempt(() => {
+        storage!.removeItem(LEGACY_TOKENS_KEY);
+        const wasSignedIn = storage!.getItem(SIGNED_IN_KEY) !== null;
+        storage!.removeItem(SIGNED_IN_KEY);
+        return wasSignedIn ? RELOAD_NOTICE : null;
+      }, null);
+    },
+    /** After login and every refresh (true), after logout or expiry (false). */
+    signedIn(yes: boolean): void {
+      attempt(() => (yes ? storage!.setItem(SIGNED_IN_KEY, '1') : storage!.removeItem(SIGNED_IN_KEY)), undefined);
+    },
+  };
+}
+
+/** The tab's sessionStorage, or null where there is none. */
+export function tabStorage(): MarkStorage | null {
+  try {
+    return typeof window !== 'undefined' ? window.sessionStorage : null;
+  } catch {
+    return null;
+  }
 }
