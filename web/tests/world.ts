@@ -161,7 +161,12 @@ export class Fleet {
   }
 
   private common(): string[] {
-    return ['--trucks', '1', '--transport', 'https', '--state', this.stateFile];
+    // the stack the tests run against (PHARMAGUARD_STATE_DIR, PHARMAGUARD_OUTPUTS), for fleet-sim too
+    const outputsFile = process.env.PHARMAGUARD_OUTPUTS ?? join(STATE, 'outputs.json');
+    return [
+      '--trucks', '1', '--transport', 'https', '--state', this.stateFile,
+      '--outputs', outputsFile, '--admin', join(STATE, 'admin.json'),
+    ];
   }
 }
 
