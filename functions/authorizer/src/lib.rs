@@ -3,21 +3,32 @@
 //!
 //! API Gateway calls it with the `Authorization` header
 //! (`ApiGatewayCustomAuthorizerRequest`, `type` = `TOKEN`) and caches the
-//! answer per token. It answers:
+//! answer per token for 30 seconds (the template's `ReauthorizeEvery`). It
+//! answers:
 //!
 //! - for `Bearer <jwt>` with a valid access token (see
-//!   [`pharmaguard_security::TokenVerifier`]): `principalId` = the user or
+//!   [`pharmaguard_security::TokenVerifier`]) whose account may still act
+//!   (one projected, strongly consistent `GetItem` of the user or device
+//!   item: see [`pharmaguard_domain::accounts::session`]; not disabled, not
+//!   issued before the user's last role change or disable, the role and
+//!   organisation the account has now): `principalId` = the user or
 //!   device id, a policy allowing `execute-api:Invoke` on every method and
 //!   path of the API stage (so a cached answer serves every route; the
 //!   routes enforce roles themselves), and the context of
 //!   [`pharmaguard_domain::identity::Principal::to_context`] (`kind`, `org`,
 //!   `role`);
 //! - otherwise (no header, another scheme, a malformed, forged, expired or
-//!   foreign token): the error `Unauthorized`, which API Gateway turns into
-//!   a 401.
+//!   foreign token, a disabled, deleted or changed account): the error
+//!   `Unauthorized`, which API Gateway turns into a 401;
+//! - when the account's status cannot be read: another error, which API
+//!   Gateway answers with a 500 and does not cache (never an Allow).
+//!
+//! So a revoked user's token is refused by every call API Gateway does not
+//! answer from its cache: at most 30 seconds after the disable or role
+//! change.
 //!
 //! The work is done by [`authorize`], a plain function of the request, the
-//! verifier and the time.
+//! verifier, the account statuses and the time.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +37,13 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use pharmaguard_domain::accounts::session::{Revoked, check_token, issued_at, status_of};
 use pharmaguard_domain::identity::Principal;
+use pharmaguard_domain::ports::AccountStatuses;
 use pharmaguard_security::{TokenError, TokenVerifier};
 use serde_json::Value;
 use time::OffsetDateTime;
-use tracing::info;
+use tracing::{error, info};
 
 /// Environment variable naming the SSM parameter (a plain String) holding
 /// the Ed25519 public key PEM that verifies access tokens.
@@ -58,11 +71,22 @@ pub enum Refusal {
     /// No `methodArn` to build the policy on.
     #[error("no method ARN in the request")]
     MissingMethodArn,
+    /// The token is genuine but its account may no longer act.
+    #[error("revoked: {0}")]
+    Revoked(#[from] Revoked),
+    /// The account's status could not be read (not an Unauthorized: the
+    /// caller gets a 500, and nothing is cached).
+    #[error("account status unavailable: {0}")]
+    StatusUnavailable(String),
 }
 
+/// What API Gateway is told when the account's status cannot be read.
+pub const STATUS_UNAVAILABLE: &str = "account status unavailable";
+
 /// Decides on one request at `now`.
-pub fn authorize(
+pub async fn authorize<S: AccountStatuses>(
     verifier: &TokenVerifier,
+    statuses: &S,
     request: &ApiGatewayCustomAuthorizerRequest,
     now: OffsetDateTime,
 ) -> Result<AuthorizerResponse, Refusal> {
@@ -73,12 +97,21 @@ pub fn authorize(
         .filter(|value| !value.is_empty())
         .ok_or(Refusal::MissingToken)?;
     let token = bearer_token(header).ok_or(Refusal::NotBearer)?;
-    let principal = verifier.verify_at(token, now)?;
+    let claims = verifier.claims_at(token, now)?;
+    let principal = claims.principal().ok_or_else(|| {
+        TokenError::InvalidClaims("kind, role and ids do not describe a principal".to_owned())
+    })?;
+    let issued = issued_at(claims.iat)
+        .ok_or_else(|| TokenError::InvalidClaims("iat out of range".to_owned()))?;
     let method_arn = request
         .method_arn
         .as_deref()
         .filter(|arn| !arn.is_empty())
         .ok_or(Refusal::MissingMethodArn)?;
+    let status = status_of(statuses, &principal)
+        .await
+        .map_err(|error| Refusal::StatusUnavailable(error.to_string()))?;
+    check_token(&principal, issued, status.as_ref())?;
     Ok(allow(&principal, &stage_resource(method_arn)))
 }
 
@@ -134,18 +167,23 @@ fn context_value(context: BTreeMap<String, String>) -> Value {
 }
 
 /// Runs [`authorize`] now and logs the decision; a refusal becomes the
-/// error [`UNAUTHORIZED`].
-pub fn handle(
+/// error [`UNAUTHORIZED`], an unreadable status [`STATUS_UNAVAILABLE`].
+pub async fn handle<S: AccountStatuses>(
     verifier: &TokenVerifier,
+    statuses: &S,
     request: &ApiGatewayCustomAuthorizerRequest,
 ) -> Result<AuthorizerResponse, String> {
-    match authorize(verifier, request, OffsetDateTime::now_utc()) {
+    match authorize(verifier, statuses, request, OffsetDateTime::now_utc()).await {
         Ok(response) => {
             info!(
                 principal_id = response.principal_id.as_deref().unwrap_or_default(),
                 "allowed"
             );
             Ok(response)
+        }
+        Err(Refusal::StatusUnavailable(message)) => {
+            error!(error = %message, "account status not read; no decision");
+            Err(STATUS_UNAVAILABLE.to_owned())
         }
         Err(refusal) => {
             info!(reason = %refusal, method_arn = request.method_arn.as_deref().unwrap_or_default(), "refused");
@@ -157,6 +195,8 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+    use pharmaguard_domain::accounts::{CreateUserRequest, Device, User};
     use pharmaguard_domain::identity::Role;
     use pharmaguard_security::TokenSigner;
     use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
@@ -186,6 +226,41 @@ mod tests {
         }
     }
 
+    fn stored_manager() -> User {
+        let mut user = User::new(
+            &CreateUserRequest {
+                email: "m@example.org".into(),
+                name: "M".into(),
+                password: "unused".into(),
+                role: Role::Manager,
+                org_id: "org-a".into(),
+            },
+            "hash".into(),
+            now() - Duration::from_secs(3600),
+        );
+        user.id = "usr-1".into();
+        user
+    }
+
+    fn stored_device(disabled: bool) -> Device {
+        Device {
+            id: "truck-7".into(),
+            org_id: "org-a".into(),
+            name: "Truck 7".into(),
+            secret_hash: "00".repeat(32),
+            created_at: now() - Duration::from_secs(3600),
+            disabled_at: disabled.then(now),
+        }
+    }
+
+    /// The accounts as stored: the manager `usr-1` and the device `truck-7`.
+    fn accounts() -> MemoryIdentityStore {
+        let store = MemoryIdentityStore::new();
+        store.seed_user(stored_manager());
+        store.seed_device(stored_device(false));
+        store
+    }
+
     fn request(token: Option<&str>) -> ApiGatewayCustomAuthorizerRequest {
         serde_json::from_value(json!({
             "type": "TOKEN",
@@ -199,17 +274,19 @@ mod tests {
         OffsetDateTime::now_utc()
     }
 
-    #[test]
-    fn a_valid_token_is_allowed_on_the_whole_stage_with_the_context() {
+    #[tokio::test]
+    async fn a_valid_token_is_allowed_on_the_whole_stage_with_the_context() {
         let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
         let response = authorize(
             &verifier(),
+            &accounts(),
             &request(Some(&format!("Bearer {token}"))),
             now(),
         )
+        .await
         .expect("allowed");
         let json = serde_json::to_value(&response).expect("JSON");
         assert_eq!(json["principalId"], "usr-1");
@@ -237,8 +314,8 @@ mod tests {
         assert_eq!(back, Ok(manager()));
     }
 
-    #[test]
-    fn devices_are_allowed_without_a_role() {
+    #[tokio::test]
+    async fn devices_are_allowed_without_a_role() {
         let device = Principal::Device {
             device_id: "truck-7".into(),
             org_id: "org-a".into(),
@@ -249,26 +326,28 @@ mod tests {
             .token;
         let response = authorize(
             &verifier(),
+            &accounts(),
             &request(Some(&format!("bearer {token}"))),
             now(),
         )
+        .await
         .expect("allowed");
         assert_eq!(response.principal_id.as_deref(), Some("truck-7"));
         assert_eq!(response.context, json!({"kind": "device", "org": "org-a"}));
     }
 
-    #[test]
-    fn a_missing_or_non_bearer_header_is_refused() {
+    #[tokio::test]
+    async fn a_missing_or_non_bearer_header_is_refused() {
         let token = signer(&KEY_A.private_pem)
             .issue(&manager(), now())
             .expect("token")
             .token;
         assert_eq!(
-            authorize(&verifier(), &request(None), now()),
+            authorize(&verifier(), &accounts(), &request(None), now()).await,
             Err(Refusal::MissingToken)
         );
         assert_eq!(
-            authorize(&verifier(), &request(Some("  ")), now()),
+            authorize(&verifier(), &accounts(), &request(Some("  ")), now()).await,
             Err(Refusal::MissingToken)
         );
         for header in [
@@ -278,15 +357,15 @@ mod tests {
             "Bearer  ".to_owned(),
         ] {
             assert_eq!(
-                authorize(&verifier(), &request(Some(&header)), now()),
+                authorize(&verifier(), &accounts(), &request(Some(&header)), now()).await,
                 Err(Refusal::NotBearer),
                 "{header:.20}"
             );
         }
     }
 
-    #[test]
-    fn forged_expired_and_garbage_tokens_are_refused() {
+    #[tokio::test]
+    async fn forged_expired_and_garbage_tokens_are_refused() {
         let forged = signer(&KEY_B.private_pem)
             .issue(&manager(), now())
             .expect("token")
@@ -307,23 +386,31 @@ mod tests {
             assert_eq!(
                 authorize(
                     &verifier(),
+                    &accounts(),
                     &request(Some(&format!("Bearer {token}"))),
                     now()
-                ),
+                )
+                .await,
                 Err(Refusal::InvalidToken(expected))
             );
         }
         assert!(matches!(
-            authorize(&verifier(), &request(Some("Bearer not.a.jwt")), now()),
+            authorize(
+                &verifier(),
+                &accounts(),
+                &request(Some("Bearer not.a.jwt")),
+                now()
+            )
+            .await,
             Err(Refusal::InvalidToken(_))
         ));
     }
 
-    #[test]
-    fn every_refusal_is_reported_as_exactly_unauthorized() {
+    #[tokio::test]
+    async fn every_refusal_is_reported_as_exactly_unauthorized() {
         for header in [None, Some("Bearer garbage"), Some("Basic abc")] {
             assert_eq!(
-                handle(&verifier(), &request(header)),
+                handle(&verifier(), &accounts(), &request(header)).await,
                 Err("Unauthorized".to_owned())
             );
         }
@@ -331,11 +418,19 @@ mod tests {
             .issue(&manager(), now())
             .expect("token")
             .token;
-        assert!(handle(&verifier(), &request(Some(&format!("Bearer {token}")))).is_ok());
+        assert!(
+            handle(
+                &verifier(),
+                &accounts(),
+                &request(Some(&format!("Bearer {token}")))
+            )
+            .await
+            .is_ok()
+        );
     }
 
-    #[test]
-    fn the_policy_covers_the_stage_derived_from_the_method_arn() {
+    #[tokio::test]
+    async fn the_policy_covers_the_stage_derived_from_the_method_arn() {
         assert_eq!(
             stage_resource(
                 "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/prod/POST/v1/auth/users"
@@ -355,17 +450,116 @@ mod tests {
             .token;
         missing.authorization_token = Some(format!("Bearer {token}"));
         assert_eq!(
-            authorize(&verifier(), &missing, now()),
+            authorize(&verifier(), &accounts(), &missing, now()).await,
             Err(Refusal::MissingMethodArn)
         );
     }
 
-    #[test]
-    fn bearer_tokens_are_extracted_strictly() {
+    #[tokio::test]
+    async fn bearer_tokens_are_extracted_strictly() {
         assert_eq!(bearer_token("Bearer abc"), Some("abc"));
         assert_eq!(bearer_token("BEARER abc "), Some("abc"));
         assert_eq!(bearer_token("Bearer a b"), None);
         assert_eq!(bearer_token("Token abc"), None);
         assert_eq!(bearer_token("abc"), None);
+    }
+
+    fn bearer(principal: &Principal, at: OffsetDateTime) -> String {
+        let token = signer(&KEY_A.private_pem)
+            .issue(principal, at)
+            .expect("token")
+            .token;
+        format!("Bearer {token}")
+    }
+
+    #[tokio::test]
+    async fn tokens_of_disabled_or_deleted_accounts_are_refused() {
+        let store = accounts();
+        store.seed_user(stored_manager().disabled(now()));
+        assert_eq!(
+            authorize(
+                &verifier(),
+                &store,
+                &request(Some(&bearer(&manager(), now()))),
+                now()
+            )
+            .await,
+            Err(Refusal::Revoked(Revoked::Disabled))
+        );
+        let ghost = Principal::User {
+            user_id: "usr-ghost".into(),
+            org_id: "org-a".into(),
+            role: Role::Admin,
+        };
+        assert_eq!(
+            authorize(
+                &verifier(),
+                &store,
+                &request(Some(&bearer(&ghost, now()))),
+                now()
+            )
+            .await,
+            Err(Refusal::Revoked(Revoked::UnknownAccount))
+        );
+        let device = stored_device(false).principal();
+        store.seed_device(stored_device(true));
+        assert_eq!(
+            authorize(
+                &verifier(),
+                &store,
+                &request(Some(&bearer(&device, now()))),
+                now()
+            )
+            .await,
+            Err(Refusal::Revoked(Revoked::Disabled))
+        );
+        assert_eq!(
+            handle(&verifier(), &store, &request(Some(&bearer(&device, now())))).await,
+            Err("Unauthorized".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_issued_before_a_role_change_are_refused_and_later_ones_allowed() {
+        let store = accounts();
+        let issued = now() - Duration::from_secs(60);
+        let old = bearer(&manager(), issued);
+        let changed = stored_manager().with_role(Role::Driver, now() - Duration::from_secs(30));
+        store.seed_user(changed);
+        assert_eq!(
+            authorize(&verifier(), &store, &request(Some(&old)), now()).await,
+            Err(Refusal::Revoked(Revoked::Superseded))
+        );
+        let driver = Principal::User {
+            user_id: "usr-1".into(),
+            org_id: "org-a".into(),
+            role: Role::Driver,
+        };
+        let fresh = bearer(&driver, now());
+        let response = authorize(&verifier(), &store, &request(Some(&fresh)), now())
+            .await
+            .expect("a token of the new role");
+        assert_eq!(response.context["role"], "DRIVER");
+        // a token claiming a role the user does not have now
+        let stale_role = bearer(&manager(), now());
+        assert_eq!(
+            authorize(&verifier(), &store, &request(Some(&stale_role)), now()).await,
+            Err(Refusal::Revoked(Revoked::Changed))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_status_is_no_allow_and_no_unauthorized() {
+        let mut store = accounts();
+        store.unavailable = true;
+        let header = bearer(&manager(), now());
+        assert!(matches!(
+            authorize(&verifier(), &store, &request(Some(&header)), now()).await,
+            Err(Refusal::StatusUnavailable(_))
+        ));
+        assert_eq!(
+            handle(&verifier(), &store, &request(Some(&header))).await,
+            Err(STATUS_UNAVAILABLE.to_owned())
+        );
     }
 }

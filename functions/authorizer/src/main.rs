@@ -4,6 +4,8 @@
 //! Environment:
 //! - `JWT_PUBLIC_KEY_PARAM` (required): the SSM parameter (a plain String)
 //!   holding the Ed25519 public key PEM; read once, at cold start;
+//! - `IDENTITY_TABLE` (required): the identity table, where the status of
+//!   the token's user or device is read (a projected `GetItem`);
 //! - `RUST_LOG` (optional, default `info`): log filter, logs are JSON lines;
 //! - the usual AWS SDK variables (`AWS_REGION`, credentials, and
 //!   `AWS_ENDPOINT_URL` to reach LocalStack).
@@ -11,21 +13,26 @@
 use authorizer::{PUBLIC_KEY_PARAM_VAR, handle};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pharmaguard_aws::identity_store::{DynamoAccountStatuses, IDENTITY_TABLE_VAR};
 use pharmaguard_aws::ssm::get_parameter;
 use pharmaguard_security::TokenVerifier;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pharmaguard_aws::logging::init();
-    let parameter = std::env::var(PUBLIC_KEY_PARAM_VAR)
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .ok_or_else(|| {
-            let message = format!("the environment variable {PUBLIC_KEY_PARAM_VAR} must be set");
-            tracing::error!(error = %message, "cannot start");
-            Error::from(message)
-        })?;
+    let required = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| {
+                let message = format!("the environment variable {name} must be set");
+                tracing::error!(error = %message, "cannot start");
+                Error::from(message)
+            })
+    };
+    let parameter = required(PUBLIC_KEY_PARAM_VAR)?;
+    let identity_table = required(IDENTITY_TABLE_VAR)?;
 
     let config = pharmaguard_aws::config::load().await;
     let ssm = aws_sdk_ssm::Client::new(&config);
@@ -38,11 +45,15 @@ async fn main() -> Result<(), Error> {
         Error::from(error.to_string())
     })?;
     tracing::info!(kid = verifier.kid(), "token public key loaded");
-    let verifier = &verifier;
+    let statuses =
+        DynamoAccountStatuses::new(aws_sdk_dynamodb::Client::new(&config), identity_table);
+    let (verifier, statuses) = (&verifier, &statuses);
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequest>| async move {
-            handle(verifier, &event.payload).map_err(Error::from)
+            handle(verifier, statuses, &event.payload)
+                .await
+                .map_err(Error::from)
         },
     ))
     .await

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use authorizer::handle;
+use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+use pharmaguard_domain::accounts::{CreateUserRequest, User};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
@@ -35,19 +37,38 @@ fn the_samples_are_token_authorizer_requests() {
     }
 }
 
-#[test]
-fn a_missing_or_placeholder_token_is_unauthorized() {
+/// The sample's admin, as stored.
+fn accounts() -> MemoryIdentityStore {
+    let store = MemoryIdentityStore::new();
+    let mut admin = User::new(
+        &CreateUserRequest {
+            email: "admin@example.org".into(),
+            name: "Admin".into(),
+            password: "unused".into(),
+            role: Role::Admin,
+            org_id: "org-operator".into(),
+        },
+        "hash".into(),
+        OffsetDateTime::now_utc() - time::Duration::hours(1),
+    );
+    admin.id = "usr-admin-0001".into();
+    store.seed_user(admin);
+    store
+}
+
+#[tokio::test]
+async fn a_missing_or_placeholder_token_is_unauthorized() {
     for name in ["token.json", "token-missing.json"] {
         assert_eq!(
-            handle(&verifier(), &event(name)),
+            handle(&verifier(), &accounts(), &event(name)).await,
             Err("Unauthorized".to_owned()),
             "{name}"
         );
     }
 }
 
-#[test]
-fn the_sample_with_a_real_token_is_allowed_on_the_stage() {
+#[tokio::test]
+async fn the_sample_with_a_real_token_is_allowed_on_the_stage() {
     let principal = Principal::User {
         user_id: "usr-admin-0001".into(),
         org_id: "org-operator".into(),
@@ -60,7 +81,9 @@ fn the_sample_with_a_real_token_is_allowed_on_the_stage() {
         .token;
     let mut request = event("token.json");
     request.authorization_token = Some(format!("Bearer {token}"));
-    let response = handle(&verifier(), &request).expect("allowed");
+    let response = handle(&verifier(), &accounts(), &request)
+        .await
+        .expect("allowed");
     assert_eq!(response.principal_id.as_deref(), Some("usr-admin-0001"));
     assert_eq!(
         response.policy_document.statement[0].resource,

@@ -5,8 +5,9 @@
 //!
 //! 1. the message is read as a [`LiveEvent`] (id, type, shipment, shipper
 //!    and recipient organisation, from the body and the message
-//!    attributes); a message that is not one is logged and dropped
-//!    (retrying cannot fix it);
+//!    attributes); a message that is not one fails the invocation, so that
+//!    after Lambda's retries it reaches the function's failure destination
+//!    instead of vanishing with a log line;
 //! 2. the connections of the shipper and of the recipient are listed from
 //!    the registry (its index by organisation): no other organisation's
 //!    connection is ever looked at;
@@ -19,25 +20,42 @@
 //! 5. a connection that is gone (410) is deleted from the registry; one
 //!    that fails otherwise is logged and skipped. Neither fails the event.
 //!
-//! Only an event whose connections cannot be listed fails the invocation,
-//! so that Lambda delivers it again. Delivery is therefore at least once: a
+//! An event that cannot be read, or whose connections cannot be listed,
+//! fails the invocation, so that Lambda delivers it again (and then sets it
+//! aside in the failure destination). Delivery is therefore at least once: a
 //! retried or redelivered event reaches some connections twice, with the
 //! same `id`, and clients drop the repeat.
+//!
+//! # The connection sweep
+//!
+//! A schedule invokes the function every minute too ([`Sweeper::sweep`]):
+//! it reads every connection of the registry, the status of each connected
+//! user (one projected `GetItem` per user), and closes (`@connections`
+//! `DELETE`) and forgets the connections of users who were disabled, deleted
+//! or whose role changed since they connected
+//! ([`pharmaguard_domain::accounts::session::check_connection`]). So a
+//! revoked user's open connections end within about a minute.
 
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
+use pharmaguard_aws::connections::DynamoConnectionRegistry;
+use pharmaguard_domain::accounts::session::{UserStatus, check_connection};
 use pharmaguard_domain::live::{
     Connection, ConnectionGateway, ConnectionRegistry, LiveEvent, PostError, RegistryError,
     audience, event_message,
 };
+use pharmaguard_domain::ports::AccountStatuses;
+use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
 /// Environment variable naming the connections table.
 pub use pharmaguard_aws::connections::CONNECTIONS_TABLE_VAR;
+/// Environment variable naming the identity table (account statuses, for the sweep).
+pub use pharmaguard_aws::identity_store::IDENTITY_TABLE_VAR;
 /// Environment variable holding the `@connections` endpoint.
 pub use pharmaguard_aws::ws_management::WS_MANAGEMENT_ENDPOINT_VAR;
 
@@ -181,8 +199,9 @@ where
     }
 }
 
-/// The Lambda handler: [`Broadcaster::broadcast`] on every record at the
-/// current time. Fails (so that Lambda delivers the event again) only when
+/// The SNS handler: [`Broadcaster::broadcast`] on every record at the
+/// current time. Fails (so that Lambda delivers the event again, and in the
+/// end to the failure destination) when a message is not a live event or
 /// some event's connections could not be listed.
 pub async fn handle<R, G>(
     broadcaster: &Broadcaster<'_, R, G>,
@@ -210,7 +229,10 @@ where
                 truncated = delivery.truncated, "event broadcast"
             ),
             Ok(Outcome::Malformed(reason)) => {
-                error!(%sns_message_id, topic = %notification.topic_arn, %reason, "message is not a live event; dropped")
+                error!(%sns_message_id, topic = %notification.topic_arn, %reason, "message is not a live event; failing it to its failure destination");
+                failures.push(format!(
+                    "message {sns_message_id} is not a live event: {reason}"
+                ));
             }
             Err(failure) => {
                 error!(%sns_message_id, %failure, "event not broadcast; it will be delivered again");
@@ -223,6 +245,142 @@ where
     } else {
         Err(Error::from(failures.join("; ")))
     }
+}
+
+// ------------------------------------------------------------------ the sweep
+
+/// Every connection of the registry (the sweep reads them all).
+pub trait AllConnections: Send + Sync {
+    /// Every registered connection, live or not.
+    fn all_connections(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<Connection>, RegistryError>> + Send;
+}
+
+impl AllConnections for DynamoConnectionRegistry {
+    async fn all_connections(&self) -> Result<Vec<Connection>, RegistryError> {
+        self.all().await
+    }
+}
+
+/// What the sweep works with: built once per cold start.
+pub struct Sweeper<'a, R, S, G> {
+    /// The connection registry.
+    pub registry: &'a R,
+    /// The account statuses.
+    pub statuses: &'a S,
+    /// The `@connections` API.
+    pub gateway: &'a G,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Live connections looked at.
+    pub connections: usize,
+    /// Connections closed (or found gone) and forgotten: their users may no longer see them.
+    pub closed: usize,
+    /// Connections that could not be checked or closed (the next sweep tries again).
+    pub failed: usize,
+}
+
+impl<R, S, G> Sweeper<'_, R, S, G>
+where
+    R: ConnectionRegistry + AllConnections,
+    S: AccountStatuses,
+    G: ConnectionGateway,
+{
+    /// Closes, at `now`, every live connection whose user may no longer act.
+    /// Fails only when the registry cannot be read at all.
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<Swept, RegistryError> {
+        let connections = self.registry.all_connections().await?;
+        let mut statuses: BTreeMap<String, Option<Option<UserStatus>>> = BTreeMap::new();
+        let mut swept = Swept::default();
+        for connection in connections.iter().filter(|c| c.is_live(now)) {
+            swept.connections += 1;
+            if !statuses.contains_key(&connection.user_id) {
+                let status = match self.statuses.user_status(&connection.user_id).await {
+                    Ok(status) => Some(status),
+                    Err(error) => {
+                        warn!(user_id = %connection.user_id, %error, "user status not read; connection left for the next sweep");
+                        None
+                    }
+                };
+                statuses.insert(connection.user_id.clone(), status);
+            }
+            let Some(status) = statuses.get(&connection.user_id).cloned().flatten() else {
+                swept.failed += 1;
+                continue;
+            };
+            let Err(revoked) = check_connection(connection, status.as_ref()) else {
+                continue;
+            };
+            let connection_id = &connection.connection_id;
+            match self.gateway.close(connection_id).await {
+                Ok(()) | Err(PostError::Gone) => {}
+                Err(PostError::Failed { message, .. }) => {
+                    warn!(%connection_id, error = %message, "revoked connection not closed");
+                    swept.failed += 1;
+                    continue;
+                }
+            }
+            if let Err(error) = self.registry.delete(connection_id).await {
+                warn!(%connection_id, %error, "closed connection not removed from the registry");
+            }
+            info!(%connection_id, user_id = %connection.user_id, reason = %revoked, "connection of a revoked user closed");
+            swept.closed += 1;
+        }
+        Ok(swept)
+    }
+}
+
+/// Whether `event` is the schedule's (EventBridge `Scheduled Event`).
+pub fn is_scheduled(event: &Value) -> bool {
+    event.get("source").and_then(Value::as_str) == Some("aws.events")
+        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}
+
+/// The Lambda handler for every trigger: SNS records are broadcast
+/// ([`handle`]), the schedule sweeps ([`Sweeper::sweep`]); anything else
+/// fails, so that it reaches the failure destination.
+pub async fn handle_any<R, S, G>(
+    broadcaster: &Broadcaster<'_, R, G>,
+    sweeper: &Sweeper<'_, R, S, G>,
+    event: LambdaEvent<Value>,
+) -> Result<(), Error>
+where
+    R: ConnectionRegistry + AllConnections,
+    S: AccountStatuses,
+    G: ConnectionGateway,
+{
+    let (payload, context) = event.into_parts();
+    if is_scheduled(&payload) {
+        let swept = sweeper
+            .sweep(OffsetDateTime::now_utc())
+            .await
+            .map_err(|error| {
+                error!(%error, "connection sweep failed; the next one tries again");
+                Error::from(error.to_string())
+            })?;
+        info!(
+            connections = swept.connections,
+            closed = swept.closed,
+            failed = swept.failed,
+            "connections swept"
+        );
+        return Ok(());
+    }
+    if payload.get("Records").is_some() {
+        let records: SnsEvent = serde_json::from_value(payload).map_err(|error| {
+            error!(%error, "not an SNS event; failing it to its failure destination");
+            Error::from(format!("not an SNS event: {error}"))
+        })?;
+        return handle(broadcaster, LambdaEvent::new(records, context)).await;
+    }
+    error!("neither SNS records nor the schedule; failing it to its failure destination");
+    Err(Error::from(
+        "unrecognised event: neither SNS records nor the schedule",
+    ))
 }
 
 #[cfg(test)]

@@ -411,8 +411,195 @@ async fn the_handler_fails_only_when_connections_cannot_be_listed() {
         .unwrap();
         LambdaEvent::new(payload, lambda_runtime::Context::default())
     };
-    assert!(handle(&broadcaster, event(&body)).await.is_ok());
-    assert_eq!(gateway.sent().len(), 3, "the malformed record is dropped");
+    // the good record is broadcast, the unreadable one fails the invocation
+    let failed = handle(&broadcaster, event(&body))
+        .await
+        .expect_err("reported");
+    assert!(failed.to_string().contains("m-2"), "{failed}");
+    assert_eq!(gateway.sent().len(), 3);
     registry.set_unavailable(true);
     assert!(handle(&broadcaster, event(&body)).await.is_err());
+}
+
+// ------------------------------------------------------------------ failures reported
+
+impl AllConnections for MemoryConnectionRegistry {
+    async fn all_connections(&self) -> Result<Vec<Connection>, RegistryError> {
+        let mut all = Vec::new();
+        for id in self.ids() {
+            if let Some(connection) = self.get(&id).await? {
+                all.push(connection);
+            }
+        }
+        Ok(all)
+    }
+}
+
+fn sns_payload(message: &str) -> Value {
+    json!({"Records": [{"Sns": {"MessageId": "m-9", "Message": message}}]})
+}
+
+#[tokio::test]
+async fn an_unreadable_event_is_an_error_for_the_failure_destination() {
+    let (registry, gateway) = (registry().await, MemoryGateway::new());
+    let statuses = pharmaguard_domain::accounts::memory::MemoryIdentityStore::new();
+    let broadcaster = broadcaster(&registry, &gateway);
+    let sweeper = Sweeper {
+        registry: &registry,
+        statuses: &statuses,
+        gateway: &gateway,
+    };
+    let call = |payload: Value| {
+        handle_any(
+            &broadcaster,
+            &sweeper,
+            LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        )
+    };
+    for payload in [
+        sns_payload("not json"),
+        sns_payload(r#"{"event_id": "e-1"}"#),
+        json!({"Records": "not a list"}),
+        json!({"hello": "world"}),
+        json!(null),
+    ] {
+        assert!(call(payload.clone()).await.is_err(), "{payload}");
+    }
+    assert!(gateway.sent().is_empty());
+    let (body, _) = shipment_event("shp-1", "org-a", "org-b");
+    assert!(call(sns_payload(&body)).await.is_ok(), "a live event is no error");
+}
+
+// ------------------------------------------------------------------ the sweep
+
+fn stored_user(id: &str, org: &str, role: Role) -> pharmaguard_domain::accounts::User {
+    let mut user = pharmaguard_domain::accounts::User::new(
+        &pharmaguard_domain::accounts::CreateUserRequest {
+            email: format!("{id}@example.org"),
+            name: id.into(),
+            password: "unused".into(),
+            role,
+            org_id: org.into(),
+        },
+        "hash".into(),
+        T0 - Duration::days(1),
+    );
+    user.id = format!("usr-{id}");
+    user
+}
+
+#[tokio::test]
+async fn the_sweep_closes_the_connections_of_revoked_users_only() {
+    use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+    let registry = registry().await;
+    let gateway = MemoryGateway::new();
+    let statuses = MemoryIdentityStore::new();
+    // a-manager: fine; a-driver: disabled; b-pharmacist: role changed after
+    // connecting; c-manager: deleted (no user item)
+    statuses.seed_user(stored_user("a-manager", "org-a", Role::Manager));
+    statuses.seed_user(
+        stored_user("a-driver", "org-a", Role::Driver).disabled(T0 + Duration::minutes(10)),
+    );
+    statuses.seed_user(
+        stored_user("b-pharmacist", "org-b", Role::Pharmacist)
+            .with_role(Role::Driver, T0 + Duration::minutes(20)),
+    );
+    let sweeper = Sweeper {
+        registry: &registry,
+        statuses: &statuses,
+        gateway: &gateway,
+    };
+    let swept = sweeper.sweep(NOW).await.expect("swept");
+    assert_eq!(
+        swept,
+        Swept {
+            connections: 4,
+            closed: 3,
+            failed: 0
+        }
+    );
+    let mut closed = gateway.closed();
+    closed.sort();
+    assert_eq!(closed, ["a-driver", "b-pharmacist", "c-manager"]);
+    assert_eq!(registry.ids(), ["a-manager"]);
+    // nothing left to do
+    assert_eq!(sweeper.sweep(NOW).await.expect("swept").closed, 0);
+}
+
+#[tokio::test]
+async fn the_sweep_leaves_what_it_cannot_check_and_forgets_gone_connections() {
+    use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+    let registry = registry().await;
+    let gateway = MemoryGateway::new();
+    gateway.mark_gone("a-driver");
+    let statuses = MemoryIdentityStore::new();
+    statuses.seed_user(stored_user("a-manager", "org-a", Role::Manager));
+    statuses.seed_user(stored_user("a-driver", "org-a", Role::Driver).disabled(T0));
+    statuses.seed_user(stored_user("b-pharmacist", "org-b", Role::Pharmacist));
+    statuses.seed_user(stored_user("c-manager", "org-c", Role::Manager));
+    let sweeper = Sweeper {
+        registry: &registry,
+        statuses: &statuses,
+        gateway: &gateway,
+    };
+    assert_eq!(sweeper.sweep(NOW).await.expect("swept").closed, 1);
+    assert!(
+        registry.entry("a-driver").is_none(),
+        "a gone connection is forgotten"
+    );
+
+    let mut down = MemoryIdentityStore::new();
+    down.unavailable = true;
+    let sweeper = Sweeper {
+        registry: &registry,
+        statuses: &down,
+        gateway: &gateway,
+    };
+    let swept = sweeper.sweep(NOW).await.expect("swept");
+    assert_eq!(
+        (swept.closed, swept.failed),
+        (0, 3),
+        "nothing closed on a guess"
+    );
+    assert_eq!(registry.ids().len(), 3);
+
+    registry.set_unavailable(true);
+    assert!(sweeper.sweep(NOW).await.is_err());
+}
+
+#[tokio::test]
+async fn the_schedule_runs_the_sweep() {
+    use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+    let registry = MemoryConnectionRegistry::new();
+    let now = OffsetDateTime::now_utc();
+    let user = Principal::User {
+        user_id: "usr-x".into(),
+        org_id: "org-a".into(),
+        role: Role::Manager,
+    };
+    registry
+        .put(&Connection::open("x-1", &user, now).unwrap())
+        .await
+        .unwrap();
+    let gateway = MemoryGateway::new();
+    let statuses = MemoryIdentityStore::new();
+    let broadcaster = broadcaster(&registry, &gateway);
+    let sweeper = Sweeper {
+        registry: &registry,
+        statuses: &statuses,
+        gateway: &gateway,
+    };
+    let scheduled = json!({
+        "version": "0", "id": "e-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "time": "2026-11-21T08:31:00Z", "detail": {}
+    });
+    assert!(is_scheduled(&scheduled));
+    handle_any(
+        &broadcaster,
+        &sweeper,
+        LambdaEvent::new(scheduled, lambda_runtime::Context::default()),
+    )
+    .await
+    .expect("swept");
+    assert_eq!(gateway.closed(), ["x-1"], "the user is gone");
 }

@@ -7,19 +7,33 @@
 //! API's authorizer verifies it ([`pharmaguard_security::TokenVerifier`]:
 //! EdDSA only, signature, issuer, audience, expiry). Then:
 //!
-//! - a user's token: the [`Connection`] (user, role, organisation,
-//!   connected at, expires 2 hours later as API Gateway closes it) is put
-//!   in the registry and the answer is 200: the handshake completes;
-//! - no token, an invalid, forged or expired one, or a device's token: 401,
-//!   the handshake is refused (the reason goes to the log only);
-//! - the registry cannot be written: 500, refused too (the client retries).
+//! - a user's token whose account may still act (read as the authorizer
+//!   reads it: [`pharmaguard_domain::accounts::session`] — not disabled,
+//!   not issued before the user's last role change or disable, the role and
+//!   organisation the user has now): the [`Connection`] (user, role,
+//!   organisation, connected at, expires 2 hours later as API Gateway
+//!   closes it) is put in the registry and the answer is 200: the handshake
+//!   completes;
+//! - no token, an invalid, forged or expired one, a device's token, or a
+//!   disabled, deleted or changed account: 401, the handshake is refused
+//!   (the reason goes to the log only);
+//! - the account's status cannot be read, or the registry cannot be
+//!   written: 500, refused too (the client retries).
+//!
+//! A connection open when its user is disabled or changes role is closed
+//! within a minute by `ws-broadcast`'s sweep.
 //!
 //! The work is done by [`connect`], a plain function of the request, the
-//! verifier, the registry and the time.
+//! verifier, the account statuses, the registry and the time.
 
 use std::collections::HashMap;
 
+use pharmaguard_domain::accounts::session::{
+    AccountStatus, Revoked, check_token, issued_at, status_of,
+};
+use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::live::{Connection, ConnectionRefused, ConnectionRegistry};
+use pharmaguard_domain::ports::AccountStatuses;
 use pharmaguard_security::{TokenError, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -30,6 +44,8 @@ use tracing::{error, info};
 pub const PUBLIC_KEY_PARAM_VAR: &str = "JWT_PUBLIC_KEY_PARAM";
 /// Environment variable naming the connections table.
 pub use pharmaguard_aws::connections::CONNECTIONS_TABLE_VAR;
+/// Environment variable naming the identity table (account statuses).
+pub use pharmaguard_aws::identity_store::IDENTITY_TABLE_VAR;
 /// The query string parameter carrying the access token.
 pub const TOKEN_PARAM: &str = "token";
 
@@ -82,11 +98,15 @@ pub enum Refusal {
     /// A device's token, or no connection id.
     #[error("{0}")]
     Refused(#[from] ConnectionRefused),
+    /// The token is genuine but its account may no longer act.
+    #[error("revoked: {0}")]
+    Revoked(#[from] Revoked),
 }
 
 /// Decides on a `$connect` at `now` and registers the connection.
-pub async fn connect<R: ConnectionRegistry>(
+pub async fn connect<S: AccountStatuses, R: ConnectionRegistry>(
     verifier: &TokenVerifier,
+    statuses: &S,
     registry: &R,
     request: &ConnectRequest,
     now: OffsetDateTime,
@@ -94,13 +114,29 @@ pub async fn connect<R: ConnectionRegistry>(
     let context = &request.request_context;
     let connection_id = context.connection_id.as_deref().unwrap_or_default();
     let request_id = context.request_id.as_deref().unwrap_or_default();
-    let connection = match admit(verifier, request, now) {
-        Ok(connection) => connection,
-        Err(refusal) => {
-            info!(%connection_id, %request_id, reason = %refusal, "connection refused");
-            return WsResponse { status_code: 401 };
+    let refused = |refusal: Refusal| {
+        info!(%connection_id, %request_id, reason = %refusal, "connection refused");
+        WsResponse { status_code: 401 }
+    };
+    let (connection, issued) = match admit(verifier, request, now) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refused(refusal),
+    };
+    let principal = Principal::User {
+        user_id: connection.user_id.clone(),
+        org_id: connection.org_id.clone(),
+        role: connection.role,
+    };
+    let status: Option<AccountStatus> = match status_of(statuses, &principal).await {
+        Ok(status) => status,
+        Err(failure) => {
+            error!(%connection_id, %request_id, error = %failure, "account status not read; refused");
+            return WsResponse { status_code: 500 };
         }
     };
+    if let Err(revoked) = check_token(&principal, issued, status.as_ref()) {
+        return refused(Refusal::Revoked(revoked));
+    }
     match registry.put(&connection).await {
         Ok(()) => {
             info!(
@@ -116,12 +152,13 @@ pub async fn connect<R: ConnectionRegistry>(
     }
 }
 
-/// The connection a `$connect` opens, or why not.
+/// The connection a `$connect` opens and when its token was issued, or why
+/// not (before the account's status is looked at).
 pub fn admit(
     verifier: &TokenVerifier,
     request: &ConnectRequest,
     now: OffsetDateTime,
-) -> Result<Connection, Refusal> {
+) -> Result<(Connection, OffsetDateTime), Refusal> {
     let token = request
         .query_string_parameters
         .as_ref()
@@ -129,7 +166,12 @@ pub fn admit(
         .map(|token| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or(Refusal::MissingToken)?;
-    let principal = verifier.verify_at(token, now)?;
+    let claims = verifier.claims_at(token, now)?;
+    let principal = claims.principal().ok_or_else(|| {
+        TokenError::InvalidClaims("kind, role and ids do not describe a principal".to_owned())
+    })?;
+    let issued = issued_at(claims.iat)
+        .ok_or_else(|| TokenError::InvalidClaims("iat out of range".to_owned()))?;
     let context = &request.request_context;
     let connected_at = context
         .connected_at
@@ -138,7 +180,10 @@ pub fn admit(
         })
         .unwrap_or(now);
     let connection_id = context.connection_id.as_deref().unwrap_or_default();
-    Ok(Connection::open(connection_id, &principal, connected_at)?)
+    Ok((
+        Connection::open(connection_id, &principal, connected_at)?,
+        issued,
+    ))
 }
 
 #[cfg(test)]

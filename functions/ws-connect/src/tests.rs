@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
+use pharmaguard_domain::accounts::{CreateUserRequest, User};
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_domain::live::memory::MemoryConnectionRegistry;
 use pharmaguard_security::TokenSigner;
@@ -40,6 +42,29 @@ fn pharmacist() -> Principal {
     }
 }
 
+fn stored_pharmacist() -> User {
+    let mut user = User::new(
+        &CreateUserRequest {
+            email: "p@example.org".into(),
+            name: "P".into(),
+            password: "unused".into(),
+            role: Role::Pharmacist,
+            org_id: "org-hospital".into(),
+        },
+        "hash".into(),
+        datetime!(2026-01-01 00:00 UTC),
+    );
+    user.id = "usr-7".into();
+    user
+}
+
+/// The pharmacist `usr-7`, as stored.
+fn accounts() -> MemoryIdentityStore {
+    let store = MemoryIdentityStore::new();
+    store.seed_user(stored_pharmacist());
+    store
+}
+
 fn request(token: Option<&str>) -> ConnectRequest {
     serde_json::from_value(json!({
         "requestContext": {
@@ -59,7 +84,14 @@ fn now() -> OffsetDateTime {
 async fn a_user_token_registers_the_connection_for_two_hours() {
     let registry = MemoryConnectionRegistry::new();
     let token = token(&KEY_A, &pharmacist(), now());
-    let response = connect(&verifier(), &registry, &request(Some(&token)), now()).await;
+    let response = connect(
+        &verifier(),
+        &accounts(),
+        &registry,
+        &request(Some(&token)),
+        now(),
+    )
+    .await;
     assert_eq!(response, WsResponse { status_code: 200 });
     let entry = registry.entry("Lk3QbfJqFiACHgw=").expect("registered");
     assert_eq!(entry.user_id, "usr-7");
@@ -77,7 +109,7 @@ async fn without_connected_at_the_connection_starts_now() {
     let mut request = request(Some(&token(&KEY_A, &pharmacist(), at)));
     request.request_context.connected_at = None;
     assert_eq!(
-        connect(&verifier(), &registry, &request, at)
+        connect(&verifier(), &accounts(), &registry, &request, at)
             .await
             .status_code,
         200
@@ -111,7 +143,14 @@ async fn missing_invalid_expired_forged_and_device_tokens_are_refused_with_401()
     ];
     for token in cases {
         let registry = MemoryConnectionRegistry::new();
-        let response = connect(&verifier(), &registry, &request(token.as_deref()), now()).await;
+        let response = connect(
+            &verifier(),
+            &accounts(),
+            &registry,
+            &request(token.as_deref()),
+            now(),
+        )
+        .await;
         assert_eq!(response.status_code, 401, "{token:.20?}");
         assert!(registry.ids().is_empty(), "{token:.20?}");
     }
@@ -156,7 +195,14 @@ async fn a_registry_failure_refuses_the_connection_with_500() {
     let registry = MemoryConnectionRegistry::new();
     registry.set_unavailable(true);
     let token = token(&KEY_A, &pharmacist(), now());
-    let response = connect(&verifier(), &registry, &request(Some(&token)), now()).await;
+    let response = connect(
+        &verifier(),
+        &accounts(),
+        &registry,
+        &request(Some(&token)),
+        now(),
+    )
+    .await;
     assert_eq!(response.status_code, 500);
 }
 
@@ -180,7 +226,7 @@ fn sample(name: &str) -> ConnectRequest {
 async fn the_samples_get_the_answers_the_readme_promises() {
     let registry = MemoryConnectionRegistry::new();
     for name in ["connect.json", "connect-no-token.json"] {
-        let response = connect(&verifier(), &registry, &sample(name), now()).await;
+        let response = connect(&verifier(), &accounts(), &registry, &sample(name), now()).await;
         assert_eq!(response.status_code, 401, "{name}");
     }
     // with a real token in place of the placeholder
@@ -191,11 +237,50 @@ async fn the_samples_get_the_answers_the_readme_promises() {
         .as_mut()
         .expect("a query string")
         .insert(TOKEN_PARAM.into(), token);
-    let response = connect(&verifier(), &registry, &event, now()).await;
+    let response = connect(&verifier(), &accounts(), &registry, &event, now()).await;
     assert_eq!(response.status_code, 200);
     let id = event.request_context.connection_id.expect("an id");
     assert_eq!(
         registry.entry(&id).expect("registered").connected_at,
         datetime!(2026-11-21 08:00 UTC)
     );
+}
+
+#[tokio::test]
+async fn disabled_deleted_and_changed_accounts_get_no_connection() {
+    let token = token(&KEY_A, &pharmacist(), now() - Duration::from_secs(60));
+    let disabled = accounts();
+    disabled.seed_user(stored_pharmacist().disabled(now()));
+    let changed = accounts();
+    changed.seed_user(stored_pharmacist().with_role(Role::Driver, now() - Duration::from_secs(30)));
+    for (label, store) in [
+        ("disabled", disabled),
+        ("role changed after the token", changed),
+        ("deleted", MemoryIdentityStore::new()),
+    ] {
+        let registry = MemoryConnectionRegistry::new();
+        let response = connect(
+            &verifier(),
+            &store,
+            &registry,
+            &request(Some(&token)),
+            now(),
+        )
+        .await;
+        assert_eq!(response.status_code, 401, "{label}");
+        assert!(registry.ids().is_empty(), "{label}");
+    }
+    let mut unreadable = accounts();
+    unreadable.unavailable = true;
+    let registry = MemoryConnectionRegistry::new();
+    let response = connect(
+        &verifier(),
+        &unreadable,
+        &registry,
+        &request(Some(&token)),
+        now(),
+    )
+    .await;
+    assert_eq!(response.status_code, 500);
+    assert!(registry.ids().is_empty());
 }

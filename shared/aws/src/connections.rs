@@ -17,6 +17,11 @@
 //! | `expires_at` | epoch seconds: `connected_at` + 2 h; DynamoDB deletes the item some time after |
 //! | `subscription` | the shipment the connection follows; absent while it follows all |
 //!
+//! `ws-broadcast`'s sweep reads the whole table every minute
+//! ([`DynamoConnectionRegistry::all`], a paged `Scan`): connections live at
+//! most 2 hours, so the table stays as small as the number of open
+//! dashboards.
+//!
 //! TTL deletion lags (up to days), so readers check
 //! [`Connection::is_live`] themselves. Reading the index is eventually
 //! consistent: a connection made a moment ago may miss an event published
@@ -52,6 +57,31 @@ impl DynamoConnectionRegistry {
         Self {
             client,
             table: table.into(),
+        }
+    }
+}
+
+impl DynamoConnectionRegistry {
+    /// Every connection in the table (every page of a `Scan`), live or not.
+    pub async fn all(&self) -> Result<Vec<Connection>, RegistryError> {
+        let mut connections = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|error| unavailable(&error))?;
+            for item in page.items() {
+                connections.push(connection_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(connections),
+            }
         }
     }
 }

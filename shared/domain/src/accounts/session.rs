@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::identity::{Principal, Role};
 use crate::live::Connection;
+use crate::ports::{AccountStatuses, IdentityStoreError};
 
 /// What the authorizer reads of a user item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,31 @@ pub enum Revoked {
     /// The organisation or role it carries is not the account's now.
     #[error("its organisation or role is not the account's now")]
     Changed,
+}
+
+/// The stored status of the account behind `principal` (one read).
+pub async fn status_of<S: AccountStatuses>(
+    statuses: &S,
+    principal: &Principal,
+) -> Result<Option<AccountStatus>, IdentityStoreError> {
+    Ok(match principal {
+        Principal::User { user_id, .. } => statuses
+            .user_status(user_id)
+            .await?
+            .map(AccountStatus::User),
+        Principal::Device { device_id, .. } => statuses
+            .device_status(device_id)
+            .await?
+            .map(AccountStatus::Device),
+    })
+}
+
+/// The issue time of a token from its `iat` claim (epoch seconds); `None`
+/// when out of range.
+pub fn issued_at(iat: u64) -> Option<OffsetDateTime> {
+    i64::try_from(iat)
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
 }
 
 /// Whether a token of `principal` issued at `issued_at` (the `iat` claim,
