@@ -7,14 +7,17 @@
 //! acknowledgement is not). For each SNS record, whose message is the JSON of
 //! an [`AlarmEvent`]:
 //!
-//! 1. an event that is not mailed ([`is_mailed`]) is skipped, and so is one
-//!    that is not an alarm event at all (logged as an error: retrying cannot
-//!    fix it);
+//! 1. an event that is not mailed ([`is_mailed`]) is skipped; a message
+//!    that is not an alarm event at all fails the invocation
+//!    ([`Failure::Malformed`]), so that it reaches the on-failure queue
+//!    after Lambda's retries instead of being dropped (a CRITICAL alarm
+//!    whose format drifted must not be lost with a log line only);
 //! 2. the key `emailer#{event_id}` is claimed in the idempotency table: a
 //!    redelivered or replayed event whose mail went out sends nothing, and
 //!    one that another invocation is sending right now is retried later;
-//! 3. the recipients are the MANAGERs of both organisations
-//!    ([`alarm_recipients`]); each gets the mail
+//! 3. the recipients are the enabled MANAGERs of both organisations
+//!    ([`recipients_among`] their [`Contact`]s, read from an index without
+//!    credentials: [`pharmaguard_aws::user_contacts`]); each gets the mail
 //!    ([`compose_alarm_email`]) on its own, through SES, from the sender
 //!    address of the configuration;
 //! 4. each recipient mailed is recorded with the claim, and the claim is
@@ -33,12 +36,11 @@ use std::future::Future;
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::idempotency::{Claim, IdempotencyError, IdempotencyStore};
 use pharmaguard_aws::ses::{EmailSender, SendError};
-use pharmaguard_domain::accounts::User;
+use pharmaguard_aws::user_contacts::DynamoUserContacts;
 use pharmaguard_domain::coldchain::AlarmEvent;
 use pharmaguard_domain::notification::{
-    alarm_recipients, compose_alarm_email, emailer_claim_key, is_mailed,
+    Contact, compose_alarm_email, emailer_claim_key, is_mailed, recipients_among,
 };
-use pharmaguard_domain::ports::IdentityStore;
 use time::{Duration, OffsetDateTime};
 use tracing::{error, info, warn};
 
@@ -92,15 +94,16 @@ impl Settings {
     }
 }
 
-/// The users of an organisation (the identity store, in `main`).
+/// The users of an organisation, without their credentials (the identity
+/// table's contacts index, in `main`).
 pub trait UserDirectory: Send + Sync {
     /// Every user of `org_id`.
-    fn users_of(&self, org_id: &str) -> impl Future<Output = Result<Vec<User>, String>> + Send;
+    fn users_of(&self, org_id: &str) -> impl Future<Output = Result<Vec<Contact>, String>> + Send;
 }
 
-impl<T: IdentityStore> UserDirectory for T {
-    async fn users_of(&self, org_id: &str) -> Result<Vec<User>, String> {
-        self.list_users(org_id)
+impl UserDirectory for DynamoUserContacts {
+    async fn users_of(&self, org_id: &str) -> Result<Vec<Contact>, String> {
+        self.contacts_of(org_id)
             .await
             .map_err(|error| error.to_string())
     }
@@ -147,13 +150,19 @@ pub enum Outcome {
         /// The event.
         event_id: String,
     },
-    /// Not an alarm event (logged; nothing to retry).
-    Malformed(String),
 }
 
-/// Why a message must be tried again.
+/// Why a message must be tried again, or set aside in the failure queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
+    /// Not an alarm event: retrying cannot fix it, but it must not vanish
+    /// either; failing sends it (after Lambda's retries) to the on-failure
+    /// queue, where it can be read and replayed.
+    #[error("message is not an alarm event: {reason}")]
+    Malformed {
+        /// Why it does not parse.
+        reason: String,
+    },
     /// Another delivery of the event holds its claim.
     #[error("event {event_id} is being mailed by another invocation (lock until {until:?})")]
     Busy {
@@ -197,7 +206,8 @@ pub enum Failure {
 pub use pharmaguard_aws::sns::{SnsEvent, SnsNotification, SnsRecord};
 
 /// The Lambda handler: [`Emailer::process`] on every record at the current
-/// time. Fails (so that Lambda retries) when any record must be tried again.
+/// time. Fails (so that Lambda retries, then sends the event to the
+/// on-failure queue) when any record must be tried again or does not parse.
 pub async fn handle<D, S, I>(
     emailer: &Emailer<'_, D, S, I>,
     event: LambdaEvent<SnsEvent>,
@@ -216,7 +226,7 @@ where
         {
             Ok(outcome) => log_outcome(&notification.message_id, &outcome),
             Err(failure) => {
-                error!(sns_message_id = %notification.message_id, %failure, "alarm email failed; the event will be retried");
+                error!(sns_message_id = %notification.message_id, %failure, "alarm email failed; Lambda retries the event, then sets it aside in the failure queue");
                 failures.push(failure.to_string());
             }
         }
@@ -244,9 +254,6 @@ fn log_outcome(sns_message_id: &str, outcome: &Outcome) {
         Outcome::NoRecipients { event_id } => {
             warn!(%sns_message_id, %event_id, "no manager in either organisation; nothing sent")
         }
-        Outcome::Malformed(reason) => {
-            error!(%sns_message_id, %reason, "message is not an alarm event; dropped")
-        }
     }
 }
 
@@ -260,7 +267,11 @@ where
     pub async fn process(&self, body: &str, now: OffsetDateTime) -> Result<Outcome, Failure> {
         let event: AlarmEvent = match serde_json::from_str(body) {
             Ok(event) => event,
-            Err(error) => return Ok(Outcome::Malformed(error.to_string())),
+            Err(error) => {
+                return Err(Failure::Malformed {
+                    reason: error.to_string(),
+                });
+            }
         };
         let event_id = event.event_id.clone();
         if !is_mailed(&event) {
@@ -312,7 +323,7 @@ where
         if shipment.recipient_org_id != shipment.shipper_org_id {
             users.extend(self.users_of(&event_id, &shipment.recipient_org_id).await?);
         }
-        let recipients = alarm_recipients(&users);
+        let recipients = recipients_among(users);
         if recipients.is_empty() {
             return Ok(Outcome::NoRecipients { event_id });
         }
@@ -354,7 +365,7 @@ where
         }
     }
 
-    async fn users_of(&self, event_id: &str, org_id: &str) -> Result<Vec<User>, Failure> {
+    async fn users_of(&self, event_id: &str, org_id: &str) -> Result<Vec<Contact>, Failure> {
         self.directory
             .users_of(org_id)
             .await

@@ -2,7 +2,8 @@
 //! ([`emailer::Emailer::process`]).
 //!
 //! Environment:
-//! - `IDENTITY_TABLE` (required): the users of the organisations;
+//! - `IDENTITY_TABLE` (required): the users of the organisations, read
+//!   through its `contacts` index only (no credentials in it);
 //! - `IDEMPOTENCY_TABLE` (required): the claims that keep mails single;
 //! - `ALERT_SENDER_EMAIL` (required): the sender, verified in SES;
 //! - `DASHBOARD_URL` (required): the dashboard, for the links to shipments;
@@ -13,11 +14,8 @@
 use emailer::{CLAIM_LOCK, Emailer, Settings, handle};
 use lambda_runtime::{Error, service_fn};
 use pharmaguard_aws::idempotency::DynamoIdempotencyStore;
-use pharmaguard_aws::identity_store::DynamoIdentityStore;
 use pharmaguard_aws::ses::SesEmailSender;
-
-/// The emailer only lists users; it never writes, so it names no audit table.
-const NO_AUDIT_TABLE: &str = "";
+use pharmaguard_aws::user_contacts::DynamoUserContacts;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -29,8 +27,7 @@ async fn main() -> Result<(), Error> {
 
     let config = pharmaguard_aws::config::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let directory =
-        DynamoIdentityStore::new(dynamodb.clone(), &settings.identity_table, NO_AUDIT_TABLE);
+    let directory = DynamoUserContacts::new(dynamodb.clone(), &settings.identity_table);
     let claims = DynamoIdempotencyStore::new(dynamodb, &settings.idempotency_table);
     let sender = SesEmailSender::new(aws_sdk_ses::Client::new(&config), &settings.sender);
     let emailer = Emailer {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use pharmaguard_domain::accounts::User;
 use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
 use pharmaguard_domain::coldchain::{
     Alarm, AlarmContext, AlarmEventType, AlarmState, AlarmType, Severity, ShipmentSummary,
@@ -13,6 +14,7 @@ use pharmaguard_domain::coldchain::{
 use pharmaguard_domain::fixtures::shipment;
 use pharmaguard_domain::identity::Role;
 use pharmaguard_domain::notification::EmailContent;
+use pharmaguard_domain::ports::IdentityStore;
 use pharmaguard_domain::shipment::ShipmentState;
 use time::macros::datetime;
 
@@ -173,6 +175,17 @@ fn user(id: &str, org: &str, role: Role) -> User {
         updated_at: at,
         disabled_at: None,
         tokens_valid_after: None,
+    }
+}
+
+/// The directory in memory: the users' contacts, as the index has them.
+impl UserDirectory for MemoryIdentityStore {
+    async fn users_of(&self, org_id: &str) -> Result<Vec<Contact>, String> {
+        let users = self
+            .list_users(org_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(users.iter().map(Contact::from).collect())
     }
 }
 
@@ -445,7 +458,7 @@ async fn store_failures_are_retried_and_send_nothing() {
 }
 
 #[tokio::test]
-async fn warnings_acknowledgements_and_garbage_send_nothing_and_are_not_retried() {
+async fn warnings_and_acknowledgements_send_nothing_and_are_not_retried() {
     let fixture = Fixture::new();
     let emailer = fixture.emailer();
     for (event_type, severity) in [
@@ -461,14 +474,49 @@ async fn warnings_acknowledgements_and_garbage_send_nothing_and_are_not_retried(
             }
         );
     }
-    for garbage in ["", "not json", "{}", r#"{"event_id": 5}"#] {
-        assert!(matches!(
-            emailer.process(garbage, NOW).await.unwrap(),
-            Outcome::Malformed(_)
-        ));
+    assert!(fixture.mail.sent.lock().unwrap().is_empty());
+    assert!(fixture.claims.entries.lock().unwrap().is_empty());
+}
+
+/// A message that is not an alarm event fails: Lambda retries it and then
+/// sends it to the function's on-failure queue, where it can be read; it is
+/// never dropped with a log line only.
+#[tokio::test]
+async fn a_message_that_is_not_an_alarm_event_fails_the_invocation() {
+    let fixture = Fixture::new();
+    let emailer = fixture.emailer();
+    let mut truncated = body(&alarm_event(AlarmEventType::Raised, Severity::Critical));
+    truncated.truncate(truncated.len() / 2);
+    for garbage in ["", "not json", "{}", r#"{"event_id": 5}"#, &truncated] {
+        let failure = emailer.process(garbage, NOW).await.unwrap_err();
+        assert!(matches!(failure, Failure::Malformed { .. }), "{failure:?}");
+
+        let mut sns: SnsEvent = serde_json::from_value(sample_events().remove(0).1).unwrap();
+        sns.records[0].sns.message = garbage.to_owned();
+        let error = handle(&emailer, LambdaEvent::new(sns, Default::default()))
+            .await
+            .expect_err("the invocation fails");
+        assert!(error.to_string().contains("not an alarm event"), "{error}");
     }
     assert!(fixture.mail.sent.lock().unwrap().is_empty());
     assert!(fixture.claims.entries.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_disabled_manager_gets_no_mail() {
+    let fixture = Fixture::new();
+    let mut gone = user("sup-manager-2", "org-supplier", Role::Manager);
+    gone.disabled_at = Some(datetime!(2026-11-20 17:00 UTC));
+    fixture.directory.seed_user(gone);
+    let event = alarm_event(AlarmEventType::Raised, Severity::Critical);
+    fixture.emailer().process(&body(&event), NOW).await.unwrap();
+    assert_eq!(
+        fixture.mail.recipients(),
+        [
+            "hos-manager@org-hospital.example",
+            "sup-manager-1@org-supplier.example"
+        ]
+    );
 }
 
 #[tokio::test]

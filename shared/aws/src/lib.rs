@@ -5,6 +5,8 @@
 //! - [`logging`]: the JSON log lines every function writes.
 //! - [`audit`]: [`audit::DynamoAuditLog`], the append-only audit trail, and
 //!   [`audit::audit_put`], a record inside another store's transaction.
+//! - [`user_contacts`]: [`user_contacts::DynamoUserContacts`], an
+//!   organisation's users without their credentials, for the emailer.
 //! - [`identity_store`]: organisations, users, devices and refresh tokens on
 //!   DynamoDB ([`identity_store::DynamoIdentityStore`]).
 //! - [`dynamo`]: attribute, query and transaction helpers of the stores.
@@ -49,4 +51,5 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 pub mod tracking_store;
+pub mod user_contacts;
 pub mod ws_management;

@@ -85,21 +85,58 @@ pub fn emailer_claim_key(event_id: &str) -> String {
     format!("{EMAILER_CONSUMER}#{event_id}")
 }
 
-/// The MANAGERs among `users` (of the shipper's and of the recipient's
-/// organisation), once each even when both organisations are the same or a
-/// user is listed twice, ordered by organisation and email. Users without an
-/// address are left out.
-pub fn alarm_recipients<'a>(users: impl IntoIterator<Item = &'a User>) -> Vec<Recipient> {
-    let mut seen = BTreeSet::new();
-    let mut recipients: Vec<Recipient> = users
-        .into_iter()
-        .filter(|user| user.role == Role::Manager && !user.email.trim().is_empty())
-        .filter(|user| seen.insert(user.id.clone()))
-        .map(|user| Recipient {
+/// A user as the emailer knows them: who they are and where to write,
+/// never their credentials (its directory reads an index that projects only
+/// these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The user's id.
+    pub user_id: String,
+    /// The sign-in email, where the mail goes.
+    pub email: String,
+    /// The person's name.
+    pub name: String,
+    /// The user's organisation.
+    pub org_id: String,
+    /// The user's role in it.
+    pub role: Role,
+    /// A disabled account gets no mail.
+    pub disabled: bool,
+}
+
+impl From<&User> for Contact {
+    fn from(user: &User) -> Self {
+        Self {
             user_id: user.id.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
             org_id: user.org_id.clone(),
+            role: user.role,
+            disabled: user.disabled_at.is_some(),
+        }
+    }
+}
+
+/// The MANAGERs among `users` (of the shipper's and of the recipient's
+/// organisation): [`recipients_among`] their contacts.
+pub fn alarm_recipients<'a>(users: impl IntoIterator<Item = &'a User>) -> Vec<Recipient> {
+    recipients_among(users.into_iter().map(Contact::from))
+}
+
+/// The enabled MANAGERs among `contacts`, once each even when both
+/// organisations are the same or a user is listed twice, ordered by
+/// organisation and email. Users without an address are left out.
+pub fn recipients_among(contacts: impl IntoIterator<Item = Contact>) -> Vec<Recipient> {
+    let mut seen = BTreeSet::new();
+    let mut recipients: Vec<Recipient> = contacts
+        .into_iter()
+        .filter(|c| c.role == Role::Manager && !c.disabled && !c.email.trim().is_empty())
+        .filter(|c| seen.insert(c.user_id.clone()))
+        .map(|c| Recipient {
+            user_id: c.user_id,
+            email: c.email,
+            name: c.name,
+            org_id: c.org_id,
         })
         .collect();
     recipients.sort_by(|a, b| (&a.org_id, &a.email).cmp(&(&b.org_id, &b.email)));
@@ -851,6 +888,18 @@ mod tests {
         assert_eq!(recipients[0].user_id, "u4");
         assert_eq!(recipients[2].org_id, "org-b");
         assert!(alarm_recipients(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_disabled_manager_gets_no_mail() {
+        let mut gone = user("u1", "org-a", Role::Manager, "gone@a.example");
+        gone.disabled_at = Some(datetime!(2026-11-20 08:00 UTC));
+        let users = [gone, user("u2", "org-a", Role::Manager, "here@a.example")];
+        let emails: Vec<String> = alarm_recipients(&users)
+            .into_iter()
+            .map(|r| r.email)
+            .collect();
+        assert_eq!(emails, ["here@a.example"]);
     }
 
     #[test]

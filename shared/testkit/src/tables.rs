@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::types::{
 pub enum Layout {
     /// String keys `pk`/`sk` only (the audit table).
     Keys,
-    /// Keys plus the `gsi1` index on `gsi1pk`/`gsi1sk` (the identity table).
+    /// Keys plus the `gsi1` index on `gsi1pk`/`gsi1sk` and the `contacts`
+    /// index on the same keys, projecting only [`CONTACTS_PROJECTION`] (the
+    /// identity table).
     WithGsi1,
     /// Keys, `gsi1`, the `by-device` index on `device_id` and a
     /// NEW_AND_OLD_IMAGES stream (the shipments table).
@@ -27,6 +29,10 @@ pub enum Layout {
     /// alarms table).
     Alarms,
 }
+
+/// What the identity table's `contacts` index projects besides the keys
+/// (the template's, and `pharmaguard_aws::user_contacts::PROJECTED`).
+pub const CONTACTS_PROJECTION: [&str; 6] = ["id", "email", "name", "org_id", "role", "disabled_at"];
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder()
@@ -70,6 +76,18 @@ pub async fn create_table(client: &Client, name: &str, layout: Layout) {
             &[("gsi1pk", KeyType::Hash), ("gsi1sk", KeyType::Range)],
             ProjectionType::All,
         ));
+    }
+    if layout == Layout::WithGsi1 {
+        let mut contacts = GlobalSecondaryIndex::builder()
+            .index_name("contacts")
+            .key_schema(key("gsi1pk", KeyType::Hash))
+            .key_schema(key("gsi1sk", KeyType::Range));
+        let mut projection = Projection::builder().projection_type(ProjectionType::Include);
+        for attribute in CONTACTS_PROJECTION {
+            projection = projection.non_key_attributes(attribute);
+        }
+        contacts = contacts.projection(projection.build());
+        request = request.global_secondary_indexes(contacts.build().expect("index"));
     }
     if layout == Layout::Shipments {
         attributes.push("device_id");
