@@ -27,6 +27,7 @@ use pharmaguard_domain::coldchain::tracking::{ReadingHistory, Tracking, Tracking
 use pharmaguard_domain::coldchain::{
     AlarmEvent, AlarmEventType, AlarmType, Severity, TrackingUpdated,
 };
+use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::telemetry::{READING_SCHEMA_VERSION, Reading};
 use pharmaguard_testkit::{Session, Stack, World, unique};
 use serde_json::{Value, json};
@@ -312,8 +313,9 @@ fn posted(
     })
 }
 
-/// A stream record as the ingest writes it.
-fn record(device: &str, id: &str, at: OffsetDateTime, temperature_c: f64) -> Reading {
+/// A stream record as the ingest writes it for `device` of `org`, sent by
+/// the device itself.
+fn record(device: &str, org: &str, id: &str, at: OffsetDateTime, temperature_c: f64) -> Reading {
     Reading {
         v: READING_SCHEMA_VERSION,
         reading_id: id.into(),
@@ -326,6 +328,10 @@ fn record(device: &str, id: &str, at: OffsetDateTime, temperature_c: f64) -> Rea
         vibration_g: 0.2,
         received_at: OffsetDateTime::now_utc(),
         source: "https".into(),
+        sender: Some(Principal::Device {
+            device_id: device.into(),
+            org_id: org.into(),
+        }),
     }
 }
 
@@ -551,10 +557,17 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     assert_eq!(replayed_ids.len(), 45, "the records the ingest wrote");
     let before = h.tracking.load(&shipment_id).await.unwrap().unwrap();
     let alarms_before = h.tracking.alarms_of(&shipment_id).await.unwrap();
-    let marker_device = format!("marker-{}", unique());
+    let shipper = h.world.shipper.id.clone();
+    let marker_device = h
+        .world
+        .api
+        .create_device(h.world.shipper.as_role("MANAGER"), &shipper)
+        .await
+        .id;
     let marker = |n: i64| {
         record(
             &marker_device,
+            &shipper,
             &format!("{marker_device}-{n}"),
             OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::seconds(10 - n),
             5.0,
@@ -590,12 +603,14 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let good1 = record(
         &device.id,
+        &shipper,
         &format!("{}-g1", device.id),
         now - Duration::seconds(2),
         5.0,
     );
     let good2 = record(
         &device.id,
+        &shipper,
         &format!("{}-g2", device.id),
         now - Duration::seconds(1),
         5.1,

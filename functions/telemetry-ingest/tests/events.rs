@@ -6,8 +6,8 @@ use std::process::Command;
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use lambda_http::{Body, Request, RequestExt};
-use pharmaguard_domain::ports::{ReadingSink, SinkError};
-use pharmaguard_domain::telemetry::Reading;
+use pharmaguard_domain::ports::{DeviceRegistry, ReadingSink, SinkError};
+use pharmaguard_domain::telemetry::{Reading, RegisteredDevice};
 use serde_json::Value;
 use telemetry_ingest::{handle, ingest};
 use time::OffsetDateTime;
@@ -22,6 +22,20 @@ struct AcceptAll;
 impl ReadingSink for AcceptAll {
     async fn put_readings(&self, readings: &[Reading]) -> Vec<Result<(), SinkError>> {
         vec![Ok(()); readings.len()]
+    }
+}
+
+/// A registry in which every device belongs to one organisation (the
+/// samples' caller's).
+struct AllOf(String);
+
+impl DeviceRegistry for AllOf {
+    async fn registered_device(&self, device_id: &str) -> Result<Option<RegisteredDevice>, String> {
+        Ok(Some(RegisteredDevice {
+            id: device_id.to_owned(),
+            org_id: self.0.clone(),
+            disabled: false,
+        }))
     }
 }
 
@@ -44,6 +58,7 @@ async fn replay(name: &str) -> (u16, Value) {
     let caller = pharmaguard_http::caller(&request).expect("samples carry an authorizer context");
     let reply = ingest(
         &AcceptAll,
+        &AllOf(caller.org_id().to_owned()),
         &caller,
         request.method().as_str(),
         request.body().as_ref(),
@@ -132,7 +147,9 @@ fn make_batch(kind: &str) -> Option<String> {
 }
 
 async fn invoke_now(event: &str) -> (u16, Value) {
-    let response = handle(&AcceptAll, request(event)).await.expect("response");
+    let request = request(event);
+    let org = pharmaguard_http::caller(&request).map(|c| c.org_id().to_owned()).unwrap_or_default();
+    let response = handle(&AcceptAll, &AllOf(org), request).await.expect("response");
     let body = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
     (response.status().as_u16(), body)
 }

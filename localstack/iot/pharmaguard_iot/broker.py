@@ -343,7 +343,7 @@ class Broker:
             if granted:
                 session.deliver(message.topic, message.payload, min(max(granted), message.qos))
         try:
-            result = rule.apply(message.topic, message.payload, self.now())
+            result = rule.apply(message.topic, message.payload, self.now(), self.authenticator.org_of)
         except rule.RuleError as error:
             self.rule_errors += 1
             LOG.warning("telemetry rule failed for a message of %s on %s, not forwarded: %s",

@@ -9,9 +9,12 @@ A device publishes one reading as a JSON object on
 
 The rule's SQL keeps every field of it (`*`) and adds, after them, `device_id`
 from the topic, `received_at` (RFC 3339, UTC, milliseconds, from the rules
-engine's clock) and `source: "mqtt"`. Later items of a SELECT list win over the
-keys `*` brings, so a `device_id` (or `received_at`, `source`) the device put in
-its payload is replaced. The result is one Kinesis record of the same format
+engine's clock), `source: "mqtt"` and `sender`: who sent it, the device of the
+topic (`{"kind": "device", "device_id", "org_id"}`, the organisation from the
+thing's `org_id` attribute in the registry, `get_registry_data`). Later items of
+a SELECT list win over the keys `*` brings, so a `device_id` (or `received_at`,
+`source`, `sender`) the device put in its payload is replaced. The device policy
+lets a device publish on its own topic only, so the topic says who sent it. The result is one Kinesis record of the same format
 the HTTPS ingest writes (`pharmaguard_domain::telemetry::Reading`), with
 partition key = the device id.
 
@@ -44,7 +47,9 @@ TOPIC_FILTER = "pharmaguard/devices/+/telemetry"
 SQL = (
     "SELECT *, topic(3) AS device_id, "
     "parse_time(\"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\", timestamp(), 'UTC') AS received_at, "
-    "'mqtt' AS source "
+    "'mqtt' AS source, "
+    "{'kind': 'device', 'device_id': topic(3), "
+    "'org_id': get_registry_data('DescribeThing', topic(3), '${TelemetryRuleRole.Arn}').attributes.org_id} AS sender "
     "FROM 'pharmaguard/devices/+/telemetry'"
 )
 SQL_VERSION = "2016-03-23"
@@ -86,10 +91,11 @@ def format_received_at(millis: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
-def apply(topic: str, payload: bytes, now: datetime) -> tuple[str, bytes] | None:
+def apply(topic: str, payload: bytes, now: datetime, org_of=lambda device_id: None) -> tuple[str, bytes] | None:
     """Runs the rule on one message: `None` when the topic is not the rule's,
-    else the partition key and the record's data. Raises `RuleError` when the
-    payload is not a JSON object."""
+    else the partition key and the record's data. `org_of` is the thing
+    registry: the organisation of a device. Raises `RuleError` when the payload
+    is not a JSON object, or the registry has no organisation for the device."""
     device_id = device_of_topic(topic)
     if device_id is None:
         return None
@@ -106,4 +112,8 @@ def apply(topic: str, payload: bytes, now: datetime) -> tuple[str, bytes] | None
     record["device_id"] = device_id
     record["received_at"] = format_received_at(timestamp_ms(now))
     record["source"] = SOURCE
+    org_id = org_of(device_id)
+    if not org_id:
+        raise RuleError(f"the registry has no org_id for device {device_id!r}")
+    record["sender"] = {"kind": "device", "device_id": device_id, "org_id": org_id}
     return device_id, json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

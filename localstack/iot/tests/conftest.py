@@ -31,11 +31,11 @@ class FakeAuth:
         self.calls = 0
         self.unavailable = False
 
-    def __call__(self, device_id: str, secret: str) -> Verdict:
+    def __call__(self, device_id: str, secret: str) -> Verdict | tuple[Verdict, str]:
         self.calls += 1
         if self.unavailable:
             return Verdict.UNAVAILABLE
-        return Verdict.ACCEPTED if SECRETS.get(device_id) == secret else Verdict.REFUSED
+        return (Verdict.ACCEPTED, "org-a") if SECRETS.get(device_id) == secret else Verdict.REFUSED
 
 
 class FakeKinesis:

@@ -18,7 +18,7 @@ TOPIC = "pharmaguard/devices/truck-7/telemetry"
 # The fields of pharmaguard_domain::telemetry::Reading, as serialized.
 READING_FIELDS = {
     "v", "reading_id", "device_id", "shipment_id", "ts", "lat", "lon",
-    "temperature_c", "vibration_g", "received_at", "source",
+    "temperature_c", "vibration_g", "received_at", "source", "sender",
 }
 
 DEVICE_READING = {
@@ -54,6 +54,21 @@ def template_rule() -> dict:
     return resource["Properties"]["TopicRulePayload"]
 
 
+ORG_OF = {"truck-7": "org-a"}.get
+SENDER = {"kind": "device", "device_id": "truck-7", "org_id": "org-a"}
+
+
+def test_the_sender_is_the_device_of_the_topic_whatever_the_payload_claims():
+    forged = {**DEVICE_READING, "sender": {"kind": "user", "user_id": "usr-x", "org_id": "org-b", "role": "ADMIN"}}
+    _, data = rule.apply(TOPIC, json.dumps(forged).encode(), NOW, ORG_OF)
+    assert json.loads(data)["sender"] == SENDER
+
+
+def test_a_device_the_registry_has_no_organisation_for_fails_the_rule():
+    with pytest.raises(rule.RuleError):
+        rule.apply(TOPIC, json.dumps(DEVICE_READING).encode(), NOW, lambda device_id: None)
+
+
 def test_the_template_runs_the_same_sql_and_partition_key(template_rule):
     assert template_rule["Sql"] == rule.SQL
     assert template_rule["AwsIotSqlVersion"] == rule.SQL_VERSION
@@ -64,7 +79,7 @@ def test_the_template_runs_the_same_sql_and_partition_key(template_rule):
 
 
 def test_a_reading_becomes_the_ingest_record_format():
-    key, data = rule.apply(TOPIC, json.dumps(DEVICE_READING).encode(), NOW)
+    key, data = rule.apply(TOPIC, json.dumps(DEVICE_READING).encode(), NOW, ORG_OF)
     record = json.loads(data)
     assert key == "truck-7"
     assert set(record) == READING_FIELDS
@@ -73,12 +88,13 @@ def test_a_reading_becomes_the_ingest_record_format():
         "device_id": "truck-7",
         "received_at": "2026-01-01T08:30:15.123Z",
         "source": "mqtt",
+        "sender": SENDER,
     }
 
 
 def test_the_topic_wins_over_what_the_device_claims():
     claimed = {**DEVICE_READING, "device_id": "truck-9", "source": "https", "received_at": "1999-01-01T00:00:00Z"}
-    key, data = rule.apply(TOPIC, json.dumps(claimed).encode(), NOW)
+    key, data = rule.apply(TOPIC, json.dumps(claimed).encode(), NOW, ORG_OF)
     record = json.loads(data)
     assert key == "truck-7"
     assert (record["device_id"], record["source"], record["received_at"]) == (
@@ -87,20 +103,22 @@ def test_the_topic_wins_over_what_the_device_claims():
 
 def test_the_payload_is_not_validated_by_the_rule():
     # the stream's consumer validates (and quarantines); the rules engine passes fields on
-    key, data = rule.apply(TOPIC, b'{"temperature_c": 500, "extra": [1, 2]}', NOW)
+    key, data = rule.apply(TOPIC, b'{"temperature_c": 500, "extra": [1, 2]}', NOW, ORG_OF)
     assert json.loads(data) == {"temperature_c": 500, "extra": [1, 2], "device_id": "truck-7",
-                                "received_at": "2026-01-01T08:30:15.123Z", "source": "mqtt"}
+                                "received_at": "2026-01-01T08:30:15.123Z", "source": "mqtt",
+                                "sender": SENDER}
 
 
 def test_an_empty_payload_gets_only_the_rule_fields():
-    _, data = rule.apply(TOPIC, b"", NOW)
-    assert json.loads(data) == {"device_id": "truck-7", "received_at": "2026-01-01T08:30:15.123Z", "source": "mqtt"}
+    _, data = rule.apply(TOPIC, b"", NOW, ORG_OF)
+    assert json.loads(data) == {"device_id": "truck-7", "received_at": "2026-01-01T08:30:15.123Z", "source": "mqtt",
+                                "sender": SENDER}
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"\xff\xfe", b'{"lat": NaN}', b"[1, 2]", b"42", b'"text"', b"{"])
 def test_a_payload_that_is_not_a_json_object_fails_the_rule(payload):
     with pytest.raises(rule.RuleError):
-        rule.apply(TOPIC, payload, NOW)
+        rule.apply(TOPIC, payload, NOW, ORG_OF)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +127,7 @@ def test_a_payload_that_is_not_a_json_object_fails_the_rule(payload):
      "other/devices/truck-7/telemetry", "pharmaguard/devices/truck-7/telemetry/x"],
 )
 def test_other_topics_are_not_the_rules(topic):
-    assert rule.apply(topic, b"{}", NOW) is None
+    assert rule.apply(topic, b"{}", NOW, ORG_OF) is None
 
 
 def test_received_at_is_rfc3339_utc_with_milliseconds():

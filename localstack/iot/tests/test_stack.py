@@ -126,7 +126,9 @@ def test_a_device_publishes_and_its_reading_reaches_the_stream(stack):
         "device_id": device_id,
         "source": "mqtt",
         "received_at": data["received_at"],
+        "sender": {"kind": "device", "device_id": device_id, "org_id": data["sender"]["org_id"]},
     }
+    assert data["sender"]["org_id"].startswith("org-"), data
     received_at = datetime.fromisoformat(data["received_at"])
     assert data["received_at"].endswith("Z") and before <= received_at <= after
 

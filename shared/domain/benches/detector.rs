@@ -24,7 +24,7 @@
 //! carried from batch to batch as the tracking table would carry them. Per
 //! batch it calls the domain functions `functions/anomaly-detector` calls, in
 //! the same order: `decode_record` (JSON and the full reading validation),
-//! one directory lookup per shipment or device (`Lookup`, `active_shipment`;
+//! one directory and registry lookup per shipment or device (`Lookup`, `vet`, `pick`;
 //! here a map, like a cache for one invocation), `assign`, `group_readings`,
 //! and per shipment: load the tracking, `apply_readings` (every rule and the
 //! MKT through `ShipmentMonitor::observe`), `alarm_events` and their
@@ -47,13 +47,13 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use pharmaguard_domain::coldchain::detector::{
-    Lookup, Owner, active_shipment, alarm_events, alarm_states, apply_readings, assign,
-    decode_record, group_readings,
+    Lookup, Owner, alarm_events, alarm_states, apply_readings, assign, decode_record,
+    group_readings, pick, vet,
 };
 use pharmaguard_domain::coldchain::tracking::Tracking;
 use pharmaguard_domain::coldchain::{MonitorSettings, ShipmentSummary};
 use pharmaguard_domain::shipment::Shipment;
-use pharmaguard_domain::telemetry::Reading;
+use pharmaguard_domain::telemetry::{Reading, Refusal, RegisteredDevice};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -168,14 +168,25 @@ impl Directory {
         directory
     }
 
-    /// What the handler's `look_up` answers, from memory.
-    fn look_up(&self, lookup: &Lookup) -> Option<Shipment> {
+    /// What the handler's `look_up` answers, from memory: the candidates.
+    fn look_up(&self, lookup: &Lookup) -> Vec<Shipment> {
         match lookup {
-            Lookup::Shipment(id) => self.by_id.get(id).cloned(),
-            Lookup::DeviceShipment(device) => {
-                active_shipment(self.by_device.get(device).cloned().unwrap_or_default())
-            }
+            Lookup::Shipment(id) => self.by_id.get(id).cloned().into_iter().collect(),
+            Lookup::DeviceShipment(device) => self.by_device.get(device).cloned().unwrap_or_default(),
         }
+    }
+
+    /// What the device registry answers, from memory: each device belongs to
+    /// its shipments' shipper.
+    fn device(&self, device_id: &str) -> Option<RegisteredDevice> {
+        self.by_device
+            .get(device_id)
+            .and_then(|shipments| shipments.first())
+            .map(|shipment| RegisteredDevice {
+                id: device_id.to_owned(),
+                org_id: shipment.shipper_org_id.clone(),
+                disabled: false,
+            })
     }
 }
 
@@ -264,11 +275,16 @@ fn process_batch(
     }
 
     // 2. one lookup per shipment or device, then place each reading
-    let mut found: HashMap<Lookup, Option<Shipment>> = HashMap::new();
+    let mut found: HashMap<Lookup, Vec<Shipment>> = HashMap::new();
+    let mut devices: HashMap<String, Option<RegisteredDevice>> = HashMap::new();
     for (_, reading) in &readings {
         if let Entry::Vacant(slot) = found.entry(Lookup::of(reading)) {
             let shipment = directory.look_up(slot.key());
             slot.insert(shipment);
+        }
+        if let Entry::Vacant(slot) = devices.entry(reading.device_id.clone()) {
+            let device = directory.device(slot.key());
+            slot.insert(device);
         }
     }
     // a device whose lookup failed is held back whole (none fails here)
@@ -283,8 +299,23 @@ fn process_batch(
         if held_devices.contains(reading.device_id.as_str()) {
             continue;
         }
-        let shipment = found.get(&Lookup::of(reading)).and_then(Option::as_ref);
-        let (owner, unassigned) = assign(reading, shipment);
+        let device = devices.get(&reading.device_id).and_then(Option::as_ref);
+        let candidates = found.get(&Lookup::of(reading)).map_or(&[][..], Vec::as_slice);
+        let placed = vet(reading, device).and_then(|()| match device {
+            Some(device) => {
+                let shipment = pick(&Lookup::of(reading), candidates, device);
+                assign(reading, shipment, device).map(|placed| (placed, shipment))
+            }
+            None => Err(Refusal::UnknownDevice(reading.device_id.clone())),
+        });
+        let ((owner, unassigned), shipment) = match placed {
+            Ok(placed) => placed,
+            Err(refusal) => {
+                black_box(refusal);
+                tally.rejected += 1;
+                continue;
+            }
+        };
         if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
             shipments
                 .entry(id.clone())

@@ -37,7 +37,11 @@ const MATRIX: &[(&str, &str, &[Caller])] = &[
     ("POST", "/v1/auth/users", &[Admin, Manager]),
     ("GET", "/v1/auth/users", &[Admin, Manager]),
     ("PATCH", "/v1/auth/users/{id}", &[Admin, Manager]),
+    ("POST", "/v1/auth/users/{id}/disable", &[Admin, Manager]),
+    ("POST", "/v1/auth/users/{id}/enable", &[Admin, Manager]),
     ("POST", "/v1/auth/devices", &[Admin, Manager]),
+    ("POST", "/v1/auth/devices/{id}/disable", &[Admin, Manager]),
+    ("POST", "/v1/auth/devices/{id}/enable", &[Admin, Manager]),
     ("POST", "/v1/shipments", &[Admin, Manager, Pharmacist]),
     ("GET", "/v1/shipments", USERS),
     ("GET", "/v1/shipments/{id}", USERS),
@@ -154,10 +158,8 @@ impl Matrix {
         let org = &world.shipper.id;
         let (path, body): (String, Option<Value>) = match route {
             "/v1/telemetry" => {
-                let device_id = match caller {
-                    Device => self.device.id.clone(),
-                    _ => format!("truck-{}", unique()),
-                };
+                // the shipper's own device: drivers and admins relay only their organisation's
+                let device_id = self.device.id.clone();
                 let ts = OffsetDateTime::now_utc().format(&Rfc3339).unwrap();
                 let reading = json!({"device_id": device_id, "ts": ts, "lat": 52.5, "lon": 13.4,
                     "temperature_c": 5.0, "vibration_g": 0.1});
@@ -182,6 +184,18 @@ impl Matrix {
                     format!("/v1/auth/users/{}", target.id),
                     Some(json!({"role": "PHARMACIST", "version": 1})),
                 )
+            }
+            "/v1/auth/users/{id}/disable" | "/v1/auth/users/{id}/enable" => {
+                // a fresh driver of the shipper: below MANAGER, so managers may
+                let target = world.api.create_user(&world.admin, org, "DRIVER").await;
+                (
+                    route.replace("{id}", &target.id),
+                    Some(json!({"version": 1})),
+                )
+            }
+            "/v1/auth/devices/{id}/disable" | "/v1/auth/devices/{id}/enable" => {
+                let device = world.api.create_device(&world.admin, org).await;
+                (route.replace("{id}", &device.id), None)
             }
             "/v1/auth/devices" => (
                 route.into(),
@@ -306,4 +320,51 @@ async fn public_routes_need_no_token() {
             "{method} {route} anonymously: {reply}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_manager_changes_and_disables_only_users_below_manager() {
+    let stack = Stack::load();
+    let world = World::build(&stack).await;
+    let api = &world.api;
+    let org = &world.shipper.id;
+    let manager = world.shipper.as_role("MANAGER");
+    let other_manager = api.create_user(&world.admin, org, "MANAGER").await;
+    let role_change = api
+        .call(
+            "PATCH",
+            &format!("/v1/auth/users/{}", other_manager.id),
+            Some(&manager.access_token),
+            Some(&json!({"role": "DRIVER", "version": 1})),
+        )
+        .await;
+    assert_eq!(
+        role_change.status, 403,
+        "a manager changes no manager's role: {role_change}"
+    );
+    let disable = api
+        .post(
+            manager,
+            &format!("/v1/auth/users/{}/disable", other_manager.id),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(disable.status, 403, "nor disables one: {disable}");
+    let own = api
+        .post(
+            manager,
+            &format!("/v1/auth/users/{}/disable", manager.id),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(own.status, 403, "nobody disables themselves: {own}");
+    let by_admin = api
+        .call(
+            "PATCH",
+            &format!("/v1/auth/users/{}", other_manager.id),
+            Some(&world.admin.access_token),
+            Some(&json!({"role": "DRIVER", "version": 1})),
+        )
+        .await;
+    assert_eq!(by_admin.status, 200, "an admin does: {by_admin}");
 }

@@ -267,6 +267,8 @@ struct Journal {
     rejected: usize,
     records_by_profile: BTreeMap<String, usize>,
     profiles: HashMap<String, String>,
+    /// The organisation of each device (its shipments' shipper).
+    owners: HashMap<String, String>,
     incidents: Vec<IncidentRecord>,
     expected_alarms: Vec<ExpectedAlarm>,
     shipments: Vec<Shipment>,
@@ -276,6 +278,10 @@ impl Journal {
     fn started(&mut self, shipment: Shipment) {
         self.profiles
             .insert(shipment.id.clone(), shipment.profile.kind().to_owned());
+        if let Some(device) = &shipment.device_id {
+            self.owners
+                .insert(device.clone(), shipment.shipper_org_id.clone());
+        }
         self.shipments.push(shipment);
     }
 
@@ -283,7 +289,14 @@ impl Journal {
     fn deliver(&mut self, sim: &mut Sim, received_at: OffsetDateTime) {
         for outgoing in sim.buffer.drain(..) {
             match validate_reading(&outgoing.json, received_at, Source::Https) {
-                Ok(reading) => {
+                Ok(mut reading) => {
+                    // sent by the device itself, as the ingest stamps it
+                    reading.sender = self.owners.get(&reading.device_id).map(|org| {
+                        Principal::Device {
+                            device_id: reading.device_id.clone(),
+                            org_id: org.clone(),
+                        }
+                    });
                     if outgoing.kind == Kind::Duplicate {
                         self.duplicates += 1;
                     }
