@@ -6,7 +6,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Api, buildFleetSim, dashboardUrl, dropConnections, Fleet, type Login, otherPharmacy, outputs } from './world';
+import { adminLogin, Api, buildFleetSim, dashboardUrl, dropConnections, Fleet, type Login, otherPharmacy, outputs } from './world';
 
 const RESULTS = join(import.meta.dirname, '../test-results');
 
@@ -185,6 +185,13 @@ test('a pharmacist of another organisation sees none of it', async ({ page }) =>
 test('a manager creates a shipment with the form, dispatches it and cancels it', async ({ page }) => {
   const recipient = Object.entries(fleet.state().organisations).find(([key]) => key !== 'operator')?.[1];
   expect(recipient, 'the fleet world has a recipient organisation').toBeDefined();
+  // dispatching needs a free device of the shipper: register one for this shipment
+  const { token } = await api.login(adminLogin());
+  const device = await api.call<{ device_id: string }>('POST', '/v1/auth/devices', token, {
+    device_id: `form-truck-${Date.now()}`,
+    name: 'Form test sensor',
+    org_id: manager.orgId,
+  });
   await signIn(page, manager);
   await page.getByRole('link', { name: 'New shipment' }).click();
 
@@ -204,6 +211,7 @@ test('a manager creates a shipment with the form, dispatches it and cancels it',
   await page.getByLabel('Destination').fill(recipient!.name);
   await page.getByLabel('Latitude').last().fill('51.22');
   await page.getByLabel('Longitude').last().fill('6.79');
+  await page.getByLabel('Device (sensor) id').fill(device.device_id);
   await page.getByRole('button', { name: 'Create shipment' }).click();
 
   await expect(page.getByTestId('shipment-detail')).toBeVisible();

@@ -72,8 +72,6 @@ use pharmaguard_domain::coldchain::detector::{
     Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_readings, assign,
     decode_record, group_readings, pick, vet,
 };
-use pharmaguard_domain::ports::DeviceRegistry;
-use pharmaguard_domain::telemetry::{Refusal, RegisteredDevice};
 use pharmaguard_domain::coldchain::tracking::{
     PortError, ReadingHistory, RejectedRecord, RejectedSink, RiskError, RiskEstimator, SaveError,
     ShipmentDirectory, Tracking, TrackingStore,
@@ -81,8 +79,10 @@ use pharmaguard_domain::coldchain::tracking::{
 use pharmaguard_domain::coldchain::{
     AlarmContext, AlarmEvent, AlarmTransition, MonitorSettings, ShipmentSummary, TrackingUpdated,
 };
+use pharmaguard_domain::ports::DeviceRegistry;
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_domain::telemetry::Reading;
+use pharmaguard_domain::telemetry::{Refusal, RegisteredDevice};
 use serde::Serialize;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;

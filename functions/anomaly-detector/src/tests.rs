@@ -1145,7 +1145,10 @@ async fn readings_relayed_across_organisations_go_to_the_rejected_queue_never_on
         sent_by(reading("truck-1", 1, 5.0, 9.0), outsider(Role::Driver)),
         sent_by(reading("truck-1", 2, 5.0, 9.0), outsider(Role::Admin)),
         // another device of the same organisation may not speak for truck-1
-        sent_by(reading("truck-1", 3, 5.0, 9.0), pharmaguard_domain::fixtures::device_principal("truck-2")),
+        sent_by(
+            reading("truck-1", 3, 5.0, 9.0),
+            pharmaguard_domain::fixtures::device_principal("truck-2"),
+        ),
         sent_by(reading("truck-1", 4, 5.0, 0.2), own_driver),
     ];
     let report = d.process_batch(&batch(1, &readings), T0).await;
@@ -1157,8 +1160,15 @@ async fn readings_relayed_across_organisations_go_to_the_rejected_queue_never_on
     );
     let kept = d.history.of(&Owner::Shipment("shp-1".into()));
     assert_eq!(kept, vec![readings[0].clone(), readings[4].clone()]);
-    assert!(d.publisher.events().is_empty(), "no SHOCK from the forged readings");
-    assert_eq!(*d.devices.reads.lock().unwrap(), 1, "one registry read per device per batch");
+    assert!(
+        d.publisher.events().is_empty(),
+        "no SHOCK from the forged readings"
+    );
+    assert_eq!(
+        *d.devices.reads.lock().unwrap(),
+        1,
+        "one registry read per device per batch"
+    );
 }
 
 #[tokio::test]
@@ -1177,7 +1187,10 @@ async fn a_shipment_another_organisation_bound_to_the_device_never_takes_its_rea
     let report = d.process_batch(&batch(1, &readings), T0).await;
     assert!(failures(&report).is_empty());
     assert_eq!(rejected_reasons(&d), ["NOT_SHIPPERS_DEVICE"]);
-    assert_eq!(d.history.of(&Owner::Shipment("shp-a".into())), readings[..1]);
+    assert_eq!(
+        d.history.of(&Owner::Shipment("shp-a".into())),
+        readings[..1]
+    );
     assert!(d.history.of(&Owner::Shipment("shp-b".into())).is_empty());
 }
 
@@ -1187,7 +1200,11 @@ async fn unknown_disabled_and_unsigned_readings_are_rejected_with_their_reason()
     d.directory
         .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
     d.devices.unknown.lock().unwrap().insert("truck-9".into());
-    d.devices.disabled.lock().unwrap().insert("truck-off".into());
+    d.devices
+        .disabled
+        .lock()
+        .unwrap()
+        .insert("truck-off".into());
     let mut unsigned = reading("truck-1", 2, 5.0, 0.2);
     unsigned.sender = None;
     let records = vec![
@@ -1215,7 +1232,10 @@ async fn an_unreadable_registry_holds_the_devices_readings_back_for_a_retry() {
     let readings: Vec<Reading> = (0..3).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
     let report = d.process_batch(&batch(1, &readings), T0).await;
     assert_eq!(failures(&report), [sequence(1)]);
-    assert!(rejected_reasons(&d).is_empty(), "nothing set aside for a passing failure");
+    assert!(
+        rejected_reasons(&d).is_empty(),
+        "nothing set aside for a passing failure"
+    );
     assert!(d.history.of(&Owner::Shipment("shp-1".into())).is_empty());
 }
 
@@ -1230,12 +1250,18 @@ async fn a_reading_stamped_ahead_of_its_receipt_cannot_blind_the_monitor() {
     ahead.received_at = T0;
     d.process_batch(&batch(1, &[ahead]), T0).await;
     // the genuine readings of the next minutes, one a crash, are applied
-    let genuine: Vec<Reading> = (1..4).map(|m| reading("truck-1", m, 5.0, if m == 2 { 7.0 } else { 0.2 })).collect();
-    let report = d.process_batch(&batch(2, &genuine), T0 + Duration::minutes(4)).await;
+    let genuine: Vec<Reading> = (1..4)
+        .map(|m| reading("truck-1", m, 5.0, if m == 2 { 7.0 } else { 0.2 }))
+        .collect();
+    let report = d
+        .process_batch(&batch(2, &genuine), T0 + Duration::minutes(4))
+        .await;
     assert_eq!(report.applied, 3, "{report:?}");
     let events = d.publisher.events();
     assert!(
-        events.iter().any(|e| e.alarm.alarm_type == AlarmType::Shock),
+        events
+            .iter()
+            .any(|e| e.alarm.alarm_type == AlarmType::Shock),
         "{events:?}"
     );
 }

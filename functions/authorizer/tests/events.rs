@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use authorizer::handle;
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
 use pharmaguard_domain::accounts::{CreateUserRequest, User};
-use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_security::token::{KeyPairPem, generate_key_pair};
 use pharmaguard_security::{TokenSigner, TokenVerifier};

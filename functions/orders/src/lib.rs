@@ -19,16 +19,24 @@
 //! unavailable. Errors are `{"error": code, "message": …}`, with `errors`
 //! (`[{"field", "message"}]`) for `400`. Bad input never causes a `5xx`.
 //!
+//! Device binding ([`pharmaguard_domain::shipment::binding`]): a new
+//! shipment's organisations must exist (`400` naming `shipper_org_id` or
+//! `recipient_org_id`); its device, when it names one, and the device of a
+//! shipment being dispatched (which must have one) must be an enabled device
+//! of the shipper (`400` naming `device_id`) and not on another DISPATCHED or
+//! IN_TRANSIT shipment (`409` `device_busy`, naming that shipment).
+//!
 //! The work is done by [`route`], a plain function of the caller, the request
-//! parts, a [`ShipmentStore`] and a [`Clock`]; [`handle`] adapts it to
-//! `lambda_http`.
+//! parts, a [`ShipmentStore`], the [`Parties`] and a [`Clock`]; [`handle`]
+//! adapts it to `lambda_http`.
 
 use lambda_http::http::header::LOCATION;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use pharmaguard_domain::FieldError;
 use pharmaguard_domain::identity::Principal;
+use pharmaguard_domain::shipment::binding::{BindingError, check_device, check_dispatch};
 use pharmaguard_domain::shipment::policy::{Action, Denied, authorize, may_ever};
-use pharmaguard_domain::shipment::ports::{Clock, ListQuery, ShipmentStore, StoreError};
+use pharmaguard_domain::shipment::ports::{Clock, ListQuery, Parties, ShipmentStore, StoreError};
 use pharmaguard_domain::shipment::validation::{
     MAX_BODY_BYTES, MAX_SHIPMENT_ID_CHARS, is_identifier,
 };
@@ -76,8 +84,9 @@ pub struct ApiRequest<'a> {
 ///
 /// Errors only when the response itself cannot be built; bad input never
 /// makes it fail.
-pub async fn handle<S: ShipmentStore, C: Clock>(
+pub async fn handle<S: ShipmentStore, P: Parties, C: Clock>(
     store: &S,
+    parties: &P,
     clock: &C,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -90,6 +99,7 @@ pub async fn handle<S: ShipmentStore, C: Clock>(
     let query: Vec<(&str, &str)> = parameters.iter().collect();
     let reply = route(
         store,
+        parties,
         clock,
         caller.as_ref(),
         &ApiRequest {
@@ -152,8 +162,9 @@ fn resource(path: &str) -> Option<Resource<'_>> {
 
 /// Handles one request by `caller` (`None`: no valid authorizer context).
 /// Never panics, whatever the input.
-pub async fn route<S: ShipmentStore, C: Clock>(
+pub async fn route<S: ShipmentStore, P: Parties, C: Clock>(
     store: &S,
+    parties: &P,
     clock: &C,
     caller: Option<&Principal>,
     request: &ApiRequest<'_>,
@@ -181,13 +192,13 @@ pub async fn route<S: ShipmentStore, C: Clock>(
     };
     let reply = match resource {
         Resource::Collection if method == "POST" => {
-            create(store, clock, caller, request.body).await
+            create(store, parties, clock, caller, request.body).await
         }
         Resource::Collection => list(store, caller, request.query).await,
         Resource::Shipment(id) => read(store, caller, id).await,
         Resource::Audit(id) => audit(store, caller, id).await,
         Resource::Transition(id, transition) => {
-            change(store, clock, caller, id, transition, request.body).await
+            change(store, parties, clock, caller, id, transition, request.body).await
         }
     };
     info!(
@@ -201,8 +212,9 @@ pub async fn route<S: ShipmentStore, C: Clock>(
     reply
 }
 
-async fn create<S: ShipmentStore, C: Clock>(
+async fn create<S: ShipmentStore, P: Parties, C: Clock>(
     store: &S,
+    parties: &P,
     clock: &C,
     caller: &Principal,
     body: &[u8],
@@ -222,6 +234,12 @@ async fn create<S: ShipmentStore, C: Clock>(
     }
     let now = clock.now();
     let shipment = Shipment::create(new_shipment_id(), draft, caller, now);
+    if let Err(reply) = parties_exist(parties, &shipment).await {
+        return reply;
+    }
+    if let Err(reply) = device_binding(parties, &shipment, check_device).await {
+        return reply;
+    }
     let record = audit_record(caller, None, &shipment, now);
     match store.create(&shipment, &record).await {
         Ok(()) => {
@@ -309,8 +327,9 @@ async fn audit<S: ShipmentStore>(store: &S, caller: &Principal, id: &str) -> Rep
     }
 }
 
-async fn change<S: ShipmentStore, C: Clock>(
+async fn change<S: ShipmentStore, P: Parties, C: Clock>(
     store: &S,
+    parties: &P,
     clock: &C,
     caller: &Principal,
     id: &str,
@@ -353,6 +372,11 @@ async fn change<S: ShipmentStore, C: Clock>(
             );
         }
     };
+    if transition == Transition::Dispatch
+        && let Err(reply) = device_binding(parties, &next, check_dispatch).await
+    {
+        return reply;
+    }
     let record = audit_record(caller, Some(&shipment), &next, now);
     match store.update(&next, shipment.version, &record).await {
         Ok(()) => {
@@ -361,6 +385,76 @@ async fn change<S: ShipmentStore, C: Clock>(
         }
         Err(StoreError::VersionConflict { current_version }) => version_conflict(current_version),
         Err(error) => store_failure(&error),
+    }
+}
+
+/// Both organisations of a new shipment exist (else `400` naming the field).
+async fn parties_exist<P: Parties>(parties: &P, shipment: &Shipment) -> Result<(), Reply> {
+    for (field, org_id) in [
+        ("shipper_org_id", &shipment.shipper_org_id),
+        ("recipient_org_id", &shipment.recipient_org_id),
+    ] {
+        match parties.organisation_exists(org_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(binding_refused(&BindingError::UnknownOrganisation {
+                    field,
+                }));
+            }
+            Err(error) => return Err(store_failure(&error)),
+        }
+    }
+    Ok(())
+}
+
+/// The shipment's device passes `check` (see the crate documentation).
+async fn device_binding<P: Parties>(
+    parties: &P,
+    shipment: &Shipment,
+    check: fn(
+        &Shipment,
+        Option<&pharmaguard_domain::telemetry::RegisteredDevice>,
+        &[Shipment],
+    ) -> Result<(), BindingError>,
+) -> Result<(), Reply> {
+    let (device, others) = match shipment.device_id.as_deref() {
+        None => (None, Vec::new()),
+        Some(device_id) => {
+            let device = parties
+                .registered_device(device_id)
+                .await
+                .map_err(|e| store_failure(&e))?;
+            let others = parties
+                .shipments_of_device(device_id)
+                .await
+                .map_err(|e| store_failure(&e))?;
+            (device, others)
+        }
+    };
+    check(shipment, device.as_ref(), &others).map_err(|refused| binding_refused(&refused))
+}
+
+fn binding_refused(refused: &BindingError) -> Reply {
+    info!(reason = %refused, "device binding refused");
+    match refused {
+        BindingError::DeviceBusy { shipment_id, .. } => json_reply(
+            409,
+            &json!({
+                "error": "device_busy",
+                "message": refused.to_string(),
+                "shipment_id": shipment_id,
+                "errors": [{"field": "device_id", "message": refused.to_string()}],
+            }),
+        ),
+        BindingError::NoDevice => json_reply(
+            409,
+            &json!({
+                "error": "no_device",
+                "message": refused.to_string(),
+                "errors": [{"field": "device_id", "message": "is required to dispatch"}],
+            }),
+        ),
+        other => invalid_request(vec![FieldError::new(other.field(), other.to_string())]),
     }
 }
 

@@ -16,6 +16,14 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
+use pharmaguard_domain::telemetry::RegisteredDevice;
+
+/// A fresh device id for every new shipment, so that shipments on their way
+/// never share one.
+fn next_device() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("truck-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
 
 const T0: OffsetDateTime = datetime!(2026-11-21 08:00:00 UTC);
 const SHIPPER: &str = "org-ship";
@@ -68,6 +76,46 @@ impl MemoryStore {
 
     fn audit_count(&self) -> usize {
         self.audit.lock().unwrap().len()
+    }
+}
+
+/// Every organisation exists but `org-nowhere`; every device is the
+/// shipper's, except `truck-of-<org>` (that organisation's), `truck-0042`
+/// (the samples' supplier's), `truck-foreign` (the outsider's), `truck-off`
+/// (disabled) and `truck-unknown` (not registered).
+impl Parties for MemoryStore {
+    async fn organisation_exists(&self, org_id: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(org_id != "org-nowhere")
+    }
+
+    async fn registered_device(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<RegisteredDevice>, StoreError> {
+        self.check()?;
+        Ok((device_id != "truck-unknown").then(|| RegisteredDevice {
+            id: device_id.to_owned(),
+            org_id: match device_id {
+                "truck-foreign" => OUTSIDER,
+                "truck-0042" => "org-supplier",
+                other => other.strip_prefix("truck-of-").unwrap_or(SHIPPER),
+            }
+            .to_owned(),
+            disabled: device_id == "truck-off",
+        }))
+    }
+
+    async fn shipments_of_device(&self, device_id: &str) -> Result<Vec<Shipment>, StoreError> {
+        self.check()?;
+        Ok(self
+            .shipments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.device_id.as_deref() == Some(device_id))
+            .cloned()
+            .collect())
     }
 }
 
@@ -192,7 +240,7 @@ fn new_shipment() -> Value {
         "recipient_org_id": RECIPIENT,
         "origin": {"name": "Pharma Hub Rotterdam", "lat": 51.9244, "lon": 4.4777},
         "destination": {"name": "Charité Berlin", "lat": 52.5263, "lon": 13.3766},
-        "device_id": "truck-7"
+        "device_id": next_device()
     })
 }
 
@@ -218,6 +266,7 @@ impl Fixture {
         body: &[u8],
     ) -> (u16, Value, Reply) {
         let reply = route(
+            &self.store,
             &self.store,
             &self.clock,
             caller,
@@ -326,7 +375,10 @@ async fn create_answers_201_with_a_pending_shipment_at_version_1() {
     assert_eq!(json["version"], 1);
     assert_eq!(json["created_by"], "manager-of-org-ship");
     assert_eq!(json["created_at"], "2026-11-21T08:00:00Z");
-    assert_eq!(json["device_id"], "truck-7");
+    assert!(
+        json["device_id"].as_str().unwrap().starts_with("truck-"),
+        "{json}"
+    );
     assert_eq!(json["cargo_value"]["amount"], "48000.00");
     let id = json["id"].as_str().unwrap();
     assert!(id.starts_with("shp-"));
@@ -702,6 +754,7 @@ async fn a_listing_shows_only_the_callers_organisations_shipments() {
     let mut theirs = new_shipment();
     theirs["shipper_org_id"] = json!("org-x");
     theirs["recipient_org_id"] = json!("org-y");
+    theirs["device_id"] = json!("truck-of-org-x");
     let (status, _) = fixture
         .post(&user("org-x", Role::Manager), "/v1/shipments", theirs)
         .await;
@@ -985,7 +1038,7 @@ async fn handle_reads_the_caller_from_the_authorizer_context() {
         .uri("/v1/shipments")
         .body(Body::Text(new_shipment().to_string()))
         .unwrap();
-    let anonymous = handle(&fixture.store, &fixture.clock, request)
+    let anonymous = handle(&fixture.store, &fixture.store, &fixture.clock, request)
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
@@ -996,7 +1049,7 @@ async fn handle_reads_the_caller_from_the_authorizer_context() {
         .body(Body::Text(new_shipment().to_string()))
         .unwrap();
     let request = pharmaguard_http::with_caller(request, &user(RECIPIENT, Role::Pharmacist));
-    let response = handle(&fixture.store, &fixture.clock, request)
+    let response = handle(&fixture.store, &fixture.store, &fixture.clock, request)
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
@@ -1047,7 +1100,7 @@ mod samples {
 
     async fn replay(fixture: &Fixture, name: &str) -> (u16, Value) {
         let request = lambda_http::request::from_str(&read(name)).expect("a lambda_http request");
-        let response = handle(&fixture.store, &fixture.clock, request)
+        let response = handle(&fixture.store, &fixture.store, &fixture.clock, request)
             .await
             .expect("a response");
         let json = serde_json::from_slice(response.body().as_ref()).expect("JSON");
@@ -1120,4 +1173,110 @@ mod samples {
         assert_eq!(json["state"], "DISPATCHED");
         assert_eq!(json["version"], 2);
     }
+}
+
+// ------------------------------------------------------------------ device binding
+
+#[tokio::test]
+async fn a_shipment_names_existing_organisations_and_a_device_of_its_shipper() {
+    let fixture = Fixture::new();
+    let manager = user(SHIPPER, Role::Manager);
+    for (field, value, expected) in [
+        ("recipient_org_id", json!("org-nowhere"), "recipient_org_id"),
+        ("device_id", json!("truck-foreign"), "device_id"),
+        ("device_id", json!("truck-unknown"), "device_id"),
+        ("device_id", json!("truck-off"), "device_id"),
+    ] {
+        let mut body = new_shipment();
+        body[field] = value.clone();
+        let (status, json) = fixture.post(&manager, "/v1/shipments", body).await;
+        assert_eq!(status, 400, "{field}={value}: {json}");
+        assert_eq!(fields(&json), [expected], "{json}");
+    }
+    // an unknown device and another organisation's answer alike
+    let answer = |device: &'static str| {
+        let fixture = &fixture;
+        let manager = manager.clone();
+        async move {
+            let mut body = new_shipment();
+            body["device_id"] = json!(device);
+            fixture.post(&manager, "/v1/shipments", body).await.1["errors"].clone()
+        }
+    };
+    assert_eq!(answer("truck-foreign").await, answer("truck-unknown").await);
+    assert_eq!(fixture.store.audit_count(), 0, "nothing was created");
+}
+
+#[tokio::test]
+async fn another_organisation_cannot_bind_the_shippers_device() {
+    // organisation B (the outsider) ships with A's truck: refused
+    let fixture = Fixture::new();
+    let mut body = new_shipment();
+    body["shipper_org_id"] = json!(OUTSIDER);
+    body["device_id"] = json!("truck-7");
+    let (status, json) = fixture
+        .post(&user(OUTSIDER, Role::Manager), "/v1/shipments", body)
+        .await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(fields(&json), ["device_id"]);
+}
+
+#[tokio::test]
+async fn a_device_on_a_shipment_on_its_way_is_409_naming_that_shipment() {
+    let fixture = Fixture::new();
+    let manager = user(SHIPPER, Role::Manager);
+    let moving = fixture.create_in(ShipmentState::InTransit).await;
+    let device = fixture.store.stored(&moving).device_id.unwrap();
+    let mut body = new_shipment();
+    body["device_id"] = json!(device);
+    let (status, json) = fixture.post(&manager, "/v1/shipments", body.clone()).await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["error"], "device_busy");
+    assert_eq!(json["shipment_id"], json!(moving));
+
+    // created while the device was free, dispatched while it is busy: 409 too
+    let (status, json) = fixture
+        .post(&manager, "/v1/shipments", {
+            let mut b = new_shipment();
+            b["device_id"] = json!("truck-shared");
+            b
+        })
+        .await;
+    assert_eq!(status, 201, "{json}");
+    let first = json["id"].as_str().unwrap().to_owned();
+    let (status, json) = fixture
+        .post(&manager, "/v1/shipments", {
+            let mut b = new_shipment();
+            b["device_id"] = json!("truck-shared");
+            b
+        })
+        .await;
+    assert_eq!(status, 201, "both pending: {json}");
+    let second = json["id"].as_str().unwrap().to_owned();
+    let (status, _) = fixture
+        .transition(&manager, &first, Transition::Dispatch, 1)
+        .await;
+    assert_eq!(status, 200);
+    let (status, json) = fixture
+        .transition(&manager, &second, Transition::Dispatch, 1)
+        .await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["shipment_id"], json!(first));
+    assert_eq!(fixture.store.stored(&second).state, ShipmentState::Pending);
+}
+
+#[tokio::test]
+async fn a_shipment_without_a_device_is_created_but_not_dispatched() {
+    let fixture = Fixture::new();
+    let manager = user(SHIPPER, Role::Manager);
+    let mut body = new_shipment();
+    body.as_object_mut().unwrap().remove("device_id");
+    let (status, json) = fixture.post(&manager, "/v1/shipments", body).await;
+    assert_eq!(status, 201, "{json}");
+    let id = json["id"].as_str().unwrap().to_owned();
+    let (status, json) = fixture
+        .transition(&manager, &id, Transition::Dispatch, 1)
+        .await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["error"], "no_device");
 }

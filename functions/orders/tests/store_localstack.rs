@@ -329,7 +329,7 @@ async fn the_sample_events_work_on_real_tables() {
     };
     let replay = |event: String| async move {
         let request = lambda_http::request::from_str(&event).expect("a request");
-        let response = orders::handle(store, &SystemClock, request)
+        let response = orders::handle(store, &SampleParties(store), &SystemClock, request)
             .await
             .expect("a response");
         let body = match response.body() {
@@ -365,4 +365,44 @@ async fn the_sample_events_work_on_real_tables() {
     assert_eq!(again["current_version"], 2);
 
     tables.drop_tables().await;
+}
+
+/// The samples' parties: every organisation exists and every device is the
+/// samples' supplier's; a device's shipments are read from the store under test.
+struct SampleParties<'a>(&'a pharmaguard_aws::shipment_store::DynamoShipmentStore);
+
+impl pharmaguard_domain::shipment::ports::Parties for SampleParties<'_> {
+    async fn organisation_exists(
+        &self,
+        _org_id: &str,
+    ) -> Result<bool, pharmaguard_domain::shipment::ports::StoreError> {
+        Ok(true)
+    }
+
+    async fn registered_device(
+        &self,
+        device_id: &str,
+    ) -> Result<
+        Option<pharmaguard_domain::telemetry::RegisteredDevice>,
+        pharmaguard_domain::shipment::ports::StoreError,
+    > {
+        Ok(Some(pharmaguard_domain::telemetry::RegisteredDevice {
+            id: device_id.to_owned(),
+            org_id: "org-supplier".to_owned(),
+            disabled: false,
+        }))
+    }
+
+    async fn shipments_of_device(
+        &self,
+        device_id: &str,
+    ) -> Result<
+        Vec<pharmaguard_domain::shipment::Shipment>,
+        pharmaguard_domain::shipment::ports::StoreError,
+    > {
+        use pharmaguard_domain::coldchain::tracking::ShipmentDirectory;
+        self.0.shipments_of_device(device_id).await.map_err(|e| {
+            pharmaguard_domain::shipment::ports::StoreError::Unavailable(e.to_string())
+        })
+    }
 }

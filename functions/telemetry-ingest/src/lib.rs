@@ -450,7 +450,12 @@ mod tests {
             }
             Ok(Some(RegisteredDevice {
                 id: device_id.to_owned(),
-                org_id: self.elsewhere.get(device_id).copied().unwrap_or("org-a").to_owned(),
+                org_id: self
+                    .elsewhere
+                    .get(device_id)
+                    .copied()
+                    .unwrap_or("org-a")
+                    .to_owned(),
                 disabled: self.disabled.contains(&device_id),
             }))
         }
@@ -479,14 +484,26 @@ mod tests {
             statuses(&json),
             ["accepted", "rejected", "rejected", "rejected", "accepted"]
         );
-        let message = |i: usize| json["results"][i]["errors"][0]["message"].as_str().unwrap().to_owned();
+        let message = |i: usize| {
+            json["results"][i]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
         assert_eq!(json["results"][1]["errors"][0]["field"], "device_id");
-        assert_eq!(message(1), message(2), "another organisation's device and an unknown one answer alike");
+        assert_eq!(
+            message(1),
+            message(2),
+            "another organisation's device and an unknown one answer alike"
+        );
         assert!(message(3).contains("disabled"), "{}", message(3));
         assert_eq!(*fleet.reads.lock().unwrap(), 4, "one read per device");
         let written = sink.written();
         assert_eq!(written.len(), 2);
-        assert!(written.iter().all(|r| r.sender == Some(driver())), "each record carries its sender");
+        assert!(
+            written.iter().all(|r| r.sender == Some(driver())),
+            "each record carries its sender"
+        );
     }
 
     #[tokio::test]
@@ -573,7 +590,15 @@ mod tests {
             good("truck-2", 2),
             good("truck-1", 3),
         ]);
-        let reply = ingest(&sink, &Fleet::of_org_a(), &device("truck-1"), "POST", &body, NOW).await;
+        let reply = ingest(
+            &sink,
+            &Fleet::of_org_a(),
+            &device("truck-1"),
+            "POST",
+            &body,
+            NOW,
+        )
+        .await;
         let json: Value = serde_json::from_str(&reply.body).expect("JSON");
 
         assert_eq!(reply.status, 207, "{json}");
@@ -895,13 +920,20 @@ mod tests {
             })
         );
         assert_eq!(
-            Settings::from_lookup(env(&[("TELEMETRY_STREAM_NAME", "  "), ("IDENTITY_TABLE", "i")])),
+            Settings::from_lookup(env(&[
+                ("TELEMETRY_STREAM_NAME", "  "),
+                ("IDENTITY_TABLE", "i")
+            ])),
             Err(MissingSetting(STREAM_NAME_VAR))
         );
         assert_eq!(
             Settings::from_lookup(env(&[("TELEMETRY_STREAM_NAME", "t")])),
             Err(MissingSetting(IDENTITY_TABLE_VAR))
         );
-        assert!(MissingSetting(STREAM_NAME_VAR).to_string().contains("TELEMETRY_STREAM_NAME"));
+        assert!(
+            MissingSetting(STREAM_NAME_VAR)
+                .to_string()
+                .contains("TELEMETRY_STREAM_NAME")
+        );
     }
 }

@@ -148,8 +148,12 @@ fn make_batch(kind: &str) -> Option<String> {
 
 async fn invoke_now(event: &str) -> (u16, Value) {
     let request = request(event);
-    let org = pharmaguard_http::caller(&request).map(|c| c.org_id().to_owned()).unwrap_or_default();
-    let response = handle(&AcceptAll, &AllOf(org), request).await.expect("response");
+    let org = pharmaguard_http::caller(&request)
+        .map(|c| c.org_id().to_owned())
+        .unwrap_or_default();
+    let response = handle(&AcceptAll, &AllOf(org), request)
+        .await
+        .expect("response");
     let body = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
     (response.status().as_u16(), body)
 }

@@ -467,7 +467,10 @@ async fn an_unreadable_event_is_an_error_for_the_failure_destination() {
     }
     assert!(gateway.sent().is_empty());
     let (body, _) = shipment_event("shp-1", "org-a", "org-b");
-    assert!(call(sns_payload(&body)).await.is_ok(), "a live event is no error");
+    assert!(
+        call(sns_payload(&body)).await.is_ok(),
+        "a live event is no error"
+    );
 }
 
 // ------------------------------------------------------------------ the sweep

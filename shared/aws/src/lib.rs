@@ -18,6 +18,8 @@
 //! - [`shipment_store`]: [`shipment_store::DynamoShipmentStore`], shipments,
 //!   their organisation listings and audit trail on DynamoDB.
 //! - [`sns`]: [`sns::SnsPublisher`], events to SNS topics.
+//! - [`order_parties`]: [`order_parties::DynamoParties`], the organisations,
+//!   devices and device shipments a new or dispatched shipment is checked against.
 //! - anomaly detector: [`readings_store`] (the reading history),
 //!   [`tracking_store`] (per-shipment tracking and alarms),
 //!   [`shipment_directory`] (shipment lookups), [`risk_client`] (the risk
@@ -42,6 +44,7 @@ pub mod idempotency;
 pub mod identity_store;
 pub mod kinesis;
 pub mod logging;
+pub mod order_parties;
 pub mod readings_store;
 pub mod risk_client;
 pub mod ses;

@@ -172,7 +172,9 @@ impl Directory {
     fn look_up(&self, lookup: &Lookup) -> Vec<Shipment> {
         match lookup {
             Lookup::Shipment(id) => self.by_id.get(id).cloned().into_iter().collect(),
-            Lookup::DeviceShipment(device) => self.by_device.get(device).cloned().unwrap_or_default(),
+            Lookup::DeviceShipment(device) => {
+                self.by_device.get(device).cloned().unwrap_or_default()
+            }
         }
     }
 
@@ -300,7 +302,9 @@ fn process_batch(
             continue;
         }
         let device = devices.get(&reading.device_id).and_then(Option::as_ref);
-        let candidates = found.get(&Lookup::of(reading)).map_or(&[][..], Vec::as_slice);
+        let candidates = found
+            .get(&Lookup::of(reading))
+            .map_or(&[][..], Vec::as_slice);
         let placed = vet(reading, device).and_then(|()| match device {
             Some(device) => {
                 let shipment = pick(&Lookup::of(reading), candidates, device);

@@ -359,7 +359,9 @@ impl World {
         }
     }
 
-    /// The body of a new refrigerated shipment from the shipper to the recipient.
+    /// The body of a new refrigerated shipment from the shipper to the
+    /// recipient, without a device (dispatching needs one: set `device_id` to
+    /// a device of the shipper, or use [`World::create_shipment`]).
     pub fn new_shipment(&self) -> serde_json::Value {
         serde_json::json!({
             "product": "COVID-19 vaccine, 6-dose vials",
@@ -370,20 +372,17 @@ impl World {
             "recipient_org_id": self.recipient.id,
             "origin": { "name": "Pharma Hub Rotterdam", "lat": 51.9244, "lon": 4.4777 },
             "destination": { "name": "Charité Berlin", "lat": 52.5263, "lon": 13.3766 },
-            "device_id": format!("truck-{}", unique()),
         })
     }
 
-    /// Creates a shipment as the shipper's manager; returns it.
+    /// Creates a shipment as the shipper's manager, with a device of its own
+    /// registered for it; returns it.
     pub async fn create_shipment(&self) -> serde_json::Value {
-        let reply = self
-            .api
-            .post(
-                self.shipper.as_role("MANAGER"),
-                "/v1/shipments",
-                self.new_shipment(),
-            )
-            .await;
+        let manager = self.shipper.as_role("MANAGER");
+        let device = self.api.create_device(manager, &self.shipper.id).await;
+        let mut body = self.new_shipment();
+        body["device_id"] = serde_json::json!(device.id);
+        let reply = self.api.post(manager, "/v1/shipments", body).await;
         assert_eq!(reply.status, 201, "create shipment: {reply}");
         reply.body
     }

@@ -291,12 +291,13 @@ impl Journal {
             match validate_reading(&outgoing.json, received_at, Source::Https) {
                 Ok(mut reading) => {
                     // sent by the device itself, as the ingest stamps it
-                    reading.sender = self.owners.get(&reading.device_id).map(|org| {
-                        Principal::Device {
-                            device_id: reading.device_id.clone(),
-                            org_id: org.clone(),
-                        }
-                    });
+                    reading.sender =
+                        self.owners
+                            .get(&reading.device_id)
+                            .map(|org| Principal::Device {
+                                device_id: reading.device_id.clone(),
+                                org_id: org.clone(),
+                            });
                     if outgoing.kind == Kind::Duplicate {
                         self.duplicates += 1;
                     }

@@ -271,21 +271,12 @@ fn clamp_fraction(fraction: f64) -> f64 {
     }
 }
 
-/// Decimals of the currency's minor unit (ISO 4217): 0 for e.g. JPY and
-/// KRW, 3 for e.g. KWD and BHD, 2 for every other code.
+/// Decimals of the currency's minor unit (ISO 4217,
+/// [`crate::shipment::currency`]): 0 for e.g. JPY and KRW, 3 for e.g. KWD and
+/// BHD; 2 for a code the table does not hold (a shipment's currency is
+/// always one it holds).
 pub fn currency_minor_units(currency: &str) -> u32 {
-    const NONE: [&str; 17] = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-        "VUV", "XAF", "XOF", "XPF",
-    ];
-    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-    if NONE.contains(&currency) {
-        0
-    } else if THREE.contains(&currency) {
-        3
-    } else {
-        2
-    }
+    crate::shipment::currency::minor_units(currency).unwrap_or(2)
 }
 
 /// `fraction` of `units`, exactly: the fraction is quantised to

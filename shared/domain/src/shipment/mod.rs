@@ -13,6 +13,8 @@
 //! Money is never a float: [`Money::amount`] is a decimal string such as
 //! `"12500.00"` (see [`Money`]).
 
+pub mod binding;
+pub mod currency;
 pub mod events;
 pub mod policy;
 pub mod ports;

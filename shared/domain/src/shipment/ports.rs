@@ -8,6 +8,30 @@ use time::OffsetDateTime;
 use super::{Shipment, ShipmentState};
 use crate::audit::AuditRecord;
 
+/// What orders check a shipment's parties and device against
+/// ([`super::binding`]): the organisations, the device registry and the
+/// shipments naming a device.
+pub trait Parties: Send + Sync {
+    /// Whether an organisation with this id exists.
+    fn organisation_exists(
+        &self,
+        org_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The device with this id, if one is registered (its organisation and
+    /// state only).
+    fn registered_device(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::telemetry::RegisteredDevice>, StoreError>> + Send;
+
+    /// Every shipment naming this device.
+    fn shipments_of_device(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Vec<Shipment>, StoreError>> + Send;
+}
+
 /// The current time.
 pub trait Clock: Send + Sync {
     /// Now, in UTC.

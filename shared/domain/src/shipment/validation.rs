@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `product` | required | text, 1..=[`MAX_PRODUCT_CHARS`] characters (trimmed), no control characters |
 //! | `quantity` | required | integer 1..=[`MAX_QUANTITY`] |
-//! | `cargo_value` | required | `{"amount": "12500.00", "currency": "EUR"}`: `amount` a decimal string (see [`super::Money`]), `currency` three uppercase letters |
+//! | `cargo_value` | required | `{"amount": "12500.00", "currency": "EUR"}`: `amount` a decimal string (see [`super::Money`]), `currency` an active ISO 4217 code ([`super::currency`]) |
 //! | `profile` | required | a [`TemperatureProfile`] object |
 //! | `shipper_org_id`, `recipient_org_id` | required | ids (1..=[`MAX_ORG_ID_CHARS`] of `A-Z a-z 0-9 _ . : -`), different from each other |
 //! | `origin`, `destination` | required | `{"name", "lat", "lon"}`: name text 1..=[`MAX_NAME_CHARS`], lat −90..=90, lon −180..=180 |
@@ -462,18 +462,22 @@ fn money(value: &Value, errors: &mut Errors) -> Option<Money> {
         "cargo_value.currency",
         required(object, "currency").and_then(|v| {
             v.as_str()
-                .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+                .filter(|c| super::currency::minor_units(c).is_some())
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    "must be an ISO 4217 currency code: three uppercase letters such as EUR"
-                        .to_owned()
-                })
+                .ok_or_else(|| "must be an active ISO 4217 currency code such as EUR".to_owned())
         }),
     );
-    Some(Money {
-        amount: amount?,
-        currency: currency?,
-    })
+    let (amount, currency) = (amount?, currency?);
+    let decimals = parse_decimal(&amount).map_or(0, |(_, scale)| scale);
+    let allowed = super::currency::minor_units(&currency).unwrap_or(0);
+    if decimals > allowed {
+        errors.push(
+            "cargo_value.amount",
+            &format!("{currency} has {allowed} decimal(s) (ISO 4217): got {decimals}"),
+        );
+        return None;
+    }
+    Some(Money { amount, currency })
 }
 
 fn location(object: &Map<String, Value>, field: &str, errors: &mut Errors) -> Option<Location> {
@@ -681,6 +685,20 @@ mod tests {
         assert_eq!(fields(&raw), ["cargo_value.amount"]);
         raw["cargo_value"] = json!({"amount": "1", "currency": "EURO"});
         assert_eq!(fields(&raw), ["cargo_value.currency"]);
+        for (amount, currency, field) in [
+            ("1", "ABC", Some("cargo_value.currency")),
+            ("1", "HRK", Some("cargo_value.currency")),
+            ("100.5", "JPY", Some("cargo_value.amount")),
+            ("100", "JPY", None),
+            ("1.250", "KWD", None),
+            ("1.255", "EUR", Some("cargo_value.amount")),
+        ] {
+            raw["cargo_value"] = json!({"amount": amount, "currency": currency});
+            match field {
+                Some(field) => assert_eq!(fields(&raw), [field], "{amount} {currency}"),
+                None => assert!(create(&raw).is_ok(), "{amount} {currency}"),
+            }
+        }
         raw["cargo_value"] = json!(125000);
         assert_eq!(fields(&raw), ["cargo_value"]);
     }
