@@ -202,8 +202,10 @@ async fn org(api: &Api, admin: &Session, label: &str, kind: &str, roles: &[&str]
     Org { id, users }
 }
 
-/// Creates a shipment from `shipper` to `recipient` as `session`; returns it.
+/// Creates a shipment from `shipper` to `recipient` as `session` (a manager
+/// of the shipper), with a device it registers for it; returns it.
 async fn create_shipment(api: &Api, session: &Session, shipper: &str, recipient: &str) -> Shipment {
+    let device = api.create_device(session, shipper).await;
     let body = json!({
         "product": "Insulin glargine pens", "quantity": 400,
         "cargo_value": { "amount": "16000.00", "currency": "EUR" },
@@ -211,7 +213,7 @@ async fn create_shipment(api: &Api, session: &Session, shipper: &str, recipient:
         "shipper_org_id": shipper, "recipient_org_id": recipient,
         "origin": { "name": "Pharma Hub Rotterdam", "lat": 51.9244, "lon": 4.4777 },
         "destination": { "name": "Charité Berlin", "lat": 52.5263, "lon": 13.3766 },
-        "device_id": format!("truck-{}", unique()),
+        "device_id": device.id,
     });
     let reply = api.post(session, "/v1/shipments", body).await;
     assert_eq!(reply.status, 201, "create shipment: {reply}");
