@@ -25,7 +25,6 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::alarm::Alarm;
@@ -304,12 +303,12 @@ impl<'a> Params<'a> {
     fn time(&mut self, name: &str, value: &str) -> Option<OffsetDateTime> {
         // a `+` of an offset arrives as a space when the client did not encode it
         let text = value.trim().replace(' ', "+");
-        match OffsetDateTime::parse(&text, &Rfc3339) {
-            Ok(at) => Some(at),
-            Err(_) => {
+        match crate::instant::parse_rfc3339(&text) {
+            Some(at) => Some(at),
+            None => {
                 self.errors.push(FieldError::new(
                     name,
-                    "must be an RFC 3339 date-time such as 2026-11-21T08:00:00Z",
+                    "must be an RFC 3339 date-time between 1970 and 9000 such as 2026-11-21T08:00:00Z",
                 ));
                 None
             }
@@ -846,5 +845,31 @@ mod tests {
         );
         let huge = vec![b' '; MAX_ACK_BODY_BYTES + 1];
         assert_eq!(fields(parse_ack_request(&huge).unwrap_err()), ["body"]);
+    }
+
+    #[test]
+    fn a_time_at_the_end_of_the_range_is_a_field_error_not_a_panic() {
+        for text in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+            let errors = parse_readings_params([("to", text)]).unwrap_err();
+            assert_eq!(errors[0].field, "to", "{text}");
+        }
+    }
+
+    mod never_panics {
+        use super::*;
+        use crate::arbitrary::rfc3339_edges;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_query_is_parsed_or_field_errors(
+                from in prop_oneof![rfc3339_edges(), ".{0,30}"],
+                to in prop_oneof![rfc3339_edges(), ".{0,30}"],
+                limit in ".{0,8}",
+                next in ".{0,20}",
+            ) {
+                let _ = parse_readings_params([("from", from.as_str()), ("to", to.as_str()), ("limit", limit.as_str()), ("next", next.as_str())]);
+            }
+        }
     }
 }
