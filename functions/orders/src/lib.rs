@@ -24,7 +24,9 @@
 //! `recipient_org_id`); its device, when it names one, and the device of a
 //! shipment being dispatched (which must have one) must be an enabled device
 //! of the shipper (`400` naming `device_id`) and not on another DISPATCHED or
-//! IN_TRANSIT shipment (`409` `device_busy`, naming that shipment).
+//! IN_TRANSIT shipment (`409` `device_busy`, naming that shipment). Of two
+//! dispatches racing for one device, the store's device claim lets exactly
+//! one through; the other is the same `409` ([`StoreError::DeviceClaimed`]).
 //!
 //! The work is done by [`route`], a plain function of the caller, the request
 //! parts, a [`ShipmentStore`], the [`Parties`] and a [`Clock`]; [`handle`]
@@ -407,15 +409,19 @@ async fn parties_exist<P: Parties>(parties: &P, shipment: &Shipment) -> Result<(
     Ok(())
 }
 
+/// A rule of [`pharmaguard_domain::shipment::binding`]: the shipment, its
+/// registered device and the device's shipments.
+type DeviceCheck = fn(
+    &Shipment,
+    Option<&pharmaguard_domain::telemetry::RegisteredDevice>,
+    &[Shipment],
+) -> Result<(), BindingError>;
+
 /// The shipment's device passes `check` (see the crate documentation).
 async fn device_binding<P: Parties>(
     parties: &P,
     shipment: &Shipment,
-    check: fn(
-        &Shipment,
-        Option<&pharmaguard_domain::telemetry::RegisteredDevice>,
-        &[Shipment],
-    ) -> Result<(), BindingError>,
+    check: DeviceCheck,
 ) -> Result<(), Reply> {
     let (device, others) = match shipment.device_id.as_deref() {
         None => (None, Vec::new()),
@@ -528,6 +534,27 @@ fn store_failure(failure: &StoreError) -> Reply {
             )
         }
         StoreError::VersionConflict { current_version } => version_conflict(*current_version),
+        StoreError::DeviceClaimed {
+            device_id,
+            shipment_id,
+        } => {
+            let message = match shipment_id {
+                Some(other) => {
+                    format!("device {device_id} is on shipment {other}, which is on its way")
+                }
+                None => format!("device {device_id} is on another shipment on its way"),
+            };
+            info!(%message, "device claimed by another shipment");
+            json_reply(
+                409,
+                &json!({
+                    "error": "device_busy",
+                    "message": message,
+                    "shipment_id": shipment_id,
+                    "errors": [{"field": "device_id", "message": message}],
+                }),
+            )
+        }
         StoreError::InvalidPageToken => invalid_request(vec![FieldError::new(
             "next",
             "is not a token of this listing",

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use pharmaguard_domain::audit::AuditRecord;
 use pharmaguard_domain::fixtures::path_to;
 use pharmaguard_domain::identity::Role;
+use pharmaguard_domain::shipment::binding::{ClaimChange, claim_change};
 use pharmaguard_domain::shipment::policy::{PERMISSIONS, Relation, is_permitted};
 use pharmaguard_domain::shipment::ports::ShipmentPage;
 use pharmaguard_domain::shipment::{ShipmentState, Transition};
@@ -56,6 +57,8 @@ struct MemoryStore {
     failing: Mutex<Option<StoreError>>,
     /// Someone else changes the shipment between our read and our write.
     racing: AtomicBool,
+    /// The device claims: device → (last shipment to take it, still held).
+    claims: Mutex<HashMap<String, (String, bool)>>,
 }
 
 impl MemoryStore {
@@ -160,6 +163,29 @@ impl ShipmentStore for MemoryStore {
             return Err(StoreError::VersionConflict {
                 current_version: Some(stored.version),
             });
+        }
+        let mut claims = self.claims.lock().unwrap();
+        if let Some((device_id, change)) = claim_change(shipment) {
+            let holder = claims.get(device_id).cloned();
+            let mine = |holder: &(String, bool)| holder.0 == shipment.id;
+            match change {
+                ClaimChange::Take => match holder {
+                    Some(other) if other.1 && !mine(&other) => {
+                        return Err(StoreError::DeviceClaimed {
+                            device_id: device_id.to_owned(),
+                            shipment_id: Some(other.0),
+                        });
+                    }
+                    _ => {
+                        claims.insert(device_id.to_owned(), (shipment.id.clone(), true));
+                    }
+                },
+                ClaimChange::Release => {
+                    if holder.as_ref().is_none_or(mine) {
+                        claims.insert(device_id.to_owned(), (shipment.id.clone(), false));
+                    }
+                }
+            }
         }
         *stored = shipment.clone();
         self.audit.lock().unwrap().push(audit.clone());
@@ -1263,6 +1289,58 @@ async fn a_device_on_a_shipment_on_its_way_is_409_naming_that_shipment() {
     assert_eq!(status, 409, "{json}");
     assert_eq!(json["shipment_id"], json!(first));
     assert_eq!(fixture.store.stored(&second).state, ShipmentState::Pending);
+}
+
+#[tokio::test]
+async fn a_dispatch_that_loses_the_race_for_the_device_is_409_naming_the_winner() {
+    // both passed the binding check; the store's claim decides
+    let fixture = Fixture::new();
+    let manager = user(SHIPPER, Role::Manager);
+    let loser = fixture.create().await;
+    let device = fixture.store.stored(&loser).device_id.unwrap();
+    fixture
+        .store
+        .claims
+        .lock()
+        .unwrap()
+        .insert(device, ("shp-winner".into(), true));
+    let (status, json) = fixture
+        .transition(&manager, &loser, Transition::Dispatch, 1)
+        .await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["error"], "device_busy");
+    assert_eq!(json["shipment_id"], "shp-winner");
+    assert_eq!(fields(&json), ["device_id"]);
+    assert_eq!(fixture.store.stored(&loser).state, ShipmentState::Pending);
+}
+
+#[tokio::test]
+async fn delivering_or_cancelling_gives_the_device_back() {
+    let fixture = Fixture::new();
+    let manager = user(SHIPPER, Role::Manager);
+    for end in [ShipmentState::Delivered, ShipmentState::Cancelled] {
+        let first = match end {
+            ShipmentState::Cancelled => {
+                let dispatched = fixture.create_in(ShipmentState::Dispatched).await;
+                let (status, json) = fixture
+                    .transition(&manager, &dispatched, Transition::Cancel, 2)
+                    .await;
+                assert_eq!(status, 200, "{json}");
+                dispatched
+            }
+            _ => fixture.create_in(end).await,
+        };
+        let device = fixture.store.stored(&first).device_id.unwrap();
+        let mut body = new_shipment();
+        body["device_id"] = json!(device);
+        let (status, json) = fixture.post(&manager, "/v1/shipments", body).await;
+        assert_eq!(status, 201, "{json}");
+        let next = json["id"].as_str().unwrap().to_owned();
+        let (status, json) = fixture
+            .transition(&manager, &next, Transition::Dispatch, 1)
+            .await;
+        assert_eq!(status, 200, "after {end}: {json}");
+    }
 }
 
 #[tokio::test]

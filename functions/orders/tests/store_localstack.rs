@@ -78,11 +78,20 @@ fn draft(shipper: &str, recipient: &str, device: &str) -> ShipmentDraft {
 }
 
 async fn create(store: &DynamoShipmentStore, shipper: &str, recipient: &str) -> Shipment {
-    let now = OffsetDateTime::now_utc();
     let device = format!("truck-{}", uuid::Uuid::new_v4().simple());
+    create_on(store, shipper, recipient, &device).await
+}
+
+async fn create_on(
+    store: &DynamoShipmentStore,
+    shipper: &str,
+    recipient: &str,
+    device: &str,
+) -> Shipment {
+    let now = OffsetDateTime::now_utc();
     let shipment = Shipment::create(
         new_shipment_id(),
-        draft(shipper, recipient, &device),
+        draft(shipper, recipient, device),
         &manager(shipper),
         now,
     );
@@ -192,6 +201,62 @@ async fn of_concurrent_updates_from_one_version_exactly_one_wins() {
     assert_eq!(stored.version, 2);
     let trail = store.audit_trail(&shipment.id).await.unwrap();
     assert_eq!(trail.len(), 2, "only the winner is audited");
+
+    tables.drop_tables().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_concurrent_dispatches_with_one_device_exactly_one_takes_it() {
+    let tables = Tables::create().await;
+    let store = &tables.store;
+    let device = format!("truck-{}", uuid::Uuid::new_v4().simple());
+    let mut shipments = Vec::new();
+    for _ in 0..6 {
+        shipments.push(create_on(store, "org-a", "org-b", &device).await);
+    }
+    let attempts: Vec<_> = shipments
+        .iter()
+        .map(|shipment| {
+            let (store, shipment) = (store.clone(), shipment.clone());
+            async move { apply(&store, &shipment, Transition::Dispatch, &manager("org-a")).await }
+        })
+        .collect();
+    let results = join_all(attempts).await;
+    let winners: Vec<&Shipment> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0].clone();
+    for result in &results {
+        if let Err(error) = result {
+            assert_eq!(
+                error,
+                &StoreError::DeviceClaimed {
+                    device_id: device.clone(),
+                    shipment_id: Some(winner.id.clone()),
+                }
+            );
+        }
+    }
+    for shipment in &shipments {
+        let stored = store.get(&shipment.id).await.unwrap().unwrap();
+        let expected = if shipment.id == winner.id {
+            ShipmentState::Dispatched
+        } else {
+            ShipmentState::Pending
+        };
+        assert_eq!(stored.state, expected, "{}", shipment.id);
+    }
+
+    // once the winner is delivered, the device is free for the next
+    let started = apply(store, &winner, Transition::Start, &manager("org-a"))
+        .await
+        .unwrap();
+    apply(store, &started, Transition::Deliver, &manager("org-b"))
+        .await
+        .unwrap();
+    let next = shipments.iter().find(|s| s.id != winner.id).unwrap();
+    apply(store, next, Transition::Dispatch, &manager("org-a"))
+        .await
+        .expect("the device was given back");
 
     tables.drop_tables().await;
 }

@@ -234,6 +234,16 @@ pub struct FailedTransaction {
     pub error: SdkError<TransactWriteItemsError>,
 }
 
+impl FailedTransaction {
+    /// Whether the condition of the item at `index` (in the order sent) is
+    /// one that failed.
+    pub fn condition_failed_at(&self, index: usize) -> bool {
+        cancellation_reasons(&self.error)
+            .and_then(|reasons| reasons.into_iter().nth(index))
+            .is_some_and(|reason| reason.code == "ConditionalCheckFailed")
+    }
+}
+
 /// Sends `items` as one `TransactWriteItems`, and again after a growing
 /// pause (at most [`TRANSACTION_ATTEMPTS`] in all) while it fails in a way
 /// `try_again` accepts. Each attempt has its own client request token, so

@@ -11,6 +11,7 @@
 //! |---|---|---|---|---|
 //! | the shipment | `SHIP#<id>` | `SHIP` | — | `entity` = `SHIPMENT`, every field of [`Shipment`] at top level (maps for `cargo_value`, `profile`, `origin`, `destination`; absent options omitted), `device_id` only when set — the only item carrying `device_id`, so [`BY_DEVICE_INDEX`] finds a device's shipments |
 //! | an organisation's listing entry, one for the shipper and one for the recipient | `ORG#<org>` | `SHIP#<created>#<id>` | `ORG#<org>#STATE#<state>` / `<created>#<id>` | `entity` = `SHIPMENT_ORG_ENTRY`, `shipment_id`, `relation` (`SHIPPER`/`RECIPIENT`), `state`, `version`, `shipment` (a map: a copy of the shipment) |
+//! | a device's claim | `DEVICE#<device>` | `CLAIM` | — | `entity` = `DEVICE_CLAIM`, `shipment_id` (the last shipment to take it), `held` (whether that shipment still holds it) |
 //!
 //! `<created>` is the creation time as fixed-width UTC
 //! (`2026-11-21T08:00:00.000000000Z`), so keys sort by time. A listing is one
@@ -31,6 +32,13 @@
 //! same version exactly one commits; the others get
 //! [`StoreError::VersionConflict`] with the version now stored.
 //!
+//! A transition that takes or gives back the device's claim
+//! ([`claim_change`]) adds the claim item to the same transaction, last:
+//! taking is conditioned on nobody else holding it
+//! (`attribute_not_exists(pk) OR held = :no OR shipment_id = :me`), giving back
+//! on being its holder (or on there being no claim). A refused take is
+//! [`StoreError::DeviceClaimed`], naming the holder.
+//!
 //! # Pagination
 //!
 //! The `next` token is the query's `LastEvaluatedKey` as base64url JSON. A
@@ -46,6 +54,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pharmaguard_domain::audit::{AuditRecord, EntityType, entity_key};
+use pharmaguard_domain::shipment::binding::{ClaimChange, claim_change};
 use pharmaguard_domain::shipment::ports::{ListQuery, ShipmentPage, ShipmentStore, StoreError};
 use pharmaguard_domain::shipment::{Relation, Shipment, ShipmentState};
 use serde::{Deserialize, Serialize};
@@ -53,7 +62,7 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::audit::{audit_from_item, audit_put};
-use crate::dynamo::{TransactFailure, describe, s, transact_write};
+use crate::dynamo::{FailedTransaction, TransactFailure, describe, s, transact_write};
 
 /// Environment variable naming the shipments table.
 pub const SHIPMENTS_TABLE_VAR: &str = "SHIPMENTS_TABLE";
@@ -66,6 +75,10 @@ pub const BY_DEVICE_INDEX: &str = "by-device";
 pub const SHIPMENT_ENTITY: &str = "SHIPMENT";
 /// `entity` of an organisation's listing entry.
 pub const ORG_ENTRY_ENTITY: &str = "SHIPMENT_ORG_ENTRY";
+/// `entity` of a device's claim.
+pub const DEVICE_CLAIM_ENTITY: &str = "DEVICE_CLAIM";
+/// The sort key of a device's claim.
+pub const DEVICE_CLAIM_SK: &str = "CLAIM";
 /// The sort key of a shipment item.
 pub const SHIPMENT_SK: &str = "SHIP";
 /// Most audit records read for one shipment.
@@ -81,6 +94,11 @@ pub mod keys {
     /// `pk` of a shipment item: `SHIP#<id>`.
     pub fn shipment_pk(id: &str) -> String {
         format!("{SHIPMENT_PREFIX}{id}")
+    }
+
+    /// `pk` of a device's claim: `DEVICE#<device>`.
+    pub fn device_claim_pk(device_id: &str) -> String {
+        format!("DEVICE#{device_id}")
     }
 
     /// `pk` of an organisation's listing: `ORG#<org>`.
@@ -150,6 +168,34 @@ impl DynamoShipmentStore {
         let Err(failed) = transact_write(&self.client, items, try_again).await else {
             return Ok(());
         };
+        self.failure(failed, first_is_creation, shipment_id).await
+    }
+
+    /// The shipment that holds `device_id`'s claim, if it can be read.
+    async fn claim_holder(&self, device_id: &str) -> Option<String> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::device_claim_pk(device_id)))
+            .key("sk", s(DEVICE_CLAIM_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .ok()?
+            .item?;
+        match item.get("shipment_id") {
+            Some(AttributeValue::S(id)) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    async fn failure(
+        &self,
+        failed: FailedTransaction,
+        first_is_creation: bool,
+        shipment_id: &str,
+    ) -> Result<(), StoreError> {
         match failed.failure {
             TransactFailure::FirstConditionFailed if first_is_creation => {
                 Err(StoreError::AlreadyExists)
@@ -239,7 +285,21 @@ impl ShipmentStore for DynamoShipmentStore {
             expected_version,
             audit,
         )?;
-        self.transact(items, false, &shipment.id).await
+        let claim = claim_change(shipment);
+        let claim_index = items.len() - 1;
+        let try_again = |failure| failure == TransactFailure::Conflict;
+        let Err(failed) = transact_write(&self.client, items, try_again).await else {
+            return Ok(());
+        };
+        match claim {
+            Some((device_id, ClaimChange::Take)) if failed.condition_failed_at(claim_index) => {
+                Err(StoreError::DeviceClaimed {
+                    device_id: device_id.to_owned(),
+                    shipment_id: self.claim_holder(device_id).await,
+                })
+            }
+            _ => self.failure(failed, false, &shipment.id).await,
+        }
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ShipmentPage, StoreError> {
@@ -428,8 +488,9 @@ pub fn create_transaction(
 }
 
 /// The items of a change: the shipment (only if still at
-/// `expected_version`), both listing entries (rewritten) and the audit
-/// record (new).
+/// `expected_version`), both listing entries (rewritten), the audit record
+/// (new) and, last, the device's claim when the change takes or gives it
+/// back ([`claim_change`]).
 pub fn update_transaction(
     table: &str,
     audit_table: &str,
@@ -441,12 +502,42 @@ pub fn update_transaction(
         "version = :expected",
         vec![(":expected", AttributeValue::N(expected_version.to_string()))],
     ));
-    Ok(vec![
+    let mut items = vec![
         put(table, shipment_item(shipment)?, version_holds)?,
         put(table, org_entry_item(shipment, Relation::Shipper)?, None)?,
         put(table, org_entry_item(shipment, Relation::Recipient)?, None)?,
         audit_put(audit_table, audit),
-    ])
+    ];
+    if let Some((device_id, change)) = claim_change(shipment) {
+        items.push(claim_put(table, device_id, &shipment.id, change)?);
+    }
+    Ok(items)
+}
+
+/// The put of `device_id`'s claim that makes `change` for `shipment_id`.
+fn claim_put(
+    table: &str,
+    device_id: &str,
+    shipment_id: &str,
+    change: ClaimChange,
+) -> Result<TransactWriteItem, StoreError> {
+    let held = change == ClaimChange::Take;
+    let item = HashMap::from([
+        ("pk".to_owned(), s(keys::device_claim_pk(device_id))),
+        ("sk".to_owned(), s(DEVICE_CLAIM_SK)),
+        ("entity".to_owned(), s(DEVICE_CLAIM_ENTITY)),
+        ("shipment_id".to_owned(), s(shipment_id)),
+        ("held".to_owned(), AttributeValue::Bool(held)),
+    ]);
+    let me = (":me", s(shipment_id));
+    let condition = match change {
+        ClaimChange::Take => (
+            "attribute_not_exists(pk) OR held = :no OR shipment_id = :me",
+            vec![me, (":no", AttributeValue::Bool(false))],
+        ),
+        ClaimChange::Release => ("attribute_not_exists(pk) OR shipment_id = :me", vec![me]),
+    };
+    put(table, item, Some(condition))
 }
 
 /// The content of a pagination token: the `LastEvaluatedKey` of a listing.
@@ -697,6 +788,59 @@ mod tests {
         assert_eq!(
             text(puts[1].item(), "gsi1pk"),
             Some("ORG#org-ship#STATE#DISPATCHED")
+        );
+    }
+
+    #[test]
+    fn dispatch_and_the_end_of_a_trip_write_the_device_claim_last() {
+        let pending = shipment(Some("truck-7"), TemperatureProfile::Refrigerated);
+        let dispatched = pending
+            .transition(Transition::Dispatch, 1, T0, None)
+            .unwrap();
+        let record = audit_record(&manager(), Some(&pending), &dispatched, T0);
+        let items = update_transaction("ships", "audit", &dispatched, 1, &record).unwrap();
+        assert_eq!(items.len(), 5);
+        let take = items[4].put().unwrap();
+        assert_eq!(take.table_name(), "ships");
+        assert_eq!(text(take.item(), "pk"), Some("DEVICE#truck-7"));
+        assert_eq!(
+            text(take.item(), "shipment_id"),
+            Some(dispatched.id.as_str())
+        );
+        assert_eq!(take.item().get("held"), Some(&AttributeValue::Bool(true)));
+        assert!(
+            take.item().get("device_id").is_none(),
+            "not in the by-device index"
+        );
+        assert_eq!(
+            take.condition_expression(),
+            Some("attribute_not_exists(pk) OR held = :no OR shipment_id = :me")
+        );
+
+        let cancelled = dispatched
+            .transition(Transition::Cancel, 2, T0, Some("damaged".into()))
+            .unwrap();
+        let record = audit_record(&manager(), Some(&dispatched), &cancelled, T0);
+        let items = update_transaction("ships", "audit", &cancelled, 2, &record).unwrap();
+        let release = items[4].put().unwrap();
+        assert_eq!(
+            release.item().get("held"),
+            Some(&AttributeValue::Bool(false))
+        );
+        assert_eq!(
+            release.condition_expression(),
+            Some("attribute_not_exists(pk) OR shipment_id = :me")
+        );
+
+        let never_dispatched = pending
+            .transition(Transition::Cancel, 1, T0, Some("not needed".into()))
+            .unwrap();
+        let record = audit_record(&manager(), Some(&pending), &never_dispatched, T0);
+        let items = update_transaction("ships", "audit", &never_dispatched, 1, &record).unwrap();
+        assert_eq!(
+            items.len(),
+            4,
+            "a claim it never took is not its to give back"
         );
     }
 

@@ -8,6 +8,13 @@
 //! would belong to two shipments at once. Dispatching needs a device: a
 //! shipment on its way without one would be watched by nobody. Both
 //! organisations of a shipment must exist.
+//!
+//! Two dispatches of different shipments with one device can both pass
+//! [`check_dispatch`] when they run at once, so the store also keeps a claim
+//! per device, taken in the same transaction as the dispatch and given back
+//! in the one that delivers or cancels the shipment ([`claim_change`]): of
+//! two racing dispatches exactly one takes the claim, and the other is
+//! refused as busy.
 
 use super::{Shipment, ShipmentState};
 use crate::telemetry::RegisteredDevice;
@@ -98,6 +105,32 @@ pub fn check_dispatch(
     check_device(shipment, device, device_shipments)
 }
 
+/// What a change of a shipment does to its device's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimChange {
+    /// The shipment takes the device (it was dispatched): refused if another
+    /// shipment holds it.
+    Take,
+    /// The shipment gives the device back (delivered, or cancelled after its
+    /// dispatch).
+    Release,
+}
+
+/// The claim change that storing `shipment` (just changed) makes, with the
+/// device it is about; `None` when the claim stays as it is (created,
+/// started, cancelled before dispatch, or no device).
+pub fn claim_change(shipment: &Shipment) -> Option<(&str, ClaimChange)> {
+    let device_id = shipment.device_id.as_deref()?;
+    let change = match shipment.state {
+        ShipmentState::Dispatched => ClaimChange::Take,
+        ShipmentState::Delivered | ShipmentState::Cancelled if shipment.dispatched_at.is_some() => {
+            ClaimChange::Release
+        }
+        _ => return None,
+    };
+    Some((device_id, change))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +203,31 @@ mod tests {
             field: "recipient_org_id",
         };
         assert_eq!(error.field(), "recipient_org_id");
+    }
+
+    #[test]
+    fn dispatch_takes_the_claim_and_the_end_of_the_trip_gives_it_back() {
+        let at = time::macros::datetime!(2026-11-21 08:00 UTC);
+        let mut s = shipment("shp-1", "truck-7", ShipmentState::Pending);
+        assert_eq!(claim_change(&s), None);
+        s.state = ShipmentState::Dispatched;
+        s.dispatched_at = Some(at);
+        assert_eq!(claim_change(&s), Some(("truck-7", ClaimChange::Take)));
+        s.state = ShipmentState::InTransit;
+        assert_eq!(claim_change(&s), None);
+        for end in [ShipmentState::Delivered, ShipmentState::Cancelled] {
+            s.state = end;
+            assert_eq!(claim_change(&s), Some(("truck-7", ClaimChange::Release)));
+        }
+    }
+
+    #[test]
+    fn cancelling_before_dispatch_leaves_the_claim_alone() {
+        let mut s = shipment("shp-1", "truck-7", ShipmentState::Cancelled);
+        s.dispatched_at = None;
+        assert_eq!(claim_change(&s), None, "another shipment may hold it");
+        s.device_id = None;
+        s.state = ShipmentState::Dispatched;
+        assert_eq!(claim_change(&s), None);
     }
 }

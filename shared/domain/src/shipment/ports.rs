@@ -84,6 +84,15 @@ pub enum StoreError {
         /// The stored version, when known.
         current_version: Option<u64>,
     },
+    /// The shipment's device is claimed by another shipment on its way
+    /// ([`super::binding::claim_change`]).
+    #[error("device {device_id} is claimed by another shipment on its way")]
+    DeviceClaimed {
+        /// The device.
+        device_id: String,
+        /// The shipment holding it, when it could be read.
+        shipment_id: Option<String>,
+    },
     /// The pagination token is malformed, or belongs to another listing.
     #[error("invalid pagination token")]
     InvalidPageToken,
@@ -114,7 +123,9 @@ pub trait ShipmentStore: Send + Sync {
     /// Replaces the shipment stored at `expected_version` by `shipment`
     /// (refused with [`StoreError::VersionConflict`] if the stored version is
     /// another: of concurrent updates from the same version exactly one
-    /// wins), together with its audit record.
+    /// wins), together with its audit record and the change of its device's
+    /// claim ([`super::binding::claim_change`]; refused with
+    /// [`StoreError::DeviceClaimed`] if another shipment holds it).
     fn update(
         &self,
         shipment: &Shipment,

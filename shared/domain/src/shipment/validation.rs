@@ -473,7 +473,7 @@ fn money(value: &Value, errors: &mut Errors) -> Option<Money> {
     if decimals > allowed {
         errors.push(
             "cargo_value.amount",
-            &format!("{currency} has {allowed} decimal(s) (ISO 4217): got {decimals}"),
+            format!("{currency} has {allowed} decimal(s) (ISO 4217): got {decimals}"),
         );
         return None;
     }
