@@ -9,7 +9,9 @@
 //! shipments and another organisation's connection nothing of them; a
 //! connection gone without its `$disconnect` reaching the registry is found
 //! by the next event (410) and deleted; bad tokens never get a connection;
-//! `subscribe` narrows to one shipment.
+//! `subscribe` narrows to one shipment; the minute's sweep closes the open
+//! connections of a user disabled or given another role, and `$connect`
+//! refuses the disabled one.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -142,6 +144,23 @@ impl Client {
             messages.push(message);
         }
         messages
+    }
+
+    /// How long until the server closes the connection (a Close frame or
+    /// the end of the stream), if it does within `wait`; messages on the way
+    /// are skipped.
+    async fn closed_within(&mut self, wait: Duration) -> Option<Duration> {
+        let since = Instant::now();
+        loop {
+            let left = wait.saturating_sub(since.elapsed());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                    return Some(since.elapsed());
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     async fn close(mut self) {
@@ -588,6 +607,89 @@ async fn a_missing_invalid_expired_or_device_token_is_refused() {
         registry.get(&id).await.expect("read").is_none()
     })
     .await;
+}
+
+/// The sweep runs every minute; a connection may have to wait for the one
+/// after next if it opened just as one started.
+const SWEEP_WITHIN: Duration = Duration::from_secs(2 * 60 + 15);
+
+#[tokio::test]
+async fn a_disabled_or_changed_users_open_connections_are_closed_by_the_sweep() {
+    let stack = Stack::load();
+    let api = Api::new(&stack);
+    let admin = admin(&api).await;
+    let supplier = org(
+        &api,
+        &admin,
+        "Sweep supplier",
+        "SUPPLIER",
+        &["MANAGER", "DRIVER", "PHARMACIST"],
+    )
+    .await;
+    let manager = supplier.as_role("MANAGER");
+    let mut driver = Client::open(&stack, supplier.as_role("DRIVER"), "driver").await;
+    let mut pharmacist = Client::open(&stack, supplier.as_role("PHARMACIST"), "pharmacist").await;
+    let mut bystander = Client::open(&stack, manager, "manager").await;
+
+    let driver_id = &supplier.user("DRIVER").id;
+    let disabled = api
+        .post(
+            manager,
+            &format!("/v1/auth/users/{driver_id}/disable"),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{disabled}");
+    let pharmacist_id = &supplier.user("PHARMACIST").id;
+    let changed = api
+        .call(
+            "PATCH",
+            &format!("/v1/auth/users/{pharmacist_id}"),
+            Some(&manager.access_token),
+            Some(&json!({"role": "DRIVER", "version": 1})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed}");
+
+    let (driver_closed, pharmacist_closed) = tokio::join!(
+        driver.closed_within(SWEEP_WITHIN),
+        pharmacist.closed_within(SWEEP_WITHIN)
+    );
+    let driver_closed = driver_closed.expect("the disabled driver's connection is closed");
+    let pharmacist_closed =
+        pharmacist_closed.expect("the connection of the role it no longer has is closed");
+    println!(
+        "closed by the sweep after {:.1} s (disabled) and {:.1} s (role changed)",
+        driver_closed.as_secs_f64(),
+        pharmacist_closed.as_secs_f64()
+    );
+    let registry = registry(&stack).await;
+    for user in [driver_id, pharmacist_id] {
+        let left = connections_of(&registry, &supplier.id, user).await;
+        assert!(left.is_empty(), "{user}: {left:?}");
+    }
+
+    // the manager was neither: still open, and still served
+    assert_eq!(bystander.closed_within(Duration::from_secs(1)).await, None);
+    assert_eq!(
+        connections_of(&registry, &supplier.id, &supplier.user("MANAGER").id)
+            .await
+            .len(),
+        1
+    );
+    bystander.close().await;
+
+    // and the disabled driver cannot connect again with the token it still holds
+    match Client::connect(
+        &stack,
+        Some(&supplier.as_role("DRIVER").access_token),
+        "again",
+    )
+    .await
+    {
+        Err(status) => assert!(matches!(status, 401 | 403), "{status}"),
+        Ok(_) => panic!("a disabled user connected"),
+    }
 }
 
 #[tokio::test]
