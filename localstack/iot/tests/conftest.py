@@ -55,8 +55,6 @@ class FakeKinesis:
         self.active = 0
         self.latency = 0.0
         self.failed_once = False
-        self.failing = False  # the last call failed as a whole
-        self.overlaps_while_failing = 0
 
     def hold(self):
         self.gate.clear()
@@ -73,8 +71,6 @@ class FakeKinesis:
 
     def __call__(self, records: Sequence[tuple[str, bytes]]) -> list[str | None]:
         with self.lock:
-            if self.failing and self.active:
-                self.overlaps_while_failing += 1
             self.active += 1
         try:
             return self._put(records)
@@ -89,9 +85,8 @@ class FakeKinesis:
             self.calls.append(list(records))
             if self.fail_calls:
                 self.fail_calls -= 1
-                self.failed_once = self.failing = True
+                self.failed_once = True
                 raise ConnectionError("kinesis is down")
-            self.failing = False
             results: list[str | None] = []
             throttle_from, self.throttle_from = self.throttle_from, None
             for index, record in enumerate(records):
