@@ -247,8 +247,8 @@ impl Api {
         }
     }
 
-    /// Registers a device in `org_id` as `actor` and signs it in.
-    pub async fn create_device(&self, actor: &Session, org_id: &str) -> Session {
+    /// Registers a new device in `org_id` as `actor`: its id and secret.
+    pub async fn register_device(&self, actor: &Session, org_id: &str) -> (String, String) {
         let device_id = format!("truck-{}", unique());
         let reply = self
             .post(
@@ -262,6 +262,12 @@ impl Api {
             .as_str()
             .expect("device secret")
             .to_owned();
+        (device_id, secret)
+    }
+
+    /// Registers a device in `org_id` as `actor` and signs it in.
+    pub async fn create_device(&self, actor: &Session, org_id: &str) -> Session {
+        let (device_id, secret) = self.register_device(actor, org_id).await;
         let body = serde_json::json!({ "device_id": device_id, "secret": secret });
         let reply = self
             .call("POST", "/v1/auth/devices/token", None, Some(&body))

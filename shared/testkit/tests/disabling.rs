@@ -94,16 +94,8 @@ async fn a_disabled_device_gets_no_token_and_its_token_is_refused() {
     let world = World::build(&Stack::load()).await;
     let api = &world.api;
     let manager = world.shipper.as_role("MANAGER");
-    let device_id = format!("truck-{}", unique());
-    let registered = api
-        .post(
-            manager,
-            "/v1/auth/devices",
-            json!({"device_id": device_id, "name": "Offboarded truck", "org_id": world.shipper.id}),
-        )
-        .await;
-    assert_eq!(registered.status, 201, "{registered}");
-    let credentials = json!({"device_id": device_id, "secret": registered.body["secret"]});
+    let (device_id, secret) = api.register_device(manager, &world.shipper.id).await;
+    let credentials = json!({"device_id": device_id, "secret": secret});
     let token = api
         .call("POST", "/v1/auth/devices/token", None, Some(&credentials))
         .await;
