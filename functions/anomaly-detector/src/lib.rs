@@ -25,7 +25,7 @@
 //!    a repeated reading id once) and written to the history (idempotent
 //!    puts).
 //! 4. Per shipment (several at once): the tracking is loaded, the readings
-//!    are applied with [`apply_readings`], the alarm events of the
+//!    are applied with [`apply_to_shipment`], the alarm events of the
 //!    transitions are published (MAJOR and CRITICAL raises and escalations
 //!    first get a risk estimate from the risk calculator), and then the
 //!    tracking (monitor state, latest reading) and the alarms are written in
@@ -69,7 +69,7 @@ use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::sns::MessagePublisher;
 use pharmaguard_domain::coldchain::detector::{
-    Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_readings, assign,
+    Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_to_shipment, assign,
     decode_record, group_readings, pick, vet,
 };
 use pharmaguard_domain::coldchain::tracking::{
@@ -515,7 +515,7 @@ where
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Tracking::new(shipment, now));
             let mut monitor = current.monitor.clone();
-            let applied = apply_readings(&mut monitor, readings, &shipment.profile, &self.settings);
+            let applied = apply_to_shipment(&mut monitor, readings, shipment, &self.settings);
             if !applied.changed() {
                 return Ok(Update::default());
             }

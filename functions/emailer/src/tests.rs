@@ -221,6 +221,7 @@ fn alarm_event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
         peak_value: 9.8,
         peak_magnitude: 1.8,
         detail: "9.5 °C, 1.5 °C above 8.0 °C".into(),
+        crossing: None,
         acknowledged_by: None,
         acknowledged_at: None,
         cleared_at: None,

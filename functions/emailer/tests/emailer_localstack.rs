@@ -102,6 +102,7 @@ fn alarm_event(
             value: 9.7,
             magnitude: 1.7,
             detail: "9.7 °C, 1.7 °C above the 8.0 °C limit".into(),
+            crossing: None,
             at: now,
         },
     );

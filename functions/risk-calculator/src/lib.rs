@@ -39,12 +39,14 @@ use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
 /// The fields of a [`RiskInput`].
-pub const INPUT_FIELDS: [&str; 6] = [
+pub const INPUT_FIELDS: [&str; 8] = [
     "cargo_value",
     "profile",
     "peak_vibration_g",
     "crash_threshold_g",
     "excursion_minutes",
+    "minutes_below_range",
+    "cold_zone_minutes",
     "mkt_c",
 ];
 
@@ -201,6 +203,8 @@ pub fn parse_risk_input(value: &Value, whole: &str) -> Result<RiskInput, Vec<Fie
     let peak_vibration_g = read_number(object, "peak_vibration_g", "g", &mut errors);
     let crash_threshold_g = read_number(object, "crash_threshold_g", "g", &mut errors);
     let excursion_minutes = read_number(object, "excursion_minutes", "minutes", &mut errors);
+    let minutes_below_range = read_number(object, "minutes_below_range", "minutes", &mut errors);
+    let cold_zone_minutes = read_number(object, "cold_zone_minutes", "minutes", &mut errors);
     let mkt_c = read_number(object, "mkt_c", "°C", &mut errors);
 
     // fields already reported stand in with valid values, so that the value
@@ -216,6 +220,8 @@ pub fn parse_risk_input(value: &Value, whole: &str) -> Result<RiskInput, Vec<Fie
             .flatten()
             .unwrap_or(DEFAULT_CRASH_THRESHOLD_G),
         excursion_minutes: excursion_minutes.flatten().unwrap_or(0.0),
+        minutes_below_range: minutes_below_range.flatten(),
+        cold_zone_minutes: cold_zone_minutes.flatten(),
         mkt_c: mkt_c.flatten(),
     };
     let reported: Vec<String> = errors.iter().map(|error| error.field.clone()).collect();

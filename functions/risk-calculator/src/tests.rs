@@ -72,7 +72,7 @@ async fn direct_invocation_answers_the_estimate() {
     assert_eq!(answer, expected);
     // crash 20 %, excursion 1/9, MKT 11 %: 1 − 0.8 × 8/9 × 0.89
     assert_eq!(answer["currency"], "EUR");
-    assert_eq!(answer["parts"].as_array().unwrap().len(), 3);
+    assert_eq!(answer["parts"].as_array().unwrap().len(), 4);
     assert!(!answer["assumptions"].as_array().unwrap().is_empty());
     let back: RiskEstimate = serde_json::from_value(answer).unwrap();
     assert_eq!(
@@ -267,7 +267,7 @@ async fn the_sample_events_replay() {
                     .collect();
                 assert_eq!(
                     amounts,
-                    ["9600.00", "5333.33", "5280.00"],
+                    ["9600.00", "5333.33", "0.00", "5280.00"],
                     "{name}: {answer}"
                 );
             }

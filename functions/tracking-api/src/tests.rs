@@ -539,10 +539,11 @@ async fn the_map_shows_both_parties_their_shipments_on_the_way_and_delivered_tod
     assert_eq!(road["latest"]["vibration_g"], 6.5);
     assert!(road["mkt_c"].as_f64().is_some());
     assert_eq!(road["excursion_minutes"], 0.0);
-    assert_eq!(road["budget_minutes"], 60.0);
+    assert_eq!(road["budget_minutes"], 75.0);
     assert_eq!(
         road["profile"],
-        json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0})
+        json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0,
+               "hot_zone_c": 25.0, "cold_zone_c": 0.0})
     );
     assert_eq!(road["active_alarms"][0]["alarm_type"], "SHOCK");
     assert_eq!(road["active_alarms"][0]["state"], "ACTIVE_UNACK");

@@ -297,6 +297,7 @@ fn warning_alarm(shipment: &Shipment) -> AlarmEvent {
             value: 7.6,
             magnitude: 0.0,
             detail: "7.6 °C and rising; 8.0 °C within 20 min".into(),
+            crossing: None,
             at: now,
         },
     );

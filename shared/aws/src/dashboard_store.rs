@@ -508,6 +508,7 @@ mod tests {
                 value: 6.0,
                 magnitude: 6.0,
                 detail: "crash".into(),
+                crossing: None,
                 at,
             },
         )[0]

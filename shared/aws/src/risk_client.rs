@@ -95,6 +95,8 @@ mod tests {
             peak_vibration_g: Some(6.0),
             crash_threshold_g: 4.0,
             excursion_minutes: 30.0,
+            minutes_below_range: None,
+            cold_zone_minutes: None,
             mkt_c: Some(9.0),
         };
         let estimate = estimate_risk(&input).unwrap();

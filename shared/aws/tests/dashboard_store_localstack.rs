@@ -107,6 +107,7 @@ fn alarm(shipment_id: &str, alarm_type: AlarmType, minute: i64) -> Alarm {
             value: 1.0,
             magnitude: 1.0,
             detail: "test".into(),
+            crossing: None,
             at: T0 + Duration::minutes(minute),
         },
     )[0]

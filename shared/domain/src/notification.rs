@@ -246,7 +246,7 @@ fn budget_text(event: &AlarmEvent) -> String {
     let budget = if context.budget_minutes > 0 {
         context.budget_minutes
     } else {
-        event.shipment.profile.limits().excursion_budget_minutes
+        event.shipment.profile.limits().upper.budget_minutes
     };
     let minutes = context.excursion_minutes;
     if !minutes.is_finite() || minutes < 0.0 {
@@ -263,10 +263,34 @@ fn budget_text(event: &AlarmEvent) -> String {
     )
 }
 
+/// Minutes above and below the range against each side's budget, and any
+/// time in an outer zone.
+fn sides_text(event: &AlarmEvent) -> String {
+    let context = &event.context;
+    let limits = event.shipment.profile.limits();
+    let (Some(above), Some(below)) = (context.minutes_above, context.minutes_below) else {
+        return UNKNOWN.to_owned();
+    };
+    let mut text = format!(
+        "{above:.1} of {} min above, {below:.1} of {} min below",
+        limits.upper.budget_minutes, limits.lower.budget_minutes
+    );
+    for (name, minutes) in [
+        ("hot zone", context.hot_zone_minutes),
+        ("cold zone", context.cold_zone_minutes),
+    ] {
+        if let Some(minutes) = minutes.filter(|m| *m > 0.0) {
+            let _ = write!(text, "; {minutes:.1} min in the {name}");
+        }
+    }
+    text
+}
+
 fn component_words(component: RiskComponent) -> &'static str {
     match component {
         RiskComponent::Crash => "Crash damage",
         RiskComponent::ExcursionSpoilage => "Excursion spoilage",
+        RiskComponent::ColdSpoilage => "Cold spoilage",
         RiskComponent::MktSpoilage => "MKT spoilage",
     }
 }
@@ -346,6 +370,12 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
                     one_line(&alarm.detail, 500)
                 },
             ),
+            row(
+                "Limit crossed",
+                alarm
+                    .crossing
+                    .map_or_else(|| "–".to_owned(), |crossing| crossing.describe()),
+            ),
             row("Alarm id", alarm.alarm_id.as_str()),
         ],
     };
@@ -400,6 +430,15 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
             ),
             row("Mean kinetic temperature", number(context.mkt_c, 2, " °C")),
             row("Excursion budget used", budget_text(event)),
+            row("Time out of range", sides_text(event)),
+            row(
+                "Lowest / highest",
+                format!(
+                    "{} / {}",
+                    number(context.min_temperature_c, 1, " °C"),
+                    number(context.max_temperature_c, 1, " °C")
+                ),
+            ),
             row("Peak vibration", number(context.peak_vibration_g, 1, " g")),
             row("Reading time", time_text(context.reading_ts)),
         ],
@@ -566,6 +605,7 @@ mod tests {
     use crate::coldchain::alarm::{Alarm, AlarmState};
     use crate::coldchain::events::{AlarmContext, ShipmentSummary};
     use crate::coldchain::risk::estimate_risk;
+    use crate::coldchain::zone::{Crossing, Limit};
     use crate::shipment::{Location, Money, ShipmentState, TemperatureProfile};
 
     const DASHBOARD: &str = "https://dashboard.example.org/";
@@ -612,6 +652,11 @@ mod tests {
             peak_value: 9.8,
             peak_magnitude: 1.8,
             detail: "9.5 °C above the 8.0 °C limit".into(),
+            crossing: Some(Crossing {
+                limit: Limit::Upper,
+                threshold_c: 8.0,
+                by_c: 1.8,
+            }),
             acknowledged_by: None,
             acknowledged_at: None,
             cleared_at: None,
@@ -632,6 +677,11 @@ mod tests {
             excursion_minutes: 30.0,
             budget_minutes: 60,
             budget_used: 0.5,
+            minutes_above: Some(30.0),
+            minutes_below: Some(0.0),
+            min_temperature_c: Some(4.1),
+            max_temperature_c: Some(9.8),
+            ..AlarmContext::default()
         }
     }
 
@@ -692,11 +742,15 @@ mod tests {
             "Allowed range: 2.0 to 8.0 °C (REFRIGERATED)",
             "Mean kinetic temperature: 6.21 °C",
             "Excursion budget used: 30.0 of 60 min out of range (50 % used)",
+            "Limit crossed: 1.8 °C above the 8 °C upper limit",
+            "Time out of range: 30.0 of 60 min above, 0.0 of 15 min below",
+            "Lowest / highest: 4.1 °C / 9.8 °C",
             "Peak vibration: 1.2 g",
             // ((0.5 − 0.25) / 0.75)² = 1/9 of 48 000.00
             "Total: 5333.33 EUR of a cargo value of 48000.00 EUR (11.1 %)",
             "Crash damage: 0.00 EUR (0.0 %): peak 1.2 g, at or below",
             "Excursion spoilage: 5333.33 EUR (11.1 %): 30.0 of 60 budget minutes",
+            "Cold spoilage: 0.00 EUR (0.0 %): 0.0 of 15 budget minutes below the range",
             "MKT spoilage: 0.00 EUR (0.0 %)",
             "Shipment: https://dashboard.example.org/#/shipments/shp-1",
         ] {

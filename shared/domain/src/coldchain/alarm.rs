@@ -28,6 +28,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::zone::Crossing;
+
 /// What an alarm is about.
 ///
 /// Temperature excursions are one type whichever side of the range they are
@@ -156,6 +158,10 @@ pub struct Alarm {
     pub peak_magnitude: f64,
     /// A short human-readable explanation of the latest signal.
     pub detail: String,
+    /// For a temperature alarm: the worst limit or zone crossed so far, and
+    /// by how much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossing: Option<Crossing>,
     /// Who acknowledged the alarm.
     #[serde(default)]
     pub acknowledged_by: Option<String>,
@@ -298,6 +304,8 @@ pub enum Signal {
         magnitude: f64,
         /// A short explanation.
         detail: String,
+        /// The limit or zone crossed (temperature alarms).
+        crossing: Option<Crossing>,
         /// When it was observed.
         at: OffsetDateTime,
     },
@@ -344,6 +352,7 @@ impl AlarmBook {
                 value,
                 magnitude,
                 detail,
+                crossing,
                 at,
             } => {
                 let Some(alarm) = self.active.iter_mut().find(|a| a.alarm_type == alarm_type)
@@ -361,6 +370,7 @@ impl AlarmBook {
                         peak_value: value,
                         peak_magnitude: magnitude,
                         detail,
+                        crossing,
                         acknowledged_by: None,
                         acknowledged_at: None,
                         cleared_at: None,
@@ -375,6 +385,14 @@ impl AlarmBook {
                 alarm.last_seen = at;
                 alarm.value = value;
                 alarm.detail = detail;
+                if let Some(crossing) = crossing {
+                    if alarm
+                        .crossing
+                        .is_none_or(|worst| crossing.rank() > worst.rank())
+                    {
+                        alarm.crossing = Some(crossing);
+                    }
+                }
                 if magnitude > alarm.peak_magnitude {
                     alarm.peak_magnitude = magnitude;
                     alarm.peak_value = value;
@@ -449,6 +467,7 @@ mod tests {
             value,
             magnitude: value.abs(),
             detail: format!("{value}"),
+            crossing: None,
             at: T0 + Duration::minutes(minute),
         }
     }

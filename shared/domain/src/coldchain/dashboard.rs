@@ -148,16 +148,16 @@ impl TrackingDetail {
 /// calculator computes it for alarm events; `None` before the first reading.
 pub fn current_risk(shipment: &Shipment, tracking: Option<&Tracking>) -> Option<RiskEstimate> {
     let monitor = &tracking?.monitor;
+    let status = monitor.excursion_status(&shipment.profile);
+    let minutes = |d: time::Duration| d.as_seconds_f64() / 60.0;
     let input = RiskInput {
         cargo_value: shipment.cargo_value.clone(),
         profile: shipment.profile,
         peak_vibration_g: monitor.peak_vibration_g,
         crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
-        excursion_minutes: monitor
-            .excursion_status(&shipment.profile)
-            .cumulative
-            .as_seconds_f64()
-            / 60.0,
+        excursion_minutes: minutes(status.above),
+        minutes_below_range: Some(minutes(status.below)),
+        cold_zone_minutes: Some(minutes(status.cold_zone)),
         mkt_c: monitor.mkt_c().filter(|mkt| mkt.is_finite()),
     };
     estimate_risk(&input).ok()
@@ -638,9 +638,13 @@ mod tests {
         assert_eq!(json["destination"]["lat"], 52.5263);
         assert_eq!(json["latest"]["reading_id"], "truck-7-0");
         assert_eq!(json["profile"]["max_c"], 8.0);
-        assert_eq!(json["budget_minutes"], 60.0);
+        assert_eq!(json["budget_minutes"], 75.0, "60 above and 15 below");
+        assert_eq!(json["minutes_above"], 0.0);
+        assert_eq!(json["minutes_below"], 0.0);
+        assert_eq!(json["coverage"], 1.0);
+        assert_eq!(json["min_temperature_c"], 5.0);
         assert_eq!(json["active_alarms"], json!([]));
-        assert_eq!(json.as_object().unwrap().len(), 14);
+        assert_eq!(json.as_object().unwrap().len(), 21);
 
         let json = serde_json::to_value(TrackingView::of(&shipment, None)).unwrap();
         assert_eq!(json["latest"], Value::Null);

@@ -393,6 +393,18 @@ impl Applied {
     }
 }
 
+/// Feeds `readings` (in time order) to the monitor of `shipment`: its
+/// profile, and its start (dispatch) for the start-up period.
+pub fn apply_to_shipment(
+    monitor: &mut ShipmentMonitor,
+    readings: &[Reading],
+    shipment: &Shipment,
+    settings: &MonitorSettings,
+) -> Applied {
+    monitor.started_at = shipment.started_at();
+    apply_readings(monitor, readings, &shipment.profile, settings)
+}
+
 /// Feeds `readings` (in time order) to `monitor` with the shipment's
 /// `profile`.
 pub fn apply_readings(
@@ -432,6 +444,10 @@ pub fn alarm_context(
     profile: &TemperatureProfile,
 ) -> AlarmContext {
     let status = monitor.excursion_status(profile);
+    let limits = profile.limits();
+    let minutes = |d: Duration| d.as_seconds_f64() / 60.0;
+    let upper_share = super::excursion::budget_share(status.above, limits.upper.budget());
+    let lower_share = super::excursion::budget_share(status.below, limits.lower.budget());
     AlarmContext {
         reading_ts: latest.map(|r| r.ts),
         reading_id: latest.map(|r| r.reading_id.clone()),
@@ -442,9 +458,20 @@ pub fn alarm_context(
         vibration_g: latest.map(|r| r.vibration_g),
         peak_vibration_g: monitor.peak_vibration_g,
         mkt_c: monitor.mkt_c(),
-        excursion_minutes: status.cumulative.as_seconds_f64() / 60.0,
-        budget_minutes: profile.limits().excursion_budget_minutes,
+        excursion_minutes: minutes(status.cumulative),
+        budget_minutes: if lower_share > upper_share {
+            limits.lower.budget_minutes
+        } else {
+            limits.upper.budget_minutes
+        },
         budget_used: status.budget_used,
+        minutes_above: Some(minutes(status.above)),
+        minutes_below: Some(minutes(status.below)),
+        hot_zone_minutes: Some(minutes(status.hot_zone)),
+        cold_zone_minutes: Some(minutes(status.cold_zone)),
+        min_temperature_c: monitor.coverage.min_temperature_c,
+        max_temperature_c: monitor.coverage.max_temperature_c,
+        coverage: Some(monitor.coverage()),
     }
 }
 
@@ -488,6 +515,7 @@ pub fn history_expiry(reading: &Reading) -> OffsetDateTime {
 mod tests {
     use super::*;
     use crate::coldchain::alarm::{AlarmState, AlarmType, Severity};
+    use crate::coldchain::zone::Limit;
     use crate::fixtures::{T0, reading, shipment};
     use serde_json::json;
 
@@ -731,10 +759,11 @@ mod tests {
     #[test]
     fn applying_a_batch_yields_transitions_with_their_context_and_the_latest_reading() {
         let settings = MonitorSettings::default();
-        // 2 in range, 17 out (alarm due after 15 min), back in range, a crash
+        // 2 in range, 17 out (alarm due after 15 min), back in range for the
+        // 5 min the excursion takes to clear, a crash
         let mut temps = vec![(5.0, 0.2); 2];
         temps.extend(vec![(12.0, 0.2); 17]);
-        temps.push((5.0, 0.2));
+        temps.extend(vec![(5.0, 0.2); 5]);
         temps.push((5.0, 6.0));
         let readings = fridge_run(&temps);
         let mut monitor = ShipmentMonitor::new("shp-1");
@@ -757,6 +786,15 @@ mod tests {
         assert_eq!(context.excursion_minutes, 15.0);
         assert_eq!(context.budget_minutes, 60);
         assert_eq!(context.budget_used, 0.25);
+        assert_eq!(context.minutes_above, Some(15.0));
+        assert_eq!(context.minutes_below, Some(0.0));
+        assert_eq!(context.max_temperature_c, Some(12.0));
+        assert_eq!(context.coverage, Some(1.0));
+        let crossing = raised.0.alarm().crossing.expect("the limit crossed");
+        assert_eq!(
+            (crossing.limit, crossing.threshold_c, crossing.by_c),
+            (Limit::Upper, 8.0, 4.0)
+        );
         assert!(context.mkt_c.unwrap() > 5.0);
 
         let shock = applied
@@ -832,7 +870,7 @@ mod tests {
         let settings = MonitorSettings::default();
         let mut temps = vec![(5.0, 0.2); 2];
         temps.extend(vec![(12.0, 0.2); 18]);
-        temps.push((5.0, 0.2));
+        temps.extend(vec![(5.0, 0.2); 5]);
         let readings = fridge_run(&temps);
         let mut monitor = ShipmentMonitor::new("shp-1");
         let applied = apply_readings(&mut monitor, &readings, &FRIDGE, &settings);

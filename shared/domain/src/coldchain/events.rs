@@ -174,15 +174,38 @@ pub struct AlarmContext {
     /// Mean kinetic temperature of the trip so far, °C.
     #[serde(default)]
     pub mkt_c: Option<f64>,
-    /// Minutes out of range over the trip so far.
+    /// Minutes out of range over the trip so far, both sides.
     #[serde(default)]
     pub excursion_minutes: f64,
-    /// The profile's excursion budget, minutes.
+    /// The budget of the side most used, minutes.
     #[serde(default)]
     pub budget_minutes: u32,
-    /// Fraction of the budget used (1.0 = exhausted; may exceed 1).
+    /// Fraction of the budget used, the larger of the two sides (1.0 =
+    /// exhausted; may exceed 1).
     #[serde(default)]
     pub budget_used: f64,
+    /// Minutes above the range over the trip (`None` in events from before
+    /// the sides were told apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_above: Option<f64>,
+    /// Minutes below the range over the trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_below: Option<f64>,
+    /// Minutes in the hot zone over the trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_zone_minutes: Option<f64>,
+    /// Minutes in the cold zone over the trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_zone_minutes: Option<f64>,
+    /// Coldest and warmest reading of the trip, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_temperature_c: Option<f64>,
+    /// See `min_temperature_c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_temperature_c: Option<f64>,
+    /// Time with data over elapsed time, 0..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
 }
 
 /// One alarm event (the body of the SNS message).
@@ -263,7 +286,12 @@ impl AlarmEvent {
             profile: self.shipment.profile,
             peak_vibration_g: self.context.peak_vibration_g,
             crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
-            excursion_minutes: self.context.excursion_minutes,
+            excursion_minutes: self
+                .context
+                .minutes_above
+                .unwrap_or(self.context.excursion_minutes),
+            minutes_below_range: self.context.minutes_below,
+            cold_zone_minutes: self.context.cold_zone_minutes,
             mkt_c: self.context.mkt_c,
         }
     }
@@ -319,6 +347,7 @@ mod tests {
             value: 9.5,
             magnitude: 1.5,
             detail: "9.5 °C above 8 °C".into(),
+            crossing: None,
             at,
         }
     }
@@ -384,6 +413,7 @@ mod tests {
                 value: 7.0,
                 magnitude: 0.0,
                 detail: "trend".into(),
+                crossing: None,
                 at: t0,
             },
         );

@@ -2,8 +2,13 @@
 //!
 //! - [`mkt`]: mean kinetic temperature, computed incrementally
 //!   ([`MktAccumulator`]);
-//! - [`excursion`]: time out of range, continuous and cumulative
-//!   ([`ExcursionTracker`]);
+//! - [`excursion`]: time out of range per side, continuous and cumulative,
+//!   and in the profile's outer zones ([`ExcursionTracker`]);
+//! - [`zone`]: which limit or zone a temperature crossed, by how much
+//!   ([`Crossing`]);
+//! - [`clearing`]: the guard margin an excursion must clear by (hysteresis);
+//! - [`coverage`]: the learned reporting interval, data coverage, longest
+//!   gap, minimum and maximum ([`Coverage`]);
 //! - [`shock`]: vibration peaks above the crash threshold;
 //! - [`offline`]: silent devices while in transit;
 //! - [`trend`]: the pre-excursion warning from a least-squares trend;
@@ -24,13 +29,15 @@
 //!
 //! | alarm | raised | escalated | cleared |
 //! |---|---|---|---|
-//! | `TEMPERATURE_EXCURSION` | MAJOR, once out of range continuously for the profile's alarm delay | CRITICAL at [`CRITICAL_DELAY_FACTOR`] × the delay, or when the budget is exhausted | by the next in-range reading |
+//! | `TEMPERATURE_EXCURSION` | MAJOR, once out of range for the alarm delay of the side it is on; CRITICAL at once in an outer zone, after the zone's delay | CRITICAL at [`CRITICAL_DELAY_FACTOR`] × the delay, in an outer zone, or when a budget is exhausted | once back inside the range by the guard margin for [`DEFAULT_CLEAR_AFTER`] |
 //! | `BUDGET_EXHAUSTED` | CRITICAL, when the cumulative time out of range reaches the budget | — | never during the trip (the budget stays spent) |
 //! | `SHOCK` | CRITICAL, vibration above the crash threshold | — | by a reading after a quiet period with no crash |
 //! | `DEVICE_OFFLINE` | MAJOR, no reading for the offline delay while IN_TRANSIT | CRITICAL at 2× the delay | by the next reading, or when no longer in transit |
 //! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
+pub mod clearing;
+pub mod coverage;
 pub mod dashboard;
 pub mod detector;
 pub mod events;
@@ -43,16 +50,19 @@ pub mod risk;
 pub mod shock;
 pub mod tracking;
 pub mod trend;
+pub mod zone;
 
 use time::Duration;
 
 pub use alarm::{
     AckRefused, Alarm, AlarmBook, AlarmState, AlarmTransition, AlarmType, Severity, Signal,
 };
+pub use clearing::DEFAULT_CLEAR_MARGIN_C;
+pub use coverage::{Coverage, coverage_fraction};
 pub use events::{
     ALARM_EVENT_VERSION, AlarmContext, AlarmEvent, AlarmEventType, ShipmentSummary, alarm_event_id,
 };
-pub use excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
+pub use excursion::{Accounting, Band, ExcursionStatus, ExcursionTracker, Ignored};
 pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};
 pub use monitor::{Observation, ShipmentMonitor};
 pub use offline::{DEFAULT_OFFLINE_AFTER, offline_for, offline_signal};
@@ -66,10 +76,21 @@ pub use risk::{
 };
 pub use shock::{DEFAULT_CRASH_THRESHOLD_G, is_crash, shock_signal};
 pub use trend::{Forecast, TrendWindow, pre_excursion_signal};
+pub use zone::{Crossing, Limit, ZoneBand};
 
-/// Longest interval between two readings attributed to the later one (see
-/// [`excursion`]): a silent device does not add hours of excursion or MKT time.
+/// Least cap of the interval attributed to a reading (see [`excursion`] and
+/// [`coverage`]): a silent device does not add hours of excursion or MKT time.
 pub const DEFAULT_MAX_ATTRIBUTED_GAP: Duration = Duration::minutes(5);
+/// Longest interval attributed to a reading before the device's reporting
+/// interval is known: the slowest rate a logger is expected to report at.
+pub const DEFAULT_MAX_REPORTING_INTERVAL: Duration = Duration::minutes(15);
+/// How long readings must stay well inside the range before an excursion
+/// clears (see [`clearing`]).
+pub const DEFAULT_CLEAR_AFTER: Duration = Duration::minutes(5);
+/// How long after the start of a shipment (its dispatch) readings out of
+/// range raise no temperature alarm and count as in range, while the load
+/// settles. Outer zones count at once.
+pub const DEFAULT_START_UP_IGNORE: Duration = Duration::minutes(10);
 /// A shock alarm clears on the first reading at least this long after the last crash.
 pub const DEFAULT_SHOCK_QUIET_PERIOD: Duration = Duration::minutes(10);
 /// How far back the trend looks.
@@ -87,8 +108,17 @@ pub const CRITICAL_DELAY_FACTOR: i32 = 2;
 /// The tunable parameters of the rules (not stored; configuration).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MonitorSettings {
-    /// See [`DEFAULT_MAX_ATTRIBUTED_GAP`].
+    /// Least cap of an attributed interval (see [`DEFAULT_MAX_ATTRIBUTED_GAP`]
+    /// and [`coverage`]).
     pub max_attributed_gap: Duration,
+    /// See [`DEFAULT_MAX_REPORTING_INTERVAL`].
+    pub max_reporting_interval: Duration,
+    /// See [`DEFAULT_CLEAR_MARGIN_C`].
+    pub clear_margin_c: f64,
+    /// See [`DEFAULT_CLEAR_AFTER`].
+    pub clear_after: Duration,
+    /// See [`DEFAULT_START_UP_IGNORE`].
+    pub start_up_ignore: Duration,
     /// Crash threshold in g (see [`DEFAULT_CRASH_THRESHOLD_G`]).
     pub crash_threshold_g: f64,
     /// See [`DEFAULT_SHOCK_QUIET_PERIOD`].
@@ -109,6 +139,10 @@ impl Default for MonitorSettings {
     fn default() -> Self {
         Self {
             max_attributed_gap: DEFAULT_MAX_ATTRIBUTED_GAP,
+            max_reporting_interval: DEFAULT_MAX_REPORTING_INTERVAL,
+            clear_margin_c: DEFAULT_CLEAR_MARGIN_C,
+            clear_after: DEFAULT_CLEAR_AFTER,
+            start_up_ignore: DEFAULT_START_UP_IGNORE,
             crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
             shock_quiet_period: DEFAULT_SHOCK_QUIET_PERIOD,
             offline_after: DEFAULT_OFFLINE_AFTER,

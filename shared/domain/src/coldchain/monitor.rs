@@ -2,23 +2,28 @@
 //! reading.
 //!
 //! For each new reading, in this order: the device is back (clears
-//! DEVICE_OFFLINE), the excursion tracker and the MKT are advanced (the
-//! interval since the previous reading, capped at
-//! [`MonitorSettings::max_attributed_gap`], is attributed to this reading's
-//! temperature), then the excursion, budget, shock and trend signals are
-//! applied to the [`AlarmBook`]. A reading already seen (same `reading_id` as
+//! DEVICE_OFFLINE), the excursion tracker, the coverage and the MKT are
+//! advanced (the interval since the previous reading, capped by the device's
+//! learned reporting interval — see [`super::coverage`] — is attributed to
+//! this reading's temperature), then the excursion, budget, shock and trend
+//! signals are applied to the [`AlarmBook`]. Readings within the start-up
+//! period after the shipment's start ([`ShipmentMonitor::started_at`],
+//! [`MonitorSettings::start_up_ignore`]) raise no temperature alarm unless
+//! they are in an outer zone. A reading already seen (same `reading_id` as
 //! the last one, or `ts` not after the last processed) changes nothing and
 //! yields no transition, so replaying a batch is harmless.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::alarm::{AckRefused, AlarmBook, AlarmTransition, AlarmType, Severity, Signal};
-use super::excursion::{Band, ExcursionStatus, ExcursionTracker, Ignored};
+use super::coverage::{Coverage, coverage_fraction};
+use super::excursion::{Accounting, Band, ExcursionStatus, ExcursionTracker, Ignored};
 use super::mkt::MktAccumulator;
 use super::offline::offline_signal;
 use super::shock::shock_signal;
 use super::trend::{TrendWindow, pre_excursion_signal};
+use super::zone::Crossing;
 use super::{CRITICAL_DELAY_FACTOR, MonitorSettings};
 use crate::shipment::{ProfileLimits, ShipmentState, TemperatureProfile};
 use crate::telemetry::Reading;
@@ -31,8 +36,15 @@ pub struct ShipmentMonitor {
     /// Id of the last reading applied.
     #[serde(default)]
     pub last_reading_id: Option<String>,
+    /// When the shipment started (its dispatch): the start-up period counts
+    /// from here. Set by the detector from the shipment.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
     /// Time out of range.
     pub excursion: ExcursionTracker,
+    /// Reporting interval, gaps, minimum and maximum.
+    #[serde(default)]
+    pub coverage: Coverage,
     /// Mean kinetic temperature so far.
     pub mkt: MktAccumulator,
     /// Recent samples for the trend.
@@ -77,6 +89,17 @@ impl ShipmentMonitor {
         self.excursion.status(&profile.limits())
     }
 
+    /// Time with data over the time from the first to the last reading.
+    pub fn coverage(&self) -> f64 {
+        coverage_fraction(self.excursion.attributed(), self.excursion.elapsed())
+    }
+
+    /// Whether a reading at `ts` falls in the start-up period.
+    pub fn is_settling(&self, ts: OffsetDateTime, settings: &MonitorSettings) -> bool {
+        self.started_at
+            .is_some_and(|start| ts < start + settings.start_up_ignore)
+    }
+
     /// Applies one reading (see the module docs).
     pub fn observe(
         &mut self,
@@ -95,50 +118,49 @@ impl ShipmentMonitor {
         // judged in order by when it counts: never later than its receipt
         let ts = reading.effective_ts();
         let temperature = reading.temperature_c;
-        let status =
-            match self
-                .excursion
-                .observe(ts, temperature, &limits, settings.max_attributed_gap)
-            {
-                Ok(status) => status,
-                Err(ignored) => {
-                    return Observation {
-                        ignored: Some(ignored),
-                        transitions: Vec::new(),
-                    };
-                }
-            };
+        let settling = self.is_settling(ts, settings);
+        let accounting = Accounting {
+            max_gap: self
+                .coverage
+                .cap(settings.max_attributed_gap, settings.max_reporting_interval),
+            clear_margin_c: settings.clear_margin_c,
+            clear_after: settings.clear_after,
+            settling,
+        };
+        let status = match self
+            .excursion
+            .observe(ts, temperature, &limits, &accounting)
+        {
+            Ok(status) => status,
+            Err(ignored) => {
+                return Observation {
+                    ignored: Some(ignored),
+                    transitions: Vec::new(),
+                };
+            }
+        };
         self.last_reading_id = Some(reading.reading_id.clone());
         self.peak_vibration_g = Some(
             self.peak_vibration_g
                 .map_or(reading.vibration_g, |peak| peak.max(reading.vibration_g)),
         );
-        if let Some(previous) = previous {
-            let interval = (ts - previous).min(settings.max_attributed_gap);
+        self.coverage
+            .record(previous.map(|previous| ts - previous), temperature);
+        if previous.is_some() {
             // A refused interval (e.g. a zero gap setting) simply adds nothing.
-            let _ = self.mkt.add(temperature, interval);
+            let _ = self.mkt.add(temperature, status.interval);
         }
-        self.trend.push(ts, temperature, settings.trend_window);
+        if !settling {
+            // the load settling is no trend
+            self.trend.push(ts, temperature, settings.trend_window);
+        }
 
         let mut signals = vec![Signal::Absent {
             alarm_type: AlarmType::DeviceOffline,
             at: ts,
         }];
         signals.extend(excursion_signal(&status, temperature, &limits, ts));
-        if status.budget_exhausted && status.band.is_out() {
-            signals.push(Signal::Present {
-                alarm_type: AlarmType::BudgetExhausted,
-                severity: Severity::Critical,
-                value: status.budget_used,
-                magnitude: status.budget_used,
-                detail: format!(
-                    "{:.0} of {} min out of range used",
-                    status.cumulative.as_seconds_f64() / 60.0,
-                    limits.excursion_budget_minutes
-                ),
-                at: ts,
-            });
-        }
+        signals.extend(budget_signal(&status, &limits, ts));
         signals.extend(shock_signal(
             reading.vibration_g,
             ts,
@@ -146,18 +168,20 @@ impl ShipmentMonitor {
             settings.shock_quiet_period,
             self.alarms.get(AlarmType::Shock),
         ));
-        let forecast = self.trend.forecast(
-            &limits,
-            settings.trend_horizon,
-            settings.trend_min_samples,
-            settings.trend_min_span,
-        );
-        signals.extend(pre_excursion_signal(
-            temperature,
-            ts,
-            &limits,
-            forecast.as_ref(),
-        ));
+        if !settling {
+            let forecast = self.trend.forecast(
+                &limits,
+                settings.trend_horizon,
+                settings.trend_min_samples,
+                settings.trend_min_span,
+            );
+            signals.extend(pre_excursion_signal(
+                temperature,
+                ts,
+                &limits,
+                forecast.as_ref(),
+            ));
+        }
 
         let transitions = signals
             .into_iter()
@@ -192,34 +216,45 @@ impl ShipmentMonitor {
     }
 }
 
-/// The TEMPERATURE_EXCURSION signal: present once due (MAJOR, CRITICAL at
-/// [`CRITICAL_DELAY_FACTOR`] × the delay or with the budget exhausted), absent
-/// in range, nothing while out of range but not yet due.
+fn minutes(duration: Duration) -> f64 {
+    duration.as_seconds_f64() / 60.0
+}
+
+/// The TEMPERATURE_EXCURSION signal: present once due (MAJOR after the
+/// delay of the side the reading is on; CRITICAL at [`CRITICAL_DELAY_FACTOR`]
+/// × that delay, in an outer zone after its delay, or with a budget
+/// exhausted), absent once the episode is over (back well inside the range
+/// for the clearing time), nothing in between.
 fn excursion_signal(
     status: &ExcursionStatus,
     temperature_c: f64,
     limits: &ProfileLimits,
     at: OffsetDateTime,
 ) -> Option<Signal> {
-    if !status.band.is_out() {
+    if !status.in_episode() && !status.band.is_out() {
         return Some(Signal::Absent {
             alarm_type: AlarmType::TemperatureExcursion,
             at,
         });
     }
-    if !status.alarm_due {
+    let rule = status.band.rule(limits)?;
+    if !status.alarm_due && !status.zone_due {
         return None;
     }
-    let critical_after = limits.alarm_delay() * CRITICAL_DELAY_FACTOR;
-    let severity = if status.continuous >= critical_after || status.budget_exhausted {
+    let severity = if status.zone_due
+        || status.continuous >= rule.delay() * CRITICAL_DELAY_FACTOR
+        || status.budget_exhausted
+    {
         Severity::Critical
     } else {
         Severity::Major
     };
-    let side = if status.band == Band::Above {
-        "above"
+    let crossing = Crossing::of(temperature_c, limits);
+    let crossed = crossing.map_or_else(String::new, |c| format!("{}, ", c.describe()));
+    let run = if status.zone_due {
+        format!("{:.0} min in the zone", minutes(status.zone_run))
     } else {
-        "below"
+        format!("{:.0} min out of range", minutes(status.continuous))
     };
     Some(Signal::Present {
         alarm_type: AlarmType::TemperatureExcursion,
@@ -227,11 +262,38 @@ fn excursion_signal(
         value: temperature_c,
         magnitude: Band::deviation(temperature_c, limits),
         detail: format!(
-            "{temperature_c:.1} °C, {side} {}–{} °C for {:.0} min",
-            limits.min_c,
-            limits.max_c,
-            status.continuous.as_seconds_f64() / 60.0
+            "{temperature_c:.1} °C: {crossed}range {}–{} °C; {run}",
+            limits.min_c, limits.max_c
         ),
+        crossing,
+        at,
+    })
+}
+
+/// The BUDGET_EXHAUSTED signal: present while out of range with a side's
+/// budget spent (it never clears during the trip).
+fn budget_signal(
+    status: &ExcursionStatus,
+    limits: &ProfileLimits,
+    at: OffsetDateTime,
+) -> Option<Signal> {
+    if !(status.budget_exhausted && status.band.is_out()) {
+        return None;
+    }
+    let side = |name: &str, used: Duration, budget: u32| {
+        format!("{:.0} of {budget} min {name} the range", minutes(used))
+    };
+    Some(Signal::Present {
+        alarm_type: AlarmType::BudgetExhausted,
+        severity: Severity::Critical,
+        value: status.budget_used,
+        magnitude: status.budget_used,
+        detail: format!(
+            "budget used: {}; {}",
+            side("above", status.above, limits.upper.budget_minutes),
+            side("below", status.below, limits.lower.budget_minutes)
+        ),
+        crossing: None,
         at,
     })
 }
@@ -240,6 +302,7 @@ fn excursion_signal(
 mod tests {
     use super::*;
     use crate::coldchain::alarm::AlarmState;
+    use crate::coldchain::zone::Limit;
     use crate::telemetry::READING_SCHEMA_VERSION;
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
@@ -313,10 +376,19 @@ mod tests {
         let t = feed(&mut m, 34, &[9.5]);
         assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "ESCALATED")]);
         assert_eq!(t[0].alarm().severity, Severity::Critical);
-        // back in range
-        let t = feed(&mut m, 35, &[6.0]);
-        assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "CLEARED")]);
-        assert!(m.alarms.active.is_empty());
+        // back in range: cleared once 5 min well inside
+        let excursion = |t: Vec<AlarmTransition>| -> Vec<(AlarmType, &'static str)> {
+            kinds(&t)
+                .into_iter()
+                .filter(|(kind, _)| *kind == AlarmType::TemperatureExcursion)
+                .collect()
+        };
+        assert_eq!(excursion(feed(&mut m, 35, &[6.0; 4])), []);
+        assert_eq!(
+            excursion(feed(&mut m, 39, &[6.0])),
+            [(AlarmType::TemperatureExcursion, "CLEARED")]
+        );
+        assert!(m.alarms.get(AlarmType::TemperatureExcursion).is_none());
         let mkt = m.mkt_c().unwrap();
         assert!(mkt > 5.0 && mkt < 10.0, "{mkt}");
     }
@@ -340,10 +412,185 @@ mod tests {
         let budget = m.alarms.get(AlarmType::BudgetExhausted).unwrap();
         assert_eq!(budget.severity, Severity::Critical);
         // back in range: the excursion clears, the budget stays spent
-        let r = reading(26 * 60, 5.0, 0.1);
-        let t = m.observe(&r, &profile, &settings).transitions;
+        let t: Vec<_> = (26..=30)
+            .flat_map(|minute| {
+                let r = reading(minute * 60, 5.0, 0.1);
+                m.observe(&r, &profile, &settings).transitions
+            })
+            .filter(|t| t.alarm().alarm_type != AlarmType::PreExcursion)
+            .collect();
         assert_eq!(kinds(&t), [(AlarmType::TemperatureExcursion, "CLEARED")]);
         assert!(m.alarms.get(AlarmType::BudgetExhausted).is_some());
+    }
+
+    /// Feeds one reading every `step_s` seconds from `from_s` and collects
+    /// every transition.
+    fn feed_every(
+        monitor: &mut ShipmentMonitor,
+        profile: &TemperatureProfile,
+        settings: &MonitorSettings,
+        from_s: i64,
+        step_s: i64,
+        temps: &[f64],
+    ) -> Vec<AlarmTransition> {
+        temps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| {
+                let r = reading(from_s + i as i64 * step_s, *t, 0.2);
+                monitor.observe(&r, profile, settings).transitions
+            })
+            .collect()
+    }
+
+    /// The excursion alarms raised.
+    fn raised(transitions: &[AlarmTransition]) -> Vec<&AlarmTransition> {
+        transitions
+            .iter()
+            .filter(|t| {
+                t.kind() == "RAISED" && t.alarm().alarm_type == AlarmType::TemperatureExcursion
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_freeze_is_critical_at_once_and_says_how_far_below_the_cold_zone() {
+        // a 2–8 °C vaccine at −10 °C for 14 minutes, one reading a minute
+        let mut m = ShipmentMonitor::new("shp-1");
+        feed(&mut m, 0, &[5.0; 3]);
+        let t = feed(&mut m, 3, &[-10.0; 14]);
+        let raised = raised(&t);
+        assert_eq!(raised.len(), 1, "{:?}", kinds(&t));
+        let alarm = raised[0].alarm();
+        assert_eq!(alarm.alarm_type, AlarmType::TemperatureExcursion);
+        assert_eq!(alarm.severity, Severity::Critical);
+        assert_eq!(
+            alarm.raised_at,
+            T0 + Duration::minutes(3),
+            "at the first freezing reading"
+        );
+        let crossing = alarm.crossing.unwrap();
+        assert_eq!(crossing.limit, Limit::ColdZone);
+        assert!((crossing.by_c - 10.0).abs() < 1e-9);
+        assert!(
+            alarm.detail.contains("10.0 °C below the 0 °C cold zone"),
+            "{}",
+            alarm.detail
+        );
+        let status = m.excursion_status(&FRIDGE);
+        assert_eq!(status.cold_zone, Duration::minutes(14));
+        assert_eq!(status.below, Duration::minutes(14));
+    }
+
+    #[test]
+    fn thirty_degrees_is_critical_after_the_hot_zones_delay() {
+        let mut m = ShipmentMonitor::new("shp-1");
+        feed(&mut m, 0, &[5.0; 3]);
+        let t = feed(&mut m, 3, &[30.0; 14]);
+        let raised = raised(&t);
+        assert_eq!(raised.len(), 1, "{:?}", kinds(&t));
+        assert_eq!(raised[0].alarm().severity, Severity::Critical);
+        // the first hot reading (minute 3) counts the minute before it: the
+        // zone's 5 min are due at minute 7
+        assert_eq!(raised[0].alarm().raised_at, T0 + Duration::minutes(7));
+        assert_eq!(raised[0].alarm().crossing.unwrap().limit, Limit::HotZone);
+    }
+
+    #[test]
+    fn below_the_range_alarms_after_the_lower_delay() {
+        // 1 °C: too cold but not freezing; the lower side's delay is 5 min
+        let mut m = ShipmentMonitor::new("shp-1");
+        feed(&mut m, 0, &[5.0]);
+        let t = feed(&mut m, 1, &[1.0; 5]);
+        let raised = raised(&t);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].alarm().severity, Severity::Major);
+        assert_eq!(raised[0].alarm().crossing.unwrap().limit, Limit::Lower);
+        assert_eq!(raised[0].alarm().raised_at, T0 + Duration::minutes(5));
+    }
+
+    #[test]
+    fn noise_around_a_limit_raises_one_alarm_not_a_series() {
+        // 16 min just above 8 °C, then one reading just below, four times over
+        let mut temps = Vec::new();
+        for _ in 0..4 {
+            temps.extend([8.4; 16]);
+            temps.push(7.9);
+        }
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        let mut t = feed_every(&mut m, &FRIDGE, &settings, 0, 60, &[5.0]);
+        t.extend(feed_every(&mut m, &FRIDGE, &settings, 60, 60, &temps));
+        assert_eq!(raised(&t).len(), 1, "{:?}", kinds(&t));
+        assert!(!kinds(&t).contains(&(AlarmType::TemperatureExcursion, "CLEARED")));
+        // without the guard margin and clearing time, the same noise is a series
+        let bare = MonitorSettings {
+            clear_margin_c: 0.0,
+            clear_after: Duration::ZERO,
+            ..settings
+        };
+        let mut m = ShipmentMonitor::new("shp-1");
+        let mut t = feed_every(&mut m, &FRIDGE, &bare, 0, 60, &[5.0]);
+        t.extend(feed_every(&mut m, &FRIDGE, &bare, 60, 60, &temps));
+        assert_eq!(raised(&t).len(), 4, "{:?}", kinds(&t));
+    }
+
+    #[test]
+    fn a_logger_reporting_every_15_minutes_has_its_intervals_counted() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        let t = feed_every(&mut m, &FRIDGE, &settings, 0, 900, &[5.0, 9.0]);
+        let raised = raised(&t);
+        assert_eq!(raised.len(), 1, "15 min out of range at the second reading");
+        assert_eq!(raised[0].alarm().raised_at, T0 + Duration::minutes(15));
+        feed_every(&mut m, &FRIDGE, &settings, 1800, 900, &[9.0, 5.0, 5.0]);
+        let status = m.excursion_status(&FRIDGE);
+        assert_eq!(status.above, Duration::minutes(30));
+        assert_eq!(m.coverage.reporting_interval(), Some(Duration::minutes(15)));
+        assert_eq!(m.coverage(), 1.0);
+        assert_eq!(m.coverage.longest_gap(), Duration::minutes(15));
+        assert_eq!(m.coverage.max_temperature_c, Some(9.0));
+    }
+
+    #[test]
+    fn coverage_shows_a_silence_at_one_hertz() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        let temps = [5.0; 30];
+        feed_every(&mut m, &FRIDGE, &settings, 0, 1, &temps);
+        // an hour of silence, then 30 more seconds
+        feed_every(&mut m, &FRIDGE, &settings, 3629, 1, &temps);
+        assert_eq!(m.coverage.longest_gap(), Duration::seconds(3600));
+        let expected = (29.0 + 300.0 + 29.0) / 3658.0;
+        assert!((m.coverage() - expected).abs() < 1e-9, "{}", m.coverage());
+    }
+
+    #[test]
+    fn the_start_up_period_raises_no_band_alarm_but_a_freeze_still_counts() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        m.started_at = Some(T0);
+        // the load settles from 14 °C during the first 10 minutes
+        let settling: Vec<f64> = (0..10).map(|i| 14.0 - f64::from(i) * 0.9).collect();
+        let t = feed_every(&mut m, &FRIDGE, &settings, 0, 60, &settling);
+        assert!(t.is_empty(), "{:?}", kinds(&t));
+        assert_eq!(m.excursion_status(&FRIDGE).cumulative, Duration::ZERO);
+        let t = feed_every(&mut m, &FRIDGE, &settings, 600, 60, &[5.0; 5]);
+        assert!(t.is_empty());
+
+        let mut frozen = ShipmentMonitor::new("shp-2");
+        frozen.started_at = Some(T0);
+        let t = feed_every(&mut frozen, &FRIDGE, &settings, 0, 60, &[5.0, -3.0]);
+        assert_eq!(
+            raised(&t).len(),
+            1,
+            "a freeze while loading is still a freeze"
+        );
+        // after the start-up period the band counts again
+        let mut late = ShipmentMonitor::new("shp-3");
+        late.started_at = Some(T0);
+        let t = feed_every(&mut late, &FRIDGE, &settings, 600, 60, &[12.0; 16]);
+        assert_eq!(raised(&t).len(), 1);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn offline_signal(
                 value: minutes,
                 magnitude: minutes,
                 detail: format!("no reading for {minutes:.0} min"),
+                crossing: None,
                 at: now,
             }
         }

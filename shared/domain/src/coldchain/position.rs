@@ -96,6 +96,12 @@ pub struct ProfileBand {
     pub min_c: f64,
     /// Highest allowed temperature, °C.
     pub max_c: f64,
+    /// The hot zone starts above this temperature, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_zone_c: Option<f64>,
+    /// The cold zone starts below this temperature, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_zone_c: Option<f64>,
 }
 
 impl From<&TemperatureProfile> for ProfileBand {
@@ -105,6 +111,8 @@ impl From<&TemperatureProfile> for ProfileBand {
             kind: profile.kind().to_owned(),
             min_c: limits.min_c,
             max_c: limits.max_c,
+            hot_zone_c: limits.hot_zone.map(|zone| zone.limit_c),
+            cold_zone_c: limits.cold_zone.map(|zone| zone.limit_c),
         }
     }
 }
@@ -144,8 +152,30 @@ pub struct ColdChainStatus {
     pub mkt_c: Option<f64>,
     /// Minutes out of range over the trip so far.
     pub excursion_minutes: f64,
-    /// The profile's excursion budget, minutes.
+    /// The profile's excursion budget, both sides, minutes.
     pub budget_minutes: f64,
+    /// Minutes above the range over the trip so far.
+    #[serde(default)]
+    pub minutes_above: f64,
+    /// Minutes below the range over the trip so far.
+    #[serde(default)]
+    pub minutes_below: f64,
+    /// Fraction of the budget used, the larger of the two sides.
+    #[serde(default)]
+    pub budget_used: f64,
+    /// Time with data over the time from the first to the last reading, 0..=1
+    /// (`None` before the first reading).
+    #[serde(default)]
+    pub coverage: Option<f64>,
+    /// The longest silence between two readings, minutes.
+    #[serde(default)]
+    pub longest_gap_minutes: f64,
+    /// The coldest reading of the trip, °C.
+    #[serde(default)]
+    pub min_temperature_c: Option<f64>,
+    /// The warmest reading of the trip, °C.
+    #[serde(default)]
+    pub max_temperature_c: Option<f64>,
     /// The profile's kind and range.
     pub profile: ProfileBand,
     /// The active alarms, most severe first (then oldest first).
@@ -157,20 +187,11 @@ impl ColdChainStatus {
     /// shipment with `profile`.
     pub fn of(tracking: Option<&Tracking>, profile: &TemperatureProfile) -> Self {
         let limits = profile.limits();
-        let (latest, mkt_c, excursion_minutes, mut alarms) = match tracking {
-            Some(tracking) => (
-                tracking.latest.as_ref().map(Position::from),
-                tracking.monitor.mkt_c().filter(|mkt| mkt.is_finite()),
-                tracking
-                    .monitor
-                    .excursion_status(profile)
-                    .cumulative
-                    .as_seconds_f64()
-                    / 60.0,
-                tracking.monitor.alarms.active.clone(),
-            ),
-            None => (None, None, 0.0, Vec::new()),
-        };
+        let minutes = |d: time::Duration| d.as_seconds_f64() / 60.0;
+        let monitor = tracking.map(|tracking| &tracking.monitor);
+        let status = monitor.map(|monitor| monitor.excursion_status(profile));
+        let latest = tracking.and_then(|t| t.latest.as_ref().map(Position::from));
+        let mut alarms = monitor.map_or_else(Vec::new, |m| m.alarms.active.clone());
         alarms.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -179,9 +200,18 @@ impl ColdChainStatus {
         });
         Self {
             latest,
-            mkt_c,
-            excursion_minutes,
-            budget_minutes: f64::from(limits.excursion_budget_minutes),
+            mkt_c: monitor.and_then(|m| m.mkt_c().filter(|mkt| mkt.is_finite())),
+            excursion_minutes: status.map_or(0.0, |s| minutes(s.cumulative)),
+            budget_minutes: f64::from(limits.total_budget_minutes()),
+            minutes_above: status.map_or(0.0, |s| minutes(s.above)),
+            minutes_below: status.map_or(0.0, |s| minutes(s.below)),
+            budget_used: status.map_or(0.0, |s| s.budget_used),
+            coverage: monitor
+                .filter(|m| m.last_reading_at().is_some())
+                .map(|m| m.coverage()),
+            longest_gap_minutes: monitor.map_or(0.0, |m| minutes(m.coverage.longest_gap())),
+            min_temperature_c: monitor.and_then(|m| m.coverage.min_temperature_c),
+            max_temperature_c: monitor.and_then(|m| m.coverage.max_temperature_c),
             profile: ProfileBand::from(profile),
             active_alarms: alarms.iter().map(AlarmSummary::from).collect(),
         }
@@ -306,9 +336,10 @@ mod tests {
         );
         assert_eq!(
             json["profile"],
-            json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0})
+            json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0,
+                   "hot_zone_c": 25.0, "cold_zone_c": 0.0})
         );
-        assert_eq!(json["budget_minutes"], 60.0);
+        assert_eq!(json["budget_minutes"], 75.0);
         // one minute at 9.5 °C, attributed to the reading that saw it
         assert_eq!(json["excursion_minutes"], 1.0);
         let mkt = json["mkt_c"].as_f64().unwrap();
@@ -324,7 +355,7 @@ mod tests {
             "the short form: {alarms:?}"
         );
         let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 14, "exactly the contract's fields: {keys:?}");
+        assert_eq!(keys.len(), 21, "exactly the contract's fields: {keys:?}");
     }
 
     #[test]
@@ -365,13 +396,15 @@ mod tests {
         assert_eq!(status.latest, None);
         assert_eq!(status.mkt_c, None);
         assert_eq!(status.excursion_minutes, 0.0);
-        assert_eq!(status.budget_minutes, 30.0);
+        assert_eq!(status.budget_minutes, 270.0, "30 above and 240 below");
         assert_eq!(
             status.profile,
             ProfileBand {
                 kind: "FROZEN".into(),
                 min_c: -25.0,
-                max_c: -15.0
+                max_c: -15.0,
+                hot_zone_c: Some(-10.0),
+                cold_zone_c: None,
             }
         );
         assert!(status.active_alarms.is_empty());
@@ -379,7 +412,7 @@ mod tests {
         let status = ColdChainStatus::of(None, &custom);
         assert_eq!(status.profile.kind, "CUSTOM");
         assert_eq!((status.profile.min_c, status.profile.max_c), (-20.0, -10.0));
-        assert_eq!(status.budget_minutes, 45.0);
+        assert_eq!(status.budget_minutes, 90.0, "45 on each side");
     }
 
     #[test]

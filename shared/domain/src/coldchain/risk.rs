@@ -3,14 +3,15 @@
 //!
 //! Pure: [`estimate_risk`] takes a [`RiskInput`] (what a risk calculator
 //! knows after an alarm, or what a manager asks in a what-if question) and
-//! returns a [`RiskEstimate`]. Three parts, each a fraction of the cargo
+//! returns a [`RiskEstimate`]. Four parts, each a fraction of the cargo
 //! value in 0..=1:
 //!
 //! | part | curve |
 //! |---|---|
 //! | [`RiskComponent::Crash`] | 0 at or below the crash threshold; [`CRASH_DAMAGE_PER_G`] per g above it, capped at [`CRASH_DAMAGE_CAP`] |
-//! | [`RiskComponent::ExcursionSpoilage`] | with `u` = minutes out of range ÷ the profile's budget: 0 while `u` ≤ [`EXCURSION_FREE_SHARE`], then `((u − free) / (1 − free))²`, 1 (total loss) once the budget is exhausted |
-//! | [`RiskComponent::MktSpoilage`] | 0 while the MKT is at or below the profile's `max_c`; [`MKT_SPOILAGE_PER_C`] per °C above it, up to 1. An MKT below the range adds nothing (cold exposure counts through the excursion minutes) |
+//! | [`RiskComponent::ExcursionSpoilage`] | with `u` = minutes above the range ÷ the upper budget: 0 while `u` ≤ [`EXCURSION_FREE_SHARE`], then `((u − free) / (1 − free))²`, 1 (total loss) once the budget is exhausted |
+//! | [`RiskComponent::ColdSpoilage`] | the same curve for minutes below the range ÷ the lower budget; 1 (total loss) after any minute in the profile's cold zone (frozen goods that must not freeze) |
+//! | [`RiskComponent::MktSpoilage`] | 0 while the MKT is at or below the profile's `max_c`; [`MKT_SPOILAGE_PER_C`] per °C above it, up to 1. An MKT below the range adds nothing here (cold exposure is the cold part) |
 //!
 //! The parts overlap (crushed goods cannot also spoil), so they are combined
 //! as independent losses: total = 1 − Π(1 − fᵢ). The total never exceeds the
@@ -62,7 +63,8 @@ pub const MIN_RISK_CRASH_THRESHOLD_G: f64 = 0.1;
 ///
 /// JSON: `{"cargo_value": {"amount": "48000.00", "currency": "EUR"},
 /// "profile": {"kind": "REFRIGERATED"}, "peak_vibration_g": 6.0,
-/// "excursion_minutes": 30, "mkt_c": 9.1}`; all but `cargo_value` and
+/// "excursion_minutes": 30, "minutes_below_range": 4, "cold_zone_minutes": 0,
+/// "mkt_c": 9.1}`; all but `cargo_value` and
 /// `profile` are optional. Check it with [`RiskInput::problems`] (done by
 /// [`estimate_risk`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,9 +80,19 @@ pub struct RiskInput {
     /// Crash threshold, g (default [`DEFAULT_CRASH_THRESHOLD_G`]).
     #[serde(default = "default_crash_threshold_g")]
     pub crash_threshold_g: f64,
-    /// Cumulative minutes out of range over the trip (default 0).
+    /// Cumulative minutes above the range over the trip (default 0). When
+    /// `minutes_below_range` is not given, the minutes out of range on either
+    /// side, judged against the upper budget (the estimate before the sides
+    /// were told apart).
     #[serde(default)]
     pub excursion_minutes: f64,
+    /// Cumulative minutes below the range over the trip, judged against the
+    /// lower budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_below_range: Option<f64>,
+    /// Minutes in the profile's cold zone (any is a total loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_zone_minutes: Option<f64>,
     /// Mean kinetic temperature of the trip so far, °C (`None`: unknown).
     #[serde(default)]
     pub mkt_c: Option<f64>,
@@ -96,8 +108,10 @@ fn default_crash_threshold_g() -> f64 {
 pub enum RiskComponent {
     /// Damage from a shock above the crash threshold.
     Crash,
-    /// Spoilage from minutes out of range against the excursion budget.
+    /// Spoilage from minutes above the range against the upper budget.
     ExcursionSpoilage,
+    /// Spoilage from minutes below the range, or any time in the cold zone.
+    ColdSpoilage,
     /// Spoilage from a mean kinetic temperature above the range.
     MktSpoilage,
 }
@@ -122,7 +136,8 @@ pub struct RiskEstimate {
     pub currency: String,
     /// The cargo value at the estimate's scale, e.g. `"48000.00"`.
     pub cargo_value: String,
-    /// Crash, excursion spoilage and MKT spoilage, always in that order.
+    /// Crash, excursion (warm) spoilage, cold spoilage and MKT spoilage,
+    /// always in that order.
     pub parts: Vec<RiskPart>,
     /// Combined share lost: 1 − Π(1 − fᵢ), 0..=1.
     pub total_fraction: f64,
@@ -189,12 +204,20 @@ impl RiskInput {
                 ),
             ));
         }
-        let minutes = self.excursion_minutes;
-        if !(minutes.is_finite() && (0.0..=MAX_RISK_EXCURSION_MINUTES).contains(&minutes)) {
-            errors.push(FieldError::new(
-                "excursion_minutes",
-                format!("must be a number of minutes between 0 and {MAX_RISK_EXCURSION_MINUTES}"),
-            ));
+        for (field, minutes) in [
+            ("excursion_minutes", Some(self.excursion_minutes)),
+            ("minutes_below_range", self.minutes_below_range),
+            ("cold_zone_minutes", self.cold_zone_minutes),
+        ] {
+            let Some(minutes) = minutes else { continue };
+            if !(minutes.is_finite() && (0.0..=MAX_RISK_EXCURSION_MINUTES).contains(&minutes)) {
+                errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "must be a number of minutes between 0 and {MAX_RISK_EXCURSION_MINUTES}"
+                    ),
+                ));
+            }
         }
         let mkt_ok =
             |mkt: f64| mkt.is_finite() && (MIN_TEMPERATURE_C..=MAX_TEMPERATURE_C).contains(&mkt);
@@ -244,6 +267,15 @@ pub fn excursion_fraction(excursion_minutes: f64, budget_minutes: u32) -> f64 {
     }
     let over = ((used - EXCURSION_FREE_SHARE) / (1.0 - EXCURSION_FREE_SHARE)).max(0.0);
     (over * over).min(1.0)
+}
+
+/// Spoilage from the cold side (see the module table): the excursion curve
+/// over the lower budget, or total loss after any time in the cold zone.
+pub fn cold_fraction(minutes_below: f64, budget_minutes: u32, cold_zone_minutes: f64) -> f64 {
+    if cold_zone_minutes > 0.0 {
+        return 1.0;
+    }
+    excursion_fraction(minutes_below, budget_minutes)
 }
 
 /// Spoilage from the mean kinetic temperature (see the module table): 0 at or
@@ -327,12 +359,22 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
 
     let limits = input.profile.limits();
     let threshold = input.crash_threshold_g;
-    let used = budget_used(input.excursion_minutes, limits.excursion_budget_minutes);
+    let upper_budget = limits.upper.budget_minutes;
+    let lower_budget = limits.lower.budget_minutes;
+    let above = input.excursion_minutes;
+    let below = input.minutes_below_range.unwrap_or(0.0);
+    let frozen = input.cold_zone_minutes.unwrap_or(0.0);
     let fractions = [
         crash_fraction(input.peak_vibration_g, threshold),
-        excursion_fraction(input.excursion_minutes, limits.excursion_budget_minutes),
+        excursion_fraction(above, upper_budget),
+        cold_fraction(below, lower_budget, frozen),
         mkt_fraction(input.mkt_c, &limits),
     ];
+    let above_words = if input.minutes_below_range.is_some() {
+        "above the range"
+    } else {
+        "out of range"
+    };
     let bases = [
         match input.peak_vibration_g {
             None => "no vibration peak reported".to_owned(),
@@ -343,11 +385,20 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
             Some(g) => format!("peak {g:.1} g, at or below the {threshold:.1} g crash threshold"),
         },
         format!(
-            "{:.1} of {} budget minutes out of range ({:.0} % used)",
-            input.excursion_minutes,
-            limits.excursion_budget_minutes,
-            used * 100.0
+            "{above:.1} of {upper_budget} budget minutes {above_words} ({:.0} % used)",
+            budget_used(above, upper_budget) * 100.0
         ),
+        if frozen > 0.0 {
+            format!(
+                "{frozen:.1} min in the cold zone below {} °C: frozen",
+                limits.cold_zone.map_or(limits.min_c, |zone| zone.limit_c)
+            )
+        } else {
+            format!(
+                "{below:.1} of {lower_budget} budget minutes below the range ({:.0} % used)",
+                budget_used(below, lower_budget) * 100.0
+            )
+        },
         match input.mkt_c {
             None => "mean kinetic temperature unknown".to_owned(),
             Some(mkt) if mkt > limits.max_c => format!(
@@ -364,6 +415,7 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
     let components = [
         RiskComponent::Crash,
         RiskComponent::ExcursionSpoilage,
+        RiskComponent::ColdSpoilage,
         RiskComponent::MktSpoilage,
     ];
     let parts = components
@@ -385,12 +437,17 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
             CRASH_DAMAGE_CAP * 100.0
         ),
         format!(
-            "excursion spoilage: none while at most {:.0} % of the {}-minute budget is used; then rising quadratically to total loss when the budget is exhausted",
+            "excursion spoilage: none while at most {:.0} % of the {upper_budget}-minute budget above the range is used; then rising quadratically to total loss when the budget is exhausted",
             EXCURSION_FREE_SHARE * 100.0,
-            limits.excursion_budget_minutes
         ),
         format!(
-            "MKT spoilage: {:.0} % of the cargo value per °C of mean kinetic temperature above {:.1} °C, up to total loss; an MKT below the range adds nothing (cold exposure counts through the excursion minutes)",
+            "cold spoilage: the same curve over the {lower_budget}-minute budget below the range; total loss after any time in the cold zone{}",
+            limits
+                .cold_zone
+                .map_or_else(|| " (this profile has none)".to_owned(), |zone| format!(" (below {} °C)", zone.limit_c))
+        ),
+        format!(
+            "MKT spoilage: {:.0} % of the cargo value per °C of mean kinetic temperature above {:.1} °C, up to total loss; an MKT below the range adds nothing here (cold exposure is the cold part)",
             MKT_SPOILAGE_PER_C * 100.0,
             limits.max_c
         ),
@@ -412,6 +469,7 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shipment::CustomProfile;
     use proptest::prelude::*;
 
     fn money(amount: &str, currency: &str) -> Money {
@@ -428,6 +486,8 @@ mod tests {
             peak_vibration_g: None,
             crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
             excursion_minutes: 0.0,
+            minutes_below_range: None,
+            cold_zone_minutes: None,
             mkt_c: None,
         }
     }
@@ -458,7 +518,7 @@ mod tests {
             assert_eq!(estimate.total_fraction, 0.0);
             assert_eq!(estimate.cargo_value, "48000.00");
             assert_eq!(estimate.currency, "EUR");
-            assert_eq!(estimate.parts.len(), 3);
+            assert_eq!(estimate.parts.len(), 4);
             assert!(estimate.parts.iter().all(|p| p.amount == "0.00"));
         }
     }
@@ -606,15 +666,12 @@ mod tests {
     fn every_problem_is_reported_per_field() {
         let bad = RiskInput {
             cargo_value: money("-5", "eur"),
-            profile: TemperatureProfile::Custom {
-                min_c: 10.0,
-                max_c: 5.0,
-                alarm_delay_minutes: 10,
-                excursion_budget_minutes: 30,
-            },
+            profile: TemperatureProfile::Custom(CustomProfile::new(10.0, 5.0, 10, 30)),
             peak_vibration_g: Some(f64::NAN),
             crash_threshold_g: 0.0,
             excursion_minutes: -1.0,
+            minutes_below_range: Some(f64::INFINITY),
+            cold_zone_minutes: Some(-2.0),
             mkt_c: Some(500.0),
         };
         let errors = estimate_risk(&bad).unwrap_err();
@@ -664,7 +721,8 @@ mod tests {
         assert_eq!(json["parts"][0]["component"], "CRASH");
         assert_eq!(json["parts"][0]["amount"], "9600.00");
         assert_eq!(json["parts"][1]["component"], "EXCURSION_SPOILAGE");
-        assert_eq!(json["parts"][2]["component"], "MKT_SPOILAGE");
+        assert_eq!(json["parts"][2]["component"], "COLD_SPOILAGE");
+        assert_eq!(json["parts"][3]["component"], "MKT_SPOILAGE");
         assert!(json["assumptions"].as_array().unwrap().len() >= 4);
         let back: RiskEstimate = serde_json::from_value(json).unwrap();
         assert_eq!(back.total_money(), money("9600.00", "EUR"));
@@ -721,6 +779,8 @@ mod tests {
                 peak_vibration_g: Some(g1.min(g2)),
                 crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
                 excursion_minutes: m1.min(m2),
+                minutes_below_range: None,
+                cold_zone_minutes: None,
                 mkt_c: mkt,
             };
             let low = estimate_risk(&base).unwrap();

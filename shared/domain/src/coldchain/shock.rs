@@ -36,6 +36,7 @@ pub fn shock_signal(
             value: vibration_g,
             magnitude: vibration_g,
             detail: format!("vibration peak {vibration_g:.1} g above {threshold_g:.1} g"),
+            crossing: None,
             at,
         });
     }

@@ -99,6 +99,10 @@ impl Tracking {
 
 /// What acknowledging an alarm of a tracking comes to.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a short-lived answer; the larger variant carries the alarm before and after"
+)]
 pub enum Acknowledgement {
     /// The alarm was unacknowledged: `tracking` is the next version to save
     /// (the alarm book changed, `version` + 1, `updated_at` = the time of the

@@ -160,6 +160,7 @@ pub fn pre_excursion_signal(
                     "trend {:+.1} °C/h leaves {}–{} °C{minutes}",
                     f.slope_c_per_hour, limits.min_c, limits.max_c
                 ),
+                crossing: None,
                 at,
             })
         }

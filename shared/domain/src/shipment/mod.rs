@@ -30,7 +30,9 @@ use crate::identity::Principal;
 
 pub use events::{ShipmentEvent, ShipmentEventType, derive_event, event_id};
 pub use policy::{Action, Denied, PERMISSIONS, Parties, Permission, Relation, authorize, may_ever};
-pub use profile::{ProfileLimits, TemperatureProfile};
+pub use profile::{
+    ColdZone, CustomProfile, HotZone, LimitRule, ProfileLimits, TemperatureProfile, Zone,
+};
 pub use state::{InvalidTransition, ShipmentState, Transition, UnknownState};
 pub use validation::{
     ListParams, ShipmentDraft, TransitionRequest, parse_create_request, parse_list_params,
@@ -235,6 +237,12 @@ impl Shipment {
             ShipmentState::Pending => {}
         }
         Ok(next)
+    }
+
+    /// When the shipment started: its dispatch (or, without one, its
+    /// departure). The start-up period of the cold-chain rules counts from here.
+    pub fn started_at(&self) -> Option<OffsetDateTime> {
+        self.dispatched_at.or(self.in_transit_at)
     }
 
     /// When the shipment entered `state` (`None` if it never did).
