@@ -717,6 +717,33 @@ mod tests {
     }
 
     #[test]
+    fn a_monitor_stored_before_zones_and_coverage_loads_and_goes_on() {
+        let stored = serde_json::json!({
+            "shipment_id": "shp-1",
+            "last_reading_id": "truck-1-60",
+            "excursion": {
+                "first_ts": "2026-01-01T00:00:00Z", "last_ts": "2026-01-01T00:01:00Z",
+                "band": "ABOVE", "out_since": "2026-01-01T00:01:00Z",
+                "continuous_ms": 60000, "cumulative_ms": 60000, "attributed_ms": 60000
+            },
+            "mkt": {"weighted_sum": 0.0, "total_seconds": 0.0},
+            "trend": {"samples": []},
+            "alarms": {"active": []}
+        });
+        let mut m: ShipmentMonitor = serde_json::from_value(stored).unwrap();
+        assert_eq!(m.started_at, None);
+        assert_eq!(m.coverage, Coverage::default());
+        let settings = MonitorSettings::default();
+        let t = feed_every(&mut m, &FRIDGE, &settings, 120, 60, &[9.0; 14]);
+        assert_eq!(
+            raised(&t).len(),
+            1,
+            "the stored minute counts towards the delay"
+        );
+        assert_eq!(raised(&t)[0].alarm().raised_at, T0 + Duration::minutes(15));
+    }
+
+    #[test]
     fn acknowledge_through_the_monitor() {
         let settings = MonitorSettings::default();
         let mut m = ShipmentMonitor::new("shp-1");
@@ -750,10 +777,20 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
         #[test]
-        fn lifecycle_invariants(steps in steps()) {
+        fn lifecycle_invariants(
+            steps in steps(),
+            zoned in any::<bool>(),
+            started_s in prop::option::of(-600i64..1200),
+        ) {
             let settings = MonitorSettings::default();
-            let profile = TemperatureProfile::custom(2.0, 8.0, 5, 30).unwrap();
+            // a profile with outer zones and sided limits, or a plain one
+            let profile = if zoned {
+                FRIDGE
+            } else {
+                TemperatureProfile::custom(2.0, 8.0, 5, 30).unwrap()
+            };
             let mut m = ShipmentMonitor::new("shp-1");
+            m.started_at = started_s.map(|s| T0 + Duration::seconds(s));
             let mut ts_s = 0i64;
             let mut readings = Vec::new();
             let mut severity: HashMap<String, Severity> = HashMap::new();
@@ -787,7 +824,22 @@ mod tests {
                 let status = m.excursion_status(&profile);
                 prop_assert!(status.cumulative <= m.excursion.elapsed());
                 prop_assert!(status.continuous <= status.cumulative);
+                prop_assert_eq!(status.above + status.below, status.cumulative);
+                prop_assert!((0.0..=1.0).contains(&m.coverage()));
+                if let Some(alarm) = m.alarms.get(AlarmType::TemperatureExcursion) {
+                    prop_assert!(alarm.crossing.is_some(), "an excursion alarm says what it crossed");
+                    prop_assert!(status.in_episode(), "an excursion alarm lives in an episode");
+                }
             }
+            // the stored state loads back (floats up to JSON's rounding)
+            let json = serde_json::to_string(&m).unwrap();
+            let back: ShipmentMonitor = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(&back.excursion, &m.excursion);
+            prop_assert_eq!(&back.coverage.recent_intervals_ms, &m.coverage.recent_intervals_ms);
+            let ids = |m: &ShipmentMonitor| -> Vec<(String, AlarmState)> {
+                m.alarms.active.iter().map(|a| (a.alarm_id.clone(), a.state)).collect()
+            };
+            prop_assert_eq!(ids(&back), ids(&m));
             let snapshot = m.clone();
             for r in &readings {
                 let again = m.observe(r, &profile, &settings);
