@@ -422,7 +422,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
         ),
         (2.0, 8.0)
     );
-    assert_eq!(last_position.status.budget_minutes, 60.0);
+    assert_eq!(last_position.status.budget_minutes, 75.0);
     assert_eq!(last_position.status.excursion_minutes, 18.0);
     let latest_position = last_position.status.latest.as_ref().unwrap();
     assert_eq!(latest_position.ts, t0 + Duration::minutes(44));

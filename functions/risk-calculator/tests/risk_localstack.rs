@@ -37,6 +37,7 @@ fn assert_estimate(estimate: &Value) {
         [
             ("CRASH", "9600.00"),
             ("EXCURSION_SPOILAGE", "5333.33"),
+            ("COLD_SPOILAGE", "0.00"),
             ("MKT_SPOILAGE", "12000.00"),
         ]
     );

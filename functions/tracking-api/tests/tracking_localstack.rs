@@ -213,9 +213,10 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
     assert_eq!(detail["latest"]["temperature_c"], 4.4);
     assert_eq!(
         detail["profile"],
-        json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0})
+        json!({"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0,
+               "hot_zone_c": 25.0, "cold_zone_c": 0.0})
     );
-    assert_eq!(detail["budget_minutes"], 60.0);
+    assert_eq!(detail["budget_minutes"], 75.0);
     let shock = alarm_of_type(&detail["alarms"], "SHOCK")
         .expect("a SHOCK alarm")
         .clone();

@@ -45,12 +45,31 @@ export interface Money {
   currency: string;
 }
 
+/** A CUSTOM profile's outer zone above its range: CRITICAL after `delay_minutes` above `above_c`. */
+export interface HotZoneInput {
+  above_c: number;
+  delay_minutes: number;
+}
+
+/** A CUSTOM profile's outer zone below its range: CRITICAL after `delay_minutes` below `below_c`. */
+export interface ColdZoneInput {
+  below_c: number;
+  delay_minutes: number;
+}
+
+/** A temperature profile: `{kind}` for a standard one; a CUSTOM one also has its range, delays, budgets and zones. */
 export interface ProfileInput {
   kind: string;
   min_c?: number;
   max_c?: number;
+  /** Above the range (and below it unless `lower_alarm_delay_minutes` is given). */
   alarm_delay_minutes?: number;
+  /** Above the range (and below it unless `lower_excursion_budget_minutes` is given). */
   excursion_budget_minutes?: number;
+  lower_alarm_delay_minutes?: number;
+  lower_excursion_budget_minutes?: number;
+  hot_zone?: HotZoneInput;
+  cold_zone?: ColdZoneInput;
 }
 
 export interface Shipment {
@@ -99,6 +118,10 @@ export interface Band {
   kind: string;
   min_c: number;
   max_c: number;
+  /** The hot zone starts above this temperature (absent: the profile has none). */
+  hot_zone_c?: number;
+  /** The cold zone starts below this temperature (absent: the profile has none). */
+  cold_zone_c?: number;
 }
 
 export interface AlarmRef {
@@ -120,10 +143,36 @@ export interface Tracking {
   destination?: Place;
   latest: Reading | null;
   mkt_c: number | null;
+  /** Minutes out of range over the trip, both sides. */
   excursion_minutes: number;
+  /** The excursion budget, both sides' budgets added. */
   budget_minutes: number;
+  // The figures below are sent by the current API; data stored before it lacks them.
+  /** Minutes above the range over the trip. */
+  minutes_above?: number;
+  /** Minutes below the range over the trip. */
+  minutes_below?: number;
+  /** Fraction of the budget used (0..1, more when exceeded), the larger of the two sides. */
+  budget_used?: number;
+  /** Fraction (0..1) of the trip's elapsed time covered by readings; null before the first reading. */
+  coverage?: number | null;
+  /** The longest silence between two readings, minutes. */
+  longest_gap_minutes?: number;
+  /** The coldest reading of the trip. */
+  min_temperature_c?: number | null;
+  /** The warmest reading of the trip. */
+  max_temperature_c?: number | null;
   profile: Band;
   active_alarms: AlarmRef[];
+}
+
+export type Limit = 'UPPER' | 'LOWER' | 'HOT_ZONE' | 'COLD_ZONE';
+
+/** The worst limit or zone a temperature alarm crossed, and by how much (`by_c` ≥ 0). */
+export interface Crossing {
+  limit: Limit;
+  threshold_c: number;
+  by_c: number;
 }
 
 export interface Alarm {
@@ -139,6 +188,7 @@ export interface Alarm {
   peak_value?: number;
   peak_magnitude?: number;
   detail?: string;
+  crossing?: Crossing;
   acknowledged_by?: string | null;
   acknowledged_at?: string | null;
   cleared_at?: string | null;
@@ -152,7 +202,7 @@ export interface AlarmItem extends Alarm {
 }
 
 export interface RiskPart {
-  component: 'CRASH' | 'EXCURSION_SPOILAGE' | 'MKT_SPOILAGE' | string;
+  component: 'CRASH' | 'EXCURSION_SPOILAGE' | 'COLD_SPOILAGE' | 'MKT_SPOILAGE' | string;
   fraction: number;
   amount: string;
   basis: string;

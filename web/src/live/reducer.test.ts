@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AlarmItem, ServerMessage, Tracking } from '../api/types';
 import { initialLiveState, liveReducer, mergeAlarm, sortedAlarms, type LiveState } from './reducer';
 
-const band = { kind: 'REFRIGERATED', min_c: 2, max_c: 8 };
+const band = { kind: 'REFRIGERATED', min_c: 2, max_c: 8, hot_zone_c: 25, cold_zone_c: 0 };
 
 function tracking(id: string, ts: string, lat: number, extra: Partial<Tracking> = {}): Tracking {
   return {
@@ -17,15 +17,22 @@ function tracking(id: string, ts: string, lat: number, extra: Partial<Tracking> 
     latest: { reading_id: `r-${ts}`, ts, lat, lon: 5, temperature_c: 5, vibration_g: 0.2 },
     mkt_c: 5,
     excursion_minutes: 0,
-    budget_minutes: 60,
+    budget_minutes: 75,
+    minutes_above: 0,
+    minutes_below: 0,
+    budget_used: 0,
+    coverage: 1,
+    longest_gap_minutes: 0.1,
+    min_temperature_c: 5,
+    max_temperature_c: 5,
     profile: band,
     active_alarms: [],
     ...extra,
   };
 }
 
-function trackingEvent(id: string, version: number, ts: string, lat: number): ServerMessage {
-  const { product: _p, origin: _o, destination: _d, ...body } = tracking(id, ts, lat);
+function trackingEvent(id: string, version: number, ts: string, lat: number, extra: Partial<Tracking> = {}): ServerMessage {
+  const { product: _p, origin: _o, destination: _d, ...body } = tracking(id, ts, lat, extra);
   return {
     v: 1,
     type: 'tracking.updated',
@@ -92,6 +99,41 @@ describe('liveReducer', () => {
     const once = apply(loaded, newer);
     expect(apply(once, newer)).toBe(once);
     expect(apply(once, older).trackings['shp-1'].latest?.lat).toBe(52.2);
+  });
+
+  it('takes the per-side figures, coverage and extremes from events, and keeps them when an older event lacks them', () => {
+    const figures = {
+      excursion_minutes: 17,
+      minutes_above: 12,
+      minutes_below: 5,
+      budget_used: 0.33,
+      coverage: 0.9,
+      longest_gap_minutes: 14,
+      min_temperature_c: 1.2,
+      max_temperature_c: 9.8,
+    };
+    const next = apply(loaded, trackingEvent('shp-1', 2, '2026-11-21T10:00:05Z', 52.1, figures));
+    expect(next.trackings['shp-1']).toMatchObject(figures);
+    const {
+      minutes_above: _a,
+      minutes_below: _b,
+      budget_used: _u,
+      coverage: _c,
+      longest_gap_minutes: _g,
+      min_temperature_c: _min,
+      max_temperature_c: _max,
+      ...old
+    } = tracking('shp-1', '2026-11-21T10:00:10Z', 52.2, { excursion_minutes: 18 });
+    const fromOldWriter: ServerMessage = {
+      v: 1,
+      type: 'tracking.updated',
+      id: 'shp-1:v3',
+      shipment_id: 'shp-1',
+      data: { ...old, event_id: 'shp-1:v3', event_type: 'tracking.updated', occurred_at: '2026-11-21T10:00:10Z' },
+    };
+    const after = apply(next, fromOldWriter).trackings['shp-1'];
+    expect(after.excursion_minutes).toBe(18);
+    expect(after).toMatchObject({ ...figures, excursion_minutes: 18 });
   });
 
   it('adds a shipment it did not know from its first tracking event', () => {
@@ -174,8 +216,15 @@ describe('liveReducer', () => {
     expect(dispatched.trackings['shp-9']).toMatchObject({
       product: 'Insulin',
       latest: null,
-      profile: { kind: 'FROZEN', min_c: -25, max_c: -15 },
+      minutes_above: 0,
+      minutes_below: 0,
+      budget_used: 0,
+      coverage: null,
+      min_temperature_c: null,
+      max_temperature_c: null,
+      profile: { kind: 'FROZEN', min_c: -25, max_c: -15, hot_zone_c: -10 },
     });
+    expect(dispatched.trackings['shp-9'].profile.cold_zone_c).toBeUndefined();
     const cancelled = apply(dispatched, shipmentEvent('shp-9', 'CANCELLED', 3));
     expect(cancelled.trackings['shp-9']).toBeUndefined();
     expect(cancelled.shipments['shp-9'].state).toBe('CANCELLED');

@@ -228,6 +228,13 @@ export function trackingFromShipment(shipment: Shipment): Tracking {
     mkt_c: null,
     excursion_minutes: 0,
     budget_minutes: 0,
+    minutes_above: 0,
+    minutes_below: 0,
+    budget_used: 0,
+    coverage: null,
+    longest_gap_minutes: 0,
+    min_temperature_c: null,
+    max_temperature_c: null,
     profile: bandOf(shipment.profile),
     active_alarms: [],
   };

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import type { AlarmItem } from '../api/types';
 import { useLive } from '../live/LiveProvider';
 import { shipmentHref } from '../router';
-import { alarmStateName, alarmTypeName, fmtAgo, fmtTime } from '../util/format';
+import { alarmStateName, alarmTypeName, fmtAgo, fmtCrossing, fmtTime } from '../util/format';
 import { useApp } from './AppContext';
 import { canAcknowledge } from './permissions';
 
@@ -33,6 +33,7 @@ export function AlarmRow({ alarm, compact }: { alarm: AlarmItem; compact?: boole
   const [error, setError] = useState<string | null>(null);
   const [noting, setNoting] = useState(false);
   const [note, setNote] = useState('');
+  const crossing = fmtCrossing(alarm.crossing);
 
   const ack = async () => {
     setBusy(true);
@@ -65,8 +66,17 @@ export function AlarmRow({ alarm, compact }: { alarm: AlarmItem; compact?: boole
       </div>
       <div className="alarm-body">
         <a href={shipmentHref(alarm.shipment_id)}>{alarm.product ?? alarm.shipment_id}</a>
-        {alarm.detail && !compact && <div className="muted">{alarm.detail}</div>}
-        {alarm.detail && compact && <div className="muted small">{alarm.detail}</div>}
+        {(alarm.detail || crossing) && (
+          <div className={compact ? 'muted small' : 'muted'}>
+            {alarm.detail}
+            {alarm.detail && crossing && ' · '}
+            {crossing && (
+              <span className="alarm-crossing" data-testid="alarm-crossing" title="The worst limit or zone the alarm crossed">
+                {crossing}
+              </span>
+            )}
+          </div>
+        )}
       </div>
       <div className="alarm-foot">
         <span className="alarm-state" data-testid="alarm-state">

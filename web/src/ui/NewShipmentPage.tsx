@@ -12,7 +12,7 @@ import { useApp } from './AppContext';
 import { canCreateShipment } from './permissions';
 import { useOrganisations } from './useOrganisations';
 
-interface FormState {
+export interface FormState {
   product: string;
   quantity: string;
   amount: string;
@@ -22,6 +22,12 @@ interface FormState {
   max_c: string;
   alarm_delay_minutes: string;
   excursion_budget_minutes: string;
+  lower_alarm_delay_minutes: string;
+  lower_excursion_budget_minutes: string;
+  hot_zone_above_c: string;
+  hot_zone_delay_minutes: string;
+  cold_zone_below_c: string;
+  cold_zone_delay_minutes: string;
   shipper_org_id: string;
   recipient_org_id: string;
   origin_name: string;
@@ -47,6 +53,12 @@ export function NewShipmentPage() {
     max_c: '',
     alarm_delay_minutes: '',
     excursion_budget_minutes: '',
+    lower_alarm_delay_minutes: '',
+    lower_excursion_budget_minutes: '',
+    hot_zone_above_c: '',
+    hot_zone_delay_minutes: '',
+    cold_zone_below_c: '',
+    cold_zone_delay_minutes: '',
     shipper_org_id: user.org_id,
     recipient_org_id: '',
     origin_name: '',
@@ -125,12 +137,26 @@ export function NewShipmentPage() {
             </select>,
           )}
           {form.kind === 'CUSTOM' && (
-            <div className="row">
-              {field('profile.min_c', 'Min °C', <input value={form.min_c} onChange={set('min_c')} inputMode="decimal" />)}
-              {field('profile.max_c', 'Max °C', <input value={form.max_c} onChange={set('max_c')} inputMode="decimal" />)}
-              {field('profile.alarm_delay_minutes', 'Alarm delay (min)', <input value={form.alarm_delay_minutes} onChange={set('alarm_delay_minutes')} inputMode="numeric" />)}
-              {field('profile.excursion_budget_minutes', 'Excursion budget (min)', <input value={form.excursion_budget_minutes} onChange={set('excursion_budget_minutes')} inputMode="numeric" />)}
-            </div>
+            <>
+              <div className="row">
+                {field('profile.min_c', 'Min °C', <input value={form.min_c} onChange={set('min_c')} inputMode="decimal" />)}
+                {field('profile.max_c', 'Max °C', <input value={form.max_c} onChange={set('max_c')} inputMode="decimal" />)}
+                {field('profile.alarm_delay_minutes', 'Alarm delay (min)', <input value={form.alarm_delay_minutes} onChange={set('alarm_delay_minutes')} inputMode="numeric" />)}
+                {field('profile.excursion_budget_minutes', 'Excursion budget (min)', <input value={form.excursion_budget_minutes} onChange={set('excursion_budget_minutes')} inputMode="numeric" />)}
+              </div>
+              <div className="row">
+                {field('profile.lower_alarm_delay_minutes', 'Below: alarm delay (min)', <input value={form.lower_alarm_delay_minutes} onChange={set('lower_alarm_delay_minutes')} inputMode="numeric" placeholder="as above" />)}
+                {field('profile.lower_excursion_budget_minutes', 'Below: excursion budget (min)', <input value={form.lower_excursion_budget_minutes} onChange={set('lower_excursion_budget_minutes')} inputMode="numeric" placeholder="as above" />)}
+              </div>
+              <div className="row">
+                {field('profile.hot_zone.above_c', 'Hot zone above °C', <input value={form.hot_zone_above_c} onChange={set('hot_zone_above_c')} inputMode="decimal" placeholder="none" />)}
+                {field('profile.hot_zone.delay_minutes', 'Hot zone delay (min)', <input value={form.hot_zone_delay_minutes} onChange={set('hot_zone_delay_minutes')} inputMode="numeric" placeholder="0" />)}
+              </div>
+              <div className="row">
+                {field('profile.cold_zone.below_c', 'Cold zone below °C', <input value={form.cold_zone_below_c} onChange={set('cold_zone_below_c')} inputMode="decimal" placeholder="none" />)}
+                {field('profile.cold_zone.delay_minutes', 'Cold zone delay (min)', <input value={form.cold_zone_delay_minutes} onChange={set('cold_zone_delay_minutes')} inputMode="numeric" placeholder="0" />)}
+              </div>
+            </>
           )}
         </fieldset>
         <fieldset>
@@ -201,17 +227,33 @@ export function validate(f: FormState): Record<string, string> {
     if (!Number.isFinite(min)) errors['profile.min_c'] = 'required for a custom profile';
     if (!Number.isFinite(max)) errors['profile.max_c'] = 'required for a custom profile';
     if (Number.isFinite(min) && Number.isFinite(max) && min >= max) errors['profile.max_c'] = 'must be above the minimum';
+    const hot = num(f.hot_zone_above_c);
+    const cold = num(f.cold_zone_below_c);
+    if (f.hot_zone_above_c.trim() && !Number.isFinite(hot)) errors['profile.hot_zone.above_c'] = 'a temperature, or empty for none';
+    else if (Number.isFinite(hot) && Number.isFinite(max) && hot <= max) errors['profile.hot_zone.above_c'] = 'must be above the maximum';
+    if (f.cold_zone_below_c.trim() && !Number.isFinite(cold)) errors['profile.cold_zone.below_c'] = 'a temperature, or empty for none';
+    else if (Number.isFinite(cold) && Number.isFinite(min) && cold >= min) errors['profile.cold_zone.below_c'] = 'must be below the minimum';
+    if (f.hot_zone_delay_minutes.trim() && !f.hot_zone_above_c.trim()) errors['profile.hot_zone.above_c'] = 'needed for the delay';
+    if (f.cold_zone_delay_minutes.trim() && !f.cold_zone_below_c.trim()) errors['profile.cold_zone.below_c'] = 'needed for the delay';
   }
   return errors;
 }
 
-function toRequest(f: FormState): NewShipment {
+/** The request body of the form (after `validate`): a zone only when its temperature is filled in, its delay 0 if empty. */
+export function toRequest(f: FormState): NewShipment {
   const profile: NewShipment['profile'] = { kind: f.kind };
   if (f.kind === 'CUSTOM') {
+    const optional = (v: string) => (v.trim() ? Number(v) : undefined);
     profile.min_c = Number(f.min_c);
     profile.max_c = Number(f.max_c);
     if (f.alarm_delay_minutes.trim()) profile.alarm_delay_minutes = Number(f.alarm_delay_minutes);
     if (f.excursion_budget_minutes.trim()) profile.excursion_budget_minutes = Number(f.excursion_budget_minutes);
+    if (f.lower_alarm_delay_minutes.trim()) profile.lower_alarm_delay_minutes = Number(f.lower_alarm_delay_minutes);
+    if (f.lower_excursion_budget_minutes.trim()) profile.lower_excursion_budget_minutes = Number(f.lower_excursion_budget_minutes);
+    const hot = optional(f.hot_zone_above_c);
+    if (hot !== undefined) profile.hot_zone = { above_c: hot, delay_minutes: optional(f.hot_zone_delay_minutes) ?? 0 };
+    const cold = optional(f.cold_zone_below_c);
+    if (cold !== undefined) profile.cold_zone = { below_c: cold, delay_minutes: optional(f.cold_zone_delay_minutes) ?? 0 };
   }
   return {
     product: f.product.trim(),

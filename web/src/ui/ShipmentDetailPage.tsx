@@ -1,18 +1,20 @@
-// One shipment: what it is, where it is, its temperature over time against its band,
-// MKT and excursion budget, the risk estimate, its alarms, its audit trail, and the
-// state changes the caller may make. Follows the live events of the shipment.
+// One shipment: what it is, where it is, its temperature over time against its band and
+// outer zones, its cold-chain figures (ColdChainStats), the risk estimate, its alarms, its
+// audit trail, and the state changes the caller may make. Follows the live events of the
+// shipment.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError } from '../api/session';
 import type { Transition } from '../api/client';
-import type { AuditRecord, Reading, Shipment, TrackingDetail } from '../api/types';
+import type { AuditRecord, Band, Reading, Shipment, TrackingDetail } from '../api/types';
 import { useLive } from '../live/LiveProvider';
 import { bandOf } from '../live/profiles';
 import { mergeAlarm } from '../live/reducer';
-import { alarmTypeName, fmtAgo, fmtMoney, fmtNumber, fmtPercent, fmtTemp, fmtTime, stateName } from '../util/format';
+import { alarmTypeName, fmtMoney, fmtPercent, fmtTime, stateName } from '../util/format';
 import { useTick } from '../util/useTick';
 import { AlarmRow } from './AlarmFeed';
 import { useApp } from './AppContext';
+import { ColdChainStats } from './ColdChainStats';
 import { allowedTransitions } from './permissions';
 import { TemperatureChart } from './TemperatureChart';
 import { TrackingMap } from './TrackingMap';
@@ -121,8 +123,6 @@ export function ShipmentDetailPage({ id }: { id: string }) {
   }
 
   const band = tracking?.profile ?? bandOf(current.profile);
-  const budgetUsed = tracking && tracking.budget_minutes > 0 ? tracking.excursion_minutes / tracking.budget_minutes : null;
-  const position = tracking?.latest;
 
   return (
     <div className="detail" data-testid="shipment-detail" data-shipment-id={id}>
@@ -164,6 +164,11 @@ export function ShipmentDetailPage({ id }: { id: string }) {
             <dt>Profile</dt>
             <dd>
               {band.kind} ({band.min_c}…{band.max_c} °C)
+              {(band.hot_zone_c !== undefined || band.cold_zone_c !== undefined) && (
+                <div className="muted small" data-testid="profile-zones">
+                  {zonesText(band)}
+                </div>
+              )}
             </dd>
           </div>
           <div>
@@ -177,46 +182,7 @@ export function ShipmentDetailPage({ id }: { id: string }) {
         </dl>
       </section>
 
-      <section className="card stats" aria-label="Cold chain">
-        <div className="stat">
-          <div className="stat-label">Temperature now</div>
-          <div
-            className={`stat-value ${position && (position.temperature_c < band.min_c || position.temperature_c > band.max_c) ? 'out' : ''}`}
-            data-testid="current-temperature"
-          >
-            {fmtTemp(position?.temperature_c)}
-          </div>
-          <div className="muted small">last seen {position ? fmtAgo(position.ts) : 'never'}</div>
-        </div>
-        <div className="stat">
-          <div className="stat-label">Mean kinetic temperature</div>
-          <div className="stat-value" data-testid="mkt">
-            {fmtTemp(tracking?.mkt_c)}
-          </div>
-          <div className="muted small">of the trip so far</div>
-        </div>
-        <div className="stat">
-          <div className="stat-label">Excursion budget used</div>
-          <div className={`stat-value ${budgetUsed !== null && budgetUsed >= 1 ? 'out' : ''}`} data-testid="budget-used">
-            {fmtPercent(budgetUsed)}
-          </div>
-          <div className="meter" aria-hidden="true">
-            <span style={{ width: `${Math.min(100, (budgetUsed ?? 0) * 100)}%` }} className={budgetUsed !== null && budgetUsed >= 0.5 ? 'warn' : ''} />
-          </div>
-          <div className="muted small">
-            {fmtNumber(tracking?.excursion_minutes)} of {tracking?.budget_minutes ?? '–'} min out of range
-          </div>
-        </div>
-        <div className="stat">
-          <div className="stat-label">Estimated loss</div>
-          <div className="stat-value" data-testid="risk-total">
-            {tracking?.risk ? fmtMoney(tracking.risk.total, tracking.risk.currency) : '–'}
-          </div>
-          <div className="muted small">
-            {tracking?.risk ? `${fmtPercent(tracking.risk.total_fraction)} of the cargo value` : 'no estimate (no major alarm)'}
-          </div>
-        </div>
-      </section>
+      <ColdChainStats tracking={tracking} band={band} />
 
       <section className="card">
         <h3>Temperature</h3>
@@ -328,6 +294,13 @@ export function ShipmentDetailPage({ id }: { id: string }) {
       </section>
     </div>
   );
+}
+
+function zonesText(band: Band): string {
+  const zones: string[] = [];
+  if (band.hot_zone_c !== undefined) zones.push(`hot zone above ${band.hot_zone_c} °C`);
+  if (band.cold_zone_c !== undefined) zones.push(`cold zone below ${band.cold_zone_c} °C`);
+  return zones.join(', ');
 }
 
 function describeAction(r: AuditRecord): string {

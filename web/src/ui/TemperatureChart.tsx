@@ -1,16 +1,17 @@
 // The cargo temperature over time as an SVG chart: the allowed band shaded, readings
-// outside it in red, round ticks, and the reading under the pointer.
+// outside it in red, the profile's outer zones dashed when the readings come near them,
+// round ticks, and the reading under the pointer.
 
 import { useMemo, useRef, useState } from 'react';
 import type { Reading } from '../api/types';
 import { fmtTemp, fmtTime } from '../util/format';
-import { chartDomain, niceTicks, thin, timeTicks } from './chart';
+import { chartDomain, niceTicks, thin, timeTicks, zoneLines, type ChartBand } from './chart';
 
 const W = 760;
 const H = 260;
 const M = { top: 12, right: 16, bottom: 28, left: 44 };
 
-export function TemperatureChart({ readings, band }: { readings: Reading[]; band: { min_c: number; max_c: number } }) {
+export function TemperatureChart({ readings, band }: { readings: Reading[]; band: ChartBand }) {
   const svg = useRef<SVGSVGElement>(null);
   const [hover, setHover] = useState<Reading | null>(null);
   const points = useMemo(() => thin(readings, 600), [readings]);
@@ -18,6 +19,9 @@ export function TemperatureChart({ readings, band }: { readings: Reading[]; band
   const x = (t: number) => M.left + ((t - d.t0) / Math.max(1, d.t1 - d.t0)) * (W - M.left - M.right);
   const y = (v: number) => M.top + ((d.y1 - v) / Math.max(1e-9, d.y1 - d.y0)) * (H - M.top - M.bottom);
   const outside = (v: number) => v < band.min_c || v > band.max_c;
+  const zones = zoneLines(band, d);
+  const zoneNote =
+    zones.length === 0 ? '' : `; dashed lines mark the ${zones.map((z) => z.zone).join(' and ')} zone${zones.length > 1 ? 's' : ''}`;
 
   const path = points
     .map((r, i) => `${i === 0 ? 'M' : 'L'}${x(Date.parse(r.ts)).toFixed(1)},${y(r.temperature_c).toFixed(1)}`)
@@ -74,6 +78,14 @@ export function TemperatureChart({ readings, band }: { readings: Reading[]; band
         <text className="band-label" x={W - M.right - 4} y={y(band.min_c) + 12} textAnchor="end">
           min {band.min_c} °C
         </text>
+        {zones.map(({ zone, c }) => (
+          <g key={zone} className={`zone zone-${zone}`} data-testid={`zone-${zone}`} data-c={c}>
+            <line className="zone-edge" x1={M.left} x2={W - M.right} y1={y(c)} y2={y(c)} />
+            <text className="zone-label" x={M.left + 4} y={zone === 'hot' ? y(c) - 4 : y(c) + 12}>
+              {zone} zone {c} °C
+            </text>
+          </g>
+        ))}
         {path && <path className="line" d={path} />}
         {points
           .filter((r) => outside(r.temperature_c))
@@ -95,7 +107,7 @@ export function TemperatureChart({ readings, band }: { readings: Reading[]; band
           ? 'No readings yet.'
           : hover
             ? `${fmtTime(hover.ts)}: ${fmtTemp(hover.temperature_c)}, ${hover.vibration_g.toFixed(2)} g`
-            : `${readings.length} readings; the shaded band is the allowed range.`}
+            : `${readings.length} readings; the shaded band is the allowed range${zoneNote}.`}
       </figcaption>
     </figure>
   );

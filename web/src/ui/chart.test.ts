@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../api/types';
-import { chartDomain, niceTicks, thin, timeTicks } from './chart';
+import { chartDomain, niceTicks, thin, timeTicks, zoneLines } from './chart';
 
 const reading = (i: number, temperature_c: number): Reading => ({
   reading_id: `r${i}`,
@@ -17,6 +17,32 @@ describe('chart arithmetic', () => {
     expect(d.y0).toBeLessThanOrEqual(1);
     expect(d.y1).toBeGreaterThanOrEqual(12);
     expect(d.t1 - d.t0).toBe(60_000);
+  });
+
+  it('takes in an outer zone only when the readings come close to it', () => {
+    const fridge = { min_c: 2, max_c: 8, hot_zone_c: 25, cold_zone_c: 0 };
+    const calm = chartDomain([reading(0, 4), reading(60, 6)], fridge);
+    expect(calm.y0).toBeGreaterThan(0);
+    expect(calm.y1).toBeLessThan(25);
+    expect(zoneLines(fridge, calm)).toEqual([]);
+    const cold = chartDomain([reading(0, 4), reading(60, 1)], fridge);
+    expect(cold.y0).toBeLessThan(0);
+    expect(cold.y1).toBeLessThan(25);
+    expect(zoneLines(fridge, cold)).toEqual([{ zone: 'cold', c: 0 }]);
+    const hot = chartDomain([reading(0, 5), reading(60, 23)], fridge);
+    expect(hot.y1).toBeGreaterThan(25);
+    // the cold zone's 0 °C is drawn too once the padded range reaches it
+    expect(zoneLines(fridge, hot)).toEqual([
+      { zone: 'hot', c: 25 },
+      { zone: 'cold', c: 0 },
+    ]);
+    const warm = chartDomain([reading(0, 5), reading(60, 12)], fridge);
+    expect(warm.y1).toBeLessThan(25);
+    expect(zoneLines(fridge, warm).map((z) => z.zone)).not.toContain('hot');
+    // beyond a zone: both the zone and the reading are on the chart
+    const frozen = chartDomain([reading(0, -12)], { min_c: -25, max_c: -15, hot_zone_c: -10 });
+    expect(zoneLines({ min_c: -25, max_c: -15, hot_zone_c: -10 }, frozen)).toEqual([{ zone: 'hot', c: -10 }]);
+    expect(zoneLines({ min_c: 2, max_c: 8 }, cold)).toEqual([]);
   });
 
   it('picks round ticks', () => {

@@ -10,8 +10,25 @@ export interface Domain {
   y1: number;
 }
 
-/** Time and temperature ranges covering the readings and the band, with some room. */
-export function chartDomain(readings: Reading[], band: { min_c: number; max_c: number }, now = Date.now()): Domain {
+/** The band as the chart draws it: the allowed range and the outer zones, if any. */
+export interface ChartBand {
+  min_c: number;
+  max_c: number;
+  hot_zone_c?: number;
+  cold_zone_c?: number;
+}
+
+export interface ZoneLine {
+  zone: 'hot' | 'cold';
+  c: number;
+}
+
+/**
+ * Time and temperature ranges covering the readings and the band, with some room. An outer
+ * zone's limit is taken in only when it is close to that (within a quarter of the span, at
+ * least 1 °C), so a far-off zone does not squash the readings into a thin strip.
+ */
+export function chartDomain(readings: Reading[], band: ChartBand, now = Date.now()): Domain {
   let y0 = band.min_c;
   let y1 = band.max_c;
   let t0 = Infinity;
@@ -23,6 +40,9 @@ export function chartDomain(readings: Reading[], band: { min_c: number; max_c: n
     if (t < t0) t0 = t;
     if (t > t1) t1 = t;
   }
+  const near = Math.max(1, (y1 - y0) * 0.25);
+  if (typeof band.hot_zone_c === 'number' && band.hot_zone_c > y1 && band.hot_zone_c - y1 <= near) y1 = band.hot_zone_c;
+  if (typeof band.cold_zone_c === 'number' && band.cold_zone_c < y0 && y0 - band.cold_zone_c <= near) y0 = band.cold_zone_c;
   const pad = Math.max(1, (y1 - y0) * 0.1);
   if (!Number.isFinite(t0)) {
     t1 = now;
@@ -30,6 +50,15 @@ export function chartDomain(readings: Reading[], band: { min_c: number; max_c: n
   }
   if (t1 - t0 < 60_000) t0 = t1 - 60_000;
   return { t0, t1, y0: Math.floor(y0 - pad), y1: Math.ceil(y1 + pad) };
+}
+
+/** The outer zones' limits that fall within the plotted temperature range. */
+export function zoneLines(band: ChartBand, d: Domain): ZoneLine[] {
+  const lines: ZoneLine[] = [];
+  const inView = (c: number | undefined): c is number => typeof c === 'number' && c >= d.y0 && c <= d.y1;
+  if (inView(band.hot_zone_c)) lines.push({ zone: 'hot', c: band.hot_zone_c });
+  if (inView(band.cold_zone_c)) lines.push({ zone: 'cold', c: band.cold_zone_c });
+  return lines;
 }
 
 /** Round tick values between lo and hi, about `count` of them. */

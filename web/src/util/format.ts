@@ -1,6 +1,6 @@
 // How numbers, times and names are shown.
 
-import type { AlarmType, ShipmentState } from '../api/types';
+import type { AlarmType, Crossing, Limit, ShipmentState } from '../api/types';
 
 export function fmtTemp(value: number | null | undefined): string {
   return typeof value === 'number' && Number.isFinite(value) ? `${value.toFixed(1)} °C` : '–';
@@ -82,6 +82,21 @@ export function alarmTypeName(type: AlarmType): string {
         .replace(/_/g, ' ')
         .replace(/^./, (c) => c.toUpperCase());
   }
+}
+
+const LIMIT_NAMES: Record<Limit, string> = {
+  UPPER: 'upper limit',
+  LOWER: 'lower limit',
+  HOT_ZONE: 'hot zone',
+  COLD_ZONE: 'cold zone',
+};
+
+/** What a temperature alarm crossed, in words: "10.0 °C below the 0 °C cold zone" ('' for none). */
+export function fmtCrossing(crossing: Crossing | null | undefined): string {
+  if (!crossing || !Number.isFinite(crossing.by_c) || !Number.isFinite(crossing.threshold_c)) return '';
+  const side = crossing.limit === 'UPPER' || crossing.limit === 'HOT_ZONE' ? 'above' : 'below';
+  const name = LIMIT_NAMES[crossing.limit] ?? String(crossing.limit).toLowerCase().replace(/_/g, ' ');
+  return `${crossing.by_c.toFixed(1)} °C ${side} the ${crossing.threshold_c} °C ${name}`;
 }
 
 export function alarmStateName(state: string): string {

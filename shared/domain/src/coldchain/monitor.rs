@@ -94,10 +94,12 @@ impl ShipmentMonitor {
         coverage_fraction(self.excursion.attributed(), self.excursion.elapsed())
     }
 
-    /// Whether a reading at `ts` falls in the start-up period.
+    /// Whether a reading at `ts` falls in the start-up period: from the start
+    /// for [`MonitorSettings::start_up_ignore`]. A reading from before the
+    /// start is not in it (it counts, as nothing says the load was settling).
     pub fn is_settling(&self, ts: OffsetDateTime, settings: &MonitorSettings) -> bool {
         self.started_at
-            .is_some_and(|start| ts < start + settings.start_up_ignore)
+            .is_some_and(|start| ts >= start && ts < start + settings.start_up_ignore)
     }
 
     /// Applies one reading (see the module docs).
@@ -590,6 +592,11 @@ mod tests {
         let mut late = ShipmentMonitor::new("shp-3");
         late.started_at = Some(T0);
         let t = feed_every(&mut late, &FRIDGE, &settings, 600, 60, &[12.0; 16]);
+        assert_eq!(raised(&t).len(), 1);
+        // readings from before the start count as well
+        let mut early = ShipmentMonitor::new("shp-4");
+        early.started_at = Some(T0 + Duration::hours(1));
+        let t = feed_every(&mut early, &FRIDGE, &settings, 0, 60, &[12.0; 16]);
         assert_eq!(raised(&t).len(), 1);
     }
 

@@ -597,6 +597,30 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_profile_with_sided_limits_and_zones_is_checked_field_by_field() {
+        let mut raw = valid();
+        raw["profile"] = json!({"kind": "CUSTOM", "min_c": 2, "max_c": 8,
+            "alarm_delay_minutes": 15, "excursion_budget_minutes": 60,
+            "lower_alarm_delay_minutes": 5, "lower_excursion_budget_minutes": 15,
+            "hot_zone": {"above_c": 25, "delay_minutes": 5},
+            "cold_zone": {"below_c": -0.5, "delay_minutes": 0}});
+        let draft = create(&raw).unwrap();
+        let limits = draft.profile.limits();
+        assert_eq!(limits.lower.delay_minutes, 5);
+        assert_eq!(limits.cold_zone.map(|zone| zone.limit_c), Some(-0.5));
+        raw["profile"]["hot_zone"] = json!({"above_c": 6, "delay_minutes": 30});
+        raw["profile"]["cold_zone"] = json!({"below_c": -0.5, "delay_minutes": -1});
+        assert_eq!(
+            fields(&raw),
+            [
+                "profile.cold_zone.delay_minutes",
+                "profile.hot_zone.above_c",
+                "profile.hot_zone.delay_minutes"
+            ]
+        );
+    }
+
+    #[test]
     fn missing_fields_are_required() {
         assert_eq!(
             fields(&json!({})),
