@@ -25,7 +25,10 @@
 //!    a repeated reading id once) and written to the history (idempotent
 //!    puts).
 //! 4. Per shipment (several at once): the tracking is loaded, the readings
-//!    are applied with [`apply_to_shipment`], the alarm events of the
+//!    are applied with [`apply_to_shipment`] — or, when some are older than
+//!    the last one applied (a logger's upload after a dead zone), the trip is
+//!    rebuilt from the history read back ([`history_window`], [`rebuild`]) —
+//!    the alarm events of the
 //!    transitions are published (MAJOR and CRITICAL raises and escalations
 //!    first get a risk estimate from the risk calculator), and then the
 //!    tracking (monitor state, latest reading) and the alarms are written in
@@ -68,6 +71,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::sns::MessagePublisher;
+use pharmaguard_domain::coldchain::backfill::{history_window, rebuild};
 use pharmaguard_domain::coldchain::detector::{
     Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_to_shipment, assign,
     decode_record, group_readings, pick, vet,
@@ -515,7 +519,32 @@ where
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Tracking::new(shipment, now));
             let mut monitor = current.monitor.clone();
-            let applied = apply_to_shipment(&mut monitor, readings, shipment, &self.settings);
+            let applied = match history_window(&monitor, readings) {
+                Some((from, to)) => {
+                    let owner = Owner::Shipment(shipment.id.clone());
+                    let history = self
+                        .history
+                        .between(&owner, from, to)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    info!(
+                        shipment_id = %shipment.id,
+                        history = history.len(),
+                        "late readings: the trip is rebuilt from its history"
+                    );
+                    monitor.started_at = shipment.started_at();
+                    let (rebuilt, applied) = rebuild(
+                        &monitor,
+                        &history,
+                        readings,
+                        &shipment.profile,
+                        &self.settings,
+                    );
+                    monitor = rebuilt;
+                    applied
+                }
+                None => apply_to_shipment(&mut monitor, readings, shipment, &self.settings),
+            };
             if !applied.changed() {
                 return Ok(Update::default());
             }

@@ -1266,3 +1266,56 @@ async fn a_reading_stamped_ahead_of_its_receipt_cannot_blind_the_monitor() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn a_late_upload_rebuilds_the_trip_from_the_history_and_raises_the_freeze_it_shows() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    // live: minutes 0-10, then the first reading after a dead zone (minute 51)
+    let mut live: Vec<Reading> = (0..=10).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
+    live.push(reading("truck-1", 51, 5.0, 0.2));
+    let report = d.process_batch(&batch(1, &live), T0).await;
+    assert!(failures(&report).is_empty());
+    assert!(
+        d.publisher.events().is_empty(),
+        "nothing known of a freeze yet"
+    );
+    // the logger uploads the dead zone: a freeze from minute 20 to 29
+    let upload: Vec<Reading> = (11..=50)
+        .map(|m| {
+            let temp = if (20..30).contains(&m) { -3.0 } else { 5.0 };
+            let mut r = reading("truck-1", m, temp, 0.2);
+            r.received_at = T0 + Duration::minutes(51) + Duration::seconds(30);
+            r
+        })
+        .collect();
+    let report = d.process_batch(&batch(100, &upload), T0).await;
+    assert!(failures(&report).is_empty());
+    let events = d.publisher.events();
+    let freeze: Vec<&AlarmEvent> = events
+        .iter()
+        .filter(|e| e.alarm.alarm_type == AlarmType::TemperatureExcursion)
+        .collect();
+    let kinds: Vec<AlarmEventType> = freeze.iter().map(|e| e.event_type).collect();
+    assert_eq!(kinds, [AlarmEventType::Raised, AlarmEventType::Cleared]);
+    assert_eq!(freeze[0].alarm.raised_at, T0 + Duration::minutes(20));
+    assert_eq!(freeze[0].alarm.severity, Severity::Critical);
+    assert!(
+        freeze[0].risk.is_some(),
+        "a CRITICAL raise gets its risk estimate"
+    );
+    let tracking = d.tracking.tracking("shp-1").unwrap();
+    let status = tracking
+        .monitor
+        .excursion_status(&pharmaguard_domain::shipment::TemperatureProfile::Refrigerated);
+    assert_eq!(status.cold_zone, Duration::minutes(10));
+    assert_eq!(tracking.monitor.coverage(), 1.0);
+    assert_eq!(tracking.latest.as_ref().unwrap().reading_id, "truck-1-51");
+    // the same upload again (a retried batch) changes and publishes nothing
+    let before = events.len();
+    d.process_batch(&batch(100, &upload), T0).await;
+    assert_eq!(d.publisher.events().len(), before);
+    let again = d.tracking.tracking("shp-1").unwrap();
+    assert_eq!(again.version, tracking.version, "nothing written");
+}

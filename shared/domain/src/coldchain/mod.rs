@@ -16,6 +16,7 @@
 //! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
 //! - [`events`]: the alarm events published for transitions ([`AlarmEvent`]);
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
+//! - [`backfill`]: late readings rebuild the trip from the history;
 //! - [`detector`]: the anomaly detector's batch logic (decode, assign, group,
 //!   apply); [`tracking`]: its per-shipment state and ports.
 //! - [`position`]: the position events ([`TrackingUpdated`]) published after
@@ -36,6 +37,7 @@
 //! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
+pub mod backfill;
 pub mod clearing;
 pub mod coverage;
 pub mod dashboard;
