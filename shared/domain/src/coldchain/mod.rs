@@ -11,7 +11,8 @@
 //!   gap, minimum and maximum ([`Coverage`]);
 //! - [`shock`]: vibration peaks above the crash threshold;
 //! - [`offline`]: silent devices while in transit;
-//! - [`trend`]: the pre-excursion warning from a least-squares trend;
+//! - [`trend`]: the pre-excursion warning from a least-squares trend over
+//!   per-minute means;
 //! - [`risk`]: the estimated financial loss of a shipment ([`estimate_risk`]);
 //! - [`alarm`]: the alarm lifecycle ([`AlarmBook`], [`AlarmTransition`]);
 //! - [`events`]: the alarm events published for transitions ([`AlarmEvent`]);
@@ -34,7 +35,7 @@
 //! | `BUDGET_EXHAUSTED` | CRITICAL, when the cumulative time out of range reaches the budget | — | never during the trip (the budget stays spent) |
 //! | `SHOCK` | CRITICAL, vibration above the crash threshold | — | by a reading after a quiet period with no crash |
 //! | `DEVICE_OFFLINE` | MAJOR, no reading for the offline delay while IN_TRANSIT | CRITICAL at 2× the delay | by the next reading, or when no longer in transit |
-//! | `PRE_EXCURSION` | WARNING, in range but the trend leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
+//! | `PRE_EXCURSION` | WARNING, in range but a significant trend of per-minute means leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
 pub mod backfill;
@@ -95,14 +96,18 @@ pub const DEFAULT_CLEAR_AFTER: Duration = Duration::minutes(5);
 pub const DEFAULT_START_UP_IGNORE: Duration = Duration::minutes(10);
 /// A shock alarm clears on the first reading at least this long after the last crash.
 pub const DEFAULT_SHOCK_QUIET_PERIOD: Duration = Duration::minutes(10);
-/// How far back the trend looks.
-pub const DEFAULT_TREND_WINDOW: Duration = Duration::minutes(10);
+/// How far back the trend looks (widened for slow loggers to
+/// [`TREND_WINDOW_INTERVALS`] reporting intervals).
+pub const DEFAULT_TREND_WINDOW: Duration = Duration::minutes(30);
+/// The trend window holds at least this many of the device's reporting
+/// intervals.
+pub const TREND_WINDOW_INTERVALS: i32 = 6;
 /// How far ahead the trend is extended.
 pub const DEFAULT_TREND_HORIZON: Duration = Duration::minutes(30);
-/// Fewest samples for a trend.
-pub const DEFAULT_TREND_MIN_SAMPLES: usize = 5;
-/// Shortest time the samples of a trend must span.
-pub const DEFAULT_TREND_MIN_SPAN: Duration = Duration::minutes(3);
+/// Fewest points (per-minute means) for a trend.
+pub const DEFAULT_TREND_MIN_POINTS: usize = 4;
+/// Shortest time the points of a trend must span.
+pub const DEFAULT_TREND_MIN_SPAN: Duration = Duration::minutes(10);
 /// The continuous excursion, as a multiple of the alarm delay, that makes the
 /// excursion alarm CRITICAL.
 pub const CRITICAL_DELAY_FACTOR: i32 = 2;
@@ -131,8 +136,8 @@ pub struct MonitorSettings {
     pub trend_window: Duration,
     /// See [`DEFAULT_TREND_HORIZON`].
     pub trend_horizon: Duration,
-    /// See [`DEFAULT_TREND_MIN_SAMPLES`].
-    pub trend_min_samples: usize,
+    /// See [`DEFAULT_TREND_MIN_POINTS`].
+    pub trend_min_points: usize,
     /// See [`DEFAULT_TREND_MIN_SPAN`].
     pub trend_min_span: Duration,
 }
@@ -150,7 +155,7 @@ impl Default for MonitorSettings {
             offline_after: DEFAULT_OFFLINE_AFTER,
             trend_window: DEFAULT_TREND_WINDOW,
             trend_horizon: DEFAULT_TREND_HORIZON,
-            trend_min_samples: DEFAULT_TREND_MIN_SAMPLES,
+            trend_min_points: DEFAULT_TREND_MIN_POINTS,
             trend_min_span: DEFAULT_TREND_MIN_SPAN,
         }
     }

@@ -94,6 +94,18 @@ impl ShipmentMonitor {
         coverage_fraction(self.excursion.attributed(), self.excursion.elapsed())
     }
 
+    /// How far back the trend looks: the configured window, or more for a
+    /// slow logger ([`super::TREND_WINDOW_INTERVALS`] reporting intervals).
+    pub fn trend_window(&self, settings: &MonitorSettings) -> Duration {
+        self.coverage
+            .reporting_interval()
+            .map_or(settings.trend_window, |interval| {
+                settings
+                    .trend_window
+                    .max(interval.saturating_mul(super::TREND_WINDOW_INTERVALS))
+            })
+    }
+
     /// Whether a reading at `ts` falls in the start-up period: from the start
     /// for [`MonitorSettings::start_up_ignore`]. A reading from before the
     /// start is not in it (it counts, as nothing says the load was settling).
@@ -154,7 +166,8 @@ impl ShipmentMonitor {
         }
         if !settling {
             // the load settling is no trend
-            self.trend.push(ts, temperature, settings.trend_window);
+            self.trend
+                .push(ts, temperature, self.trend_window(settings));
         }
 
         let mut signals = vec![Signal::Absent {
@@ -174,7 +187,7 @@ impl ShipmentMonitor {
             let forecast = self.trend.forecast(
                 &limits,
                 settings.trend_horizon,
-                settings.trend_min_samples,
+                settings.trend_min_points,
                 settings.trend_min_span,
             );
             signals.extend(pre_excursion_signal(
@@ -665,18 +678,102 @@ mod tests {
         assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "CLEARED")]);
     }
 
+    /// Noise in ±`amplitude` °C, the same for a seed.
+    fn noise(seed: &mut u64, amplitude: f64) -> f64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        // the mean of three uniforms: close to a normal distribution
+        let mut sum = 0.0;
+        for shift in [0, 21, 42] {
+            sum += ((*seed >> shift) & 0x1f_ffff) as f64 / f64::from(0x1f_ffff);
+        }
+        (sum / 3.0 * 2.0 - 1.0) * amplitude
+    }
+
+    /// A reefer that holds 5 °C for an hour, then fails: +0.1 °C a minute.
+    fn compressor_failure(minutes_after: f64) -> f64 {
+        if minutes_after <= 0.0 {
+            5.0
+        } else {
+            5.0 + 0.1 * minutes_after
+        }
+    }
+
     #[test]
-    fn a_warming_trend_warns_before_the_excursion() {
+    fn a_compressor_failure_warns_before_the_range_is_left_at_every_rate() {
+        let settings = MonitorSettings::default();
+        for step_s in [1i64, 30, 300] {
+            let mut m = ShipmentMonitor::new("shp-1");
+            let mut seed = 0x5eed_u64 + step_s as u64;
+            let mut warned_at = None;
+            let mut left_at = None;
+            for k in 0..(3 * 3600 / step_s) {
+                let s = k * step_s;
+                let truth = compressor_failure((s as f64 - 3600.0) / 60.0);
+                let temperature = truth + noise(&mut seed, 0.2);
+                let t = m
+                    .observe(&reading(s, temperature, 0.2), &FRIDGE, &settings)
+                    .transitions;
+                if warned_at.is_none()
+                    && t.iter().any(|t| {
+                        t.kind() == "RAISED" && t.alarm().alarm_type == AlarmType::PreExcursion
+                    })
+                {
+                    warned_at = Some(s);
+                }
+                if left_at.is_none() && temperature > 8.0 {
+                    left_at = Some(s);
+                }
+            }
+            let (warned, left) = (warned_at.unwrap(), left_at.unwrap());
+            assert!(
+                warned >= 3600,
+                "every {step_s} s: no warning before the failure"
+            );
+            assert!(
+                warned < left,
+                "every {step_s} s: warned at {warned} s, out of range at {left} s"
+            );
+            eprintln!(
+                "every {step_s} s: warned {:.0} min after the failure, {:.0} min before the range was left",
+                (warned - 3600) as f64 / 60.0,
+                (left - warned) as f64 / 60.0
+            );
+        }
+    }
+
+    #[test]
+    fn sensor_noise_at_a_steady_temperature_never_warns() {
+        let settings = MonitorSettings::default();
+        for (step_s, amplitude) in [(1i64, 0.5), (30, 0.5), (300, 0.5), (900, 0.5)] {
+            let mut m = ShipmentMonitor::new("shp-1");
+            let mut seed = 0xfeed_u64 + step_s as u64;
+            for k in 0..(12 * 3600 / step_s) {
+                let s = k * step_s;
+                let temperature = 5.0 + noise(&mut seed, amplitude);
+                let t = m
+                    .observe(&reading(s, temperature, 0.2), &FRIDGE, &settings)
+                    .transitions;
+                assert!(
+                    t.is_empty(),
+                    "every {step_s} s, ±{amplitude} °C noise: {:?} at {s} s",
+                    kinds(&t)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_warning_clears_once_the_temperature_holds() {
         let mut m = ShipmentMonitor::new("shp-1");
-        // +0.15 °C per minute from 5 °C
-        let temps: Vec<f64> = (0..8).map(|i| 5.0 + 0.15 * f64::from(i)).collect();
+        let temps: Vec<f64> = (0..15).map(|i| 4.0 + 0.2 * f64::from(i)).collect();
         let t = feed(&mut m, 0, &temps);
         let raised: Vec<_> = t.iter().filter(|t| t.kind() == "RAISED").collect();
         assert_eq!(raised.len(), 1);
         assert_eq!(raised[0].alarm().alarm_type, AlarmType::PreExcursion);
         assert_eq!(raised[0].alarm().severity, Severity::Warning);
-        // steady again: the warning clears once the trend flattens
-        let t = feed(&mut m, 8, &[6.0; 12]);
+        let t = feed(&mut m, 15, &[6.8; 40]);
         assert!(kinds(&t).contains(&(AlarmType::PreExcursion, "CLEARED")));
     }
 

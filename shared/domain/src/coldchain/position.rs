@@ -418,10 +418,14 @@ mod tests {
     #[test]
     fn active_alarms_come_most_severe_first() {
         let mut tracking = tracked();
-        let settings = MonitorSettings::default();
+        // the crash stays active while a warming trend raises a warning
+        let settings = MonitorSettings {
+            shock_quiet_period: Duration::hours(1),
+            ..MonitorSettings::default()
+        };
         let profile = TemperatureProfile::Refrigerated;
         // a warming trend: a PRE_EXCURSION warning joins the shock
-        for (minute, temperature) in (3..12).zip([5.6, 6.0, 6.4, 6.8, 7.2, 7.5, 7.7, 7.8, 7.9]) {
+        for (minute, temperature) in (3..26).map(|m| (m, 5.5 + 0.1 * (m - 3) as f64)) {
             tracking.monitor.observe(
                 &reading("truck-7", minute, temperature, 0.2),
                 &profile,

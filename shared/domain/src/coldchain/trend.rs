@@ -1,18 +1,28 @@
-//! Pre-excursion warning from the temperature trend.
+//! Pre-excursion warning from the temperature trend, at any reporting rate.
 //!
-//! The window keeps the readings of the last `window` (see
-//! [`super::DEFAULT_TREND_WINDOW`]), at most [`MAX_TREND_SAMPLES`] of them.
-//! The trend is the **ordinary least-squares line** through those samples
-//! (temperature against time). The forecast is that line extended from the
-//! latest sample by `horizon` (see [`super::DEFAULT_TREND_HORIZON`]).
+//! The window is a span of time (see [`super::DEFAULT_TREND_WINDOW`]; the
+//! monitor widens it to hold enough readings of a slow logger), not a number
+//! of samples. Readings are summarised per minute: each minute of the window
+//! is one point, the mean of its readings at their mean time. A device at
+//! 1 Hz gives 60 readings a point, so its sensor noise averages out; a logger
+//! every 5 minutes gives one reading a point. Memory stays bounded by the
+//! minutes of the window ([`MAX_TREND_POINTS`]).
 //!
-//! A forecast needs at least `min_samples` samples spanning at least
-//! `min_span`, so two noisy points do not make a trend. The PRE_EXCURSION
-//! alarm (WARNING, never escalated) is raised when the latest reading is in
-//! range and the forecast is out of range; it clears when a reading in range
-//! no longer forecasts leaving the range. While the temperature is actually
-//! out of range it is left as it is (the excursion alarm takes over after the
-//! alarm delay).
+//! The trend is the **ordinary least-squares line** through the points. A
+//! forecast needs at least `min_points` points spanning at least `min_span`,
+//! and a slope that stands out of the scatter: at least
+//! [`SIGNIFICANT_SLOPE`] standard errors. That keeps noise at a steady
+//! temperature from ever forecasting an excursion. The forecast is the line
+//! extended from the latest point by `horizon` (see
+//! [`super::DEFAULT_TREND_HORIZON`]).
+//!
+//! The PRE_EXCURSION alarm (WARNING, never escalated) is raised when the
+//! latest reading is in range and the forecast is out of range; it clears
+//! when a reading in range no longer forecasts leaving the range. While the
+//! temperature is actually out of range it is left as it is (the excursion
+//! alarm takes over after the alarm delay). A trend heading for one limit
+//! while the window still holds minutes beyond the other (the cargo
+//! recovering from an excursion) warns of nothing.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -21,24 +31,47 @@ use super::alarm::{AlarmType, Severity, Signal};
 use super::excursion::Band;
 use crate::shipment::ProfileLimits;
 
-/// Most samples kept in a trend window (bounds the stored state).
-pub const MAX_TREND_SAMPLES: usize = 120;
+/// Most points (minutes) kept in a trend window (bounds the stored state).
+pub const MAX_TREND_POINTS: usize = 240;
+/// How many standard errors the slope must stand out by to be a trend.
+pub const SIGNIFICANT_SLOPE: f64 = 3.0;
 
-/// One temperature sample of the window.
+/// The readings of one minute.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TrendSample {
-    /// When it was measured.
+pub struct TrendPoint {
+    /// The start of the minute.
     #[serde(with = "time::serde::rfc3339")]
-    pub ts: OffsetDateTime,
-    /// Temperature, °C.
-    pub temperature_c: f64,
+    pub minute: OffsetDateTime,
+    /// How many readings.
+    pub count: u32,
+    /// Sum of their temperatures, °C.
+    pub temperature_sum_c: f64,
+    /// Sum of their times after `minute`, seconds.
+    pub offset_sum_s: f64,
+    /// The latest reading's time (readings come in time order).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_ts: OffsetDateTime,
 }
 
-/// The recent samples of one shipment. Stored per shipment (serializable).
+impl TrendPoint {
+    /// The mean temperature, °C.
+    pub fn mean_c(&self) -> f64 {
+        self.temperature_sum_c / f64::from(self.count.max(1))
+    }
+
+    /// The mean time of the readings.
+    pub fn mean_ts(&self) -> OffsetDateTime {
+        self.minute + Duration::seconds_f64(self.offset_sum_s / f64::from(self.count.max(1)))
+    }
+}
+
+/// The recent points of one shipment. Stored per shipment (serializable; a
+/// window stored before the points existed loads empty and refills).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrendWindow {
-    /// Samples in time order, oldest first.
-    pub samples: Vec<TrendSample>,
+    /// Points in time order, oldest first.
+    #[serde(default)]
+    pub points: Vec<TrendPoint>,
 }
 
 /// Where the trend leads.
@@ -46,13 +79,19 @@ pub struct TrendWindow {
 pub struct Forecast {
     /// Slope of the least-squares line, °C per hour.
     pub slope_c_per_hour: f64,
-    /// Value of the line at the latest sample, °C.
+    /// Value of the line at the latest point, °C.
     pub fitted_now_c: f64,
-    /// Value of the line `horizon` after the latest sample, °C.
+    /// Value of the line `horizon` after the latest point, °C.
     pub predicted_c: f64,
-    /// When the line leaves the range, counted from the latest sample, if it
+    /// When the line leaves the range, counted from the latest point, if it
     /// does so within the horizon (zero if the fitted value is already out).
     pub leaves_range_in: Option<Duration>,
+}
+
+fn minute_of(ts: OffsetDateTime) -> OffsetDateTime {
+    let seconds = ts.unix_timestamp();
+    let start = seconds - seconds.rem_euclid(60);
+    OffsetDateTime::from_unix_timestamp(start).unwrap_or(ts)
 }
 
 impl TrendWindow {
@@ -61,62 +100,101 @@ impl TrendWindow {
         Self::default()
     }
 
-    /// Adds a sample (ignored unless strictly after the latest one and
-    /// finite) and drops those older than `window` before it.
+    /// Adds a reading (ignored unless strictly after the latest one and
+    /// finite) and drops the minutes older than `window` before it.
     pub fn push(&mut self, ts: OffsetDateTime, temperature_c: f64, window: Duration) {
-        if !temperature_c.is_finite() || self.samples.last().is_some_and(|last| ts <= last.ts) {
+        if !temperature_c.is_finite() || self.points.last().is_some_and(|last| ts <= last.last_ts) {
             return;
         }
-        self.samples.push(TrendSample { ts, temperature_c });
-        let oldest = ts - window;
-        self.samples.retain(|s| s.ts >= oldest);
-        let excess = self.samples.len().saturating_sub(MAX_TREND_SAMPLES);
-        self.samples.drain(..excess);
+        let minute = minute_of(ts);
+        let offset_s = (ts - minute).as_seconds_f64();
+        match self.points.last_mut() {
+            Some(point) if point.minute == minute => {
+                point.count = point.count.saturating_add(1);
+                point.temperature_sum_c += temperature_c;
+                point.offset_sum_s += offset_s;
+                point.last_ts = ts;
+            }
+            _ => self.points.push(TrendPoint {
+                minute,
+                count: 1,
+                temperature_sum_c: temperature_c,
+                offset_sum_s: offset_s,
+                last_ts: ts,
+            }),
+        }
+        let oldest = minute - window;
+        self.points.retain(|p| p.minute >= oldest);
+        let excess = self.points.len().saturating_sub(MAX_TREND_POINTS);
+        self.points.drain(..excess);
     }
 
-    /// The least-squares forecast `horizon` ahead, or `None` without enough
-    /// data (fewer than `min_samples`, a span shorter than `min_span`).
+    /// The least-squares forecast `horizon` ahead, or `None` without a trend
+    /// (fewer than `min_points` points, a span shorter than `min_span`, a
+    /// slope lost in the scatter).
     pub fn forecast(
         &self,
         limits: &ProfileLimits,
         horizon: Duration,
-        min_samples: usize,
+        min_points: usize,
         min_span: Duration,
     ) -> Option<Forecast> {
-        let first = self.samples.first()?;
-        let last = self.samples.last()?;
-        if self.samples.len() < min_samples.max(2) || last.ts - first.ts < min_span {
+        let first = self.points.first()?.mean_ts();
+        let last = self.points.last()?.mean_ts();
+        if self.points.len() < min_points.max(3) || last - first < min_span {
             return None;
         }
-        let n = self.samples.len() as f64;
-        let xs = || {
-            self.samples
-                .iter()
-                .map(|s| (s.ts - first.ts).as_seconds_f64())
-        };
-        let mean_x = xs().sum::<f64>() / n;
-        let mean_y = self.samples.iter().map(|s| s.temperature_c).sum::<f64>() / n;
+        let n = self.points.len() as f64;
+        let xy: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .map(|p| ((p.mean_ts() - first).as_seconds_f64(), p.mean_c()))
+            .collect();
+        let mean_x = xy.iter().map(|(x, _)| x).sum::<f64>() / n;
+        let mean_y = xy.iter().map(|(_, y)| y).sum::<f64>() / n;
         let (mut sxy, mut sxx) = (0.0, 0.0);
-        for (x, s) in xs().zip(&self.samples) {
-            sxy += (x - mean_x) * (s.temperature_c - mean_y);
+        for (x, y) in &xy {
+            sxy += (x - mean_x) * (y - mean_y);
             sxx += (x - mean_x) * (x - mean_x);
         }
         if sxx <= 0.0 {
             return None;
         }
         let slope = sxy / sxx; // °C per second
-        let x_last = (last.ts - first.ts).as_seconds_f64();
+        let residuals: f64 = xy
+            .iter()
+            .map(|(x, y)| {
+                let r = y - (mean_y + slope * (x - mean_x));
+                r * r
+            })
+            .sum();
+        let standard_error = (residuals / (n - 2.0) / sxx).sqrt();
+        if slope == 0.0 || slope.abs() < SIGNIFICANT_SLOPE * standard_error {
+            return None;
+        }
+        let x_last = (last - first).as_seconds_f64();
         let fitted_now_c = mean_y + slope * (x_last - mean_x);
         let horizon_s = horizon.as_seconds_f64();
         let predicted_c = fitted_now_c + slope * horizon_s;
+        // recovering from beyond one limit is no trend towards the other
+        let beyond = |above: bool| {
+            self.points.iter().any(|p| {
+                if above {
+                    p.mean_c() > limits.max_c
+                } else {
+                    p.mean_c() < limits.min_c
+                }
+            })
+        };
+        if (slope < 0.0 && beyond(true)) || (slope > 0.0 && beyond(false)) {
+            return None;
+        }
         let seconds_to_leave = if !limits.contains(fitted_now_c) {
             Some(0.0)
         } else if slope > 0.0 {
             Some((limits.max_c - fitted_now_c) / slope)
-        } else if slope < 0.0 {
-            Some((limits.min_c - fitted_now_c) / slope)
         } else {
-            None
+            Some((limits.min_c - fitted_now_c) / slope)
         };
         let leaves_range_in = seconds_to_leave
             .filter(|s| s.is_finite() && *s <= horizon_s)
@@ -130,7 +208,6 @@ impl TrendWindow {
         (forecast.predicted_c.is_finite() && forecast.fitted_now_c.is_finite()).then_some(forecast)
     }
 }
-
 /// The PRE_EXCURSION signal for the latest reading (see the module docs):
 /// present when `latest_c` is in range and the forecast leaves the range;
 /// absent when it is in range and it does not (or cannot be forecast);
@@ -178,9 +255,10 @@ mod tests {
     use time::macros::datetime;
 
     const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
-    const WINDOW: Duration = Duration::minutes(10);
+    const WINDOW: Duration = Duration::minutes(30);
     const HORIZON: Duration = Duration::minutes(30);
-    const MIN_SPAN: Duration = Duration::minutes(2);
+    const MIN_SPAN: Duration = Duration::minutes(10);
+    const MIN_POINTS: usize = 4;
 
     fn fridge() -> ProfileLimits {
         TemperatureProfile::Refrigerated.limits()
@@ -194,12 +272,15 @@ mod tests {
         w
     }
 
+    fn forecast(w: &TrendWindow) -> Option<Forecast> {
+        w.forecast(&fridge(), HORIZON, MIN_POINTS, MIN_SPAN)
+    }
+
     #[test]
     fn a_warming_trend_forecasts_leaving_the_range() {
         // +0.1 °C per minute from 5 °C: 6 °C after 10 min, 9 °C 30 min later
         let temps: Vec<f64> = (0..=10).map(|i| 5.0 + 0.1 * f64::from(i)).collect();
-        let w = window_of(&temps, Duration::minutes(1));
-        let f = w.forecast(&fridge(), HORIZON, 3, MIN_SPAN).unwrap();
+        let f = forecast(&window_of(&temps, Duration::minutes(1))).unwrap();
         assert!((f.slope_c_per_hour - 6.0).abs() < 1e-9);
         assert!((f.fitted_now_c - 6.0).abs() < 1e-9);
         assert!((f.predicted_c - 9.0).abs() < 1e-9);
@@ -217,61 +298,90 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_or_flat_trend_does_not_warn() {
-        let w = window_of(&[5.0; 10], Duration::minutes(1));
-        let f = w.forecast(&fridge(), HORIZON, 3, MIN_SPAN).unwrap();
-        assert_eq!(f.leaves_range_in, None);
+    fn a_flat_trend_is_no_trend() {
+        assert_eq!(forecast(&window_of(&[5.0; 20], Duration::minutes(1))), None);
         assert!(matches!(
-            pre_excursion_signal(5.0, T0, &fridge(), Some(&f)),
+            pre_excursion_signal(5.0, T0, &fridge(), None),
             Some(Signal::Absent { .. })
         ));
-        let temps: Vec<f64> = (0..10).map(|i| 5.0 - 0.01 * f64::from(i)).collect();
-        let f = window_of(&temps, Duration::minutes(1))
-            .forecast(&fridge(), HORIZON, 3, MIN_SPAN)
-            .unwrap();
-        assert!(!Band::of(f.predicted_c, &fridge()).is_out());
+        let temps: Vec<f64> = (0..20).map(|i| 5.0 - 0.01 * f64::from(i)).collect();
+        let f = forecast(&window_of(&temps, Duration::minutes(1))).unwrap();
+        assert!(
+            !Band::of(f.predicted_c, &fridge()).is_out(),
+            "slow: stays in"
+        );
     }
 
     #[test]
     fn a_cooling_trend_warns_too() {
         let temps: Vec<f64> = (0..=10).map(|i| 4.0 - 0.1 * f64::from(i)).collect();
-        let f = window_of(&temps, Duration::minutes(1))
-            .forecast(&fridge(), HORIZON, 3, MIN_SPAN)
-            .unwrap();
+        let f = forecast(&window_of(&temps, Duration::minutes(1))).unwrap();
         assert!(f.predicted_c < 2.0);
         assert!(f.leaves_range_in.is_some());
     }
 
     #[test]
+    fn readings_of_a_minute_are_one_point() {
+        let mut w = TrendWindow::new();
+        for s in 0..120 {
+            w.push(
+                T0 + Duration::seconds(s),
+                if s % 2 == 0 { 4.0 } else { 6.0 },
+                WINDOW,
+            );
+        }
+        assert_eq!(w.points.len(), 2);
+        assert_eq!(w.points[0].count, 60);
+        assert!((w.points[0].mean_c() - 5.0).abs() < 1e-9);
+        assert_eq!(w.points[0].mean_ts(), T0 + Duration::seconds_f64(29.5));
+    }
+
+    #[test]
     fn not_enough_data_means_no_forecast() {
-        let w = window_of(&[5.0, 7.0], Duration::minutes(1));
-        assert_eq!(w.forecast(&fridge(), HORIZON, 3, MIN_SPAN), None);
-        let w = window_of(&[5.0, 6.0, 7.0], Duration::seconds(10));
-        assert_eq!(
-            w.forecast(&fridge(), HORIZON, 3, MIN_SPAN),
-            None,
-            "span too short"
-        );
-        assert_eq!(
-            TrendWindow::new().forecast(&fridge(), HORIZON, 3, MIN_SPAN),
-            None
-        );
+        let w = window_of(&[5.0, 7.0, 9.0], Duration::minutes(5));
+        assert_eq!(forecast(&w), None, "three points");
+        let w = window_of(&[5.0, 6.0, 7.0, 8.0, 9.0], Duration::minutes(2));
+        assert_eq!(forecast(&w), None, "span too short");
+        assert_eq!(forecast(&TrendWindow::new()), None);
+    }
+
+    #[test]
+    fn a_slope_lost_in_the_scatter_is_no_trend() {
+        // ±1 °C scatter around a slight rise
+        let temps: Vec<f64> = (0..12)
+            .map(|i| 5.0 + 0.02 * f64::from(i) + if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        assert_eq!(forecast(&window_of(&temps, Duration::minutes(1))), None);
+    }
+
+    #[test]
+    fn recovering_from_above_warns_of_nothing_below() {
+        let mut temps = vec![10.0; 5];
+        temps.extend((0..10).map(|i| 9.0 - 0.4 * f64::from(i)));
+        assert_eq!(forecast(&window_of(&temps, Duration::minutes(1))), None);
     }
 
     #[test]
     fn the_window_slides_and_is_bounded() {
-        let temps = vec![5.0; 30];
-        let w = window_of(&temps, Duration::minutes(1));
-        assert_eq!(w.samples.len(), 11, "10 minutes inclusive");
+        let w = window_of(&[5.0; 60], Duration::minutes(1));
+        assert_eq!(w.points.len(), 31, "30 minutes inclusive");
         let mut w = TrendWindow::new();
         for i in 0..500 {
-            w.push(T0 + Duration::seconds(i), 5.0, Duration::hours(1));
+            w.push(T0 + Duration::minutes(i), 5.0, Duration::days(1));
         }
-        assert_eq!(w.samples.len(), MAX_TREND_SAMPLES);
+        assert_eq!(w.points.len(), MAX_TREND_POINTS);
         let before = w.clone();
         w.push(T0, 9.0, WINDOW);
-        w.push(T0 + Duration::seconds(1000), f64::NAN, WINDOW);
-        assert_eq!(w, before, "old and invalid samples are ignored");
+        w.push(T0 + Duration::days(1), f64::NAN, WINDOW);
+        assert_eq!(w, before, "old and invalid readings are ignored");
+    }
+
+    #[test]
+    fn a_window_stored_with_samples_loads_empty() {
+        let stored =
+            serde_json::json!({"samples": [{"ts": "2026-01-01T00:00:00Z", "temperature_c": 5.0}]});
+        let w: TrendWindow = serde_json::from_value(stored).unwrap();
+        assert!(w.points.is_empty());
     }
 
     #[test]
