@@ -67,6 +67,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
@@ -85,10 +86,11 @@ use pharmaguard_domain::coldchain::{
 };
 use pharmaguard_domain::ports::DeviceRegistry;
 use pharmaguard_domain::shipment::Shipment;
+use pharmaguard_domain::shipment::events::ShipmentEvent;
 use pharmaguard_domain::telemetry::Reading;
 use pharmaguard_domain::telemetry::{Refusal, RegisteredDevice};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, Time};
 use tracing::{debug, error, info, warn};
@@ -138,6 +140,8 @@ pub enum Trigger {
         /// The event's `time`, if it has a readable one.
         time: Option<OffsetDateTime>,
     },
+    /// Shipments were dispatched or started (SNS, the shipment events topic).
+    ShipmentEvents(Vec<ShipmentEvent>),
 }
 
 /// The event is neither a Kinesis batch nor a scheduled event.
@@ -145,9 +149,31 @@ pub enum Trigger {
 #[error("unsupported event: {0}")]
 pub struct UnsupportedEvent(pub String);
 
-/// Tells a Kinesis batch (`Records`) from a scheduled event
-/// (`"detail-type": "Scheduled Event"` or `"source": "aws.events"`).
+/// Tells a Kinesis batch (`Records`), shipment events from SNS (`Records`
+/// with `Sns`) and a scheduled event (`"detail-type": "Scheduled Event"` or
+/// `"source": "aws.events"`) apart. An SNS message that is not a shipment
+/// event fails the invocation (it then reaches the failure queue).
 pub fn trigger_of(event: Value) -> Result<Trigger, UnsupportedEvent> {
+    let from_sns = event
+        .pointer("/Records/0/Sns")
+        .is_some_and(Value::is_object);
+    if from_sns {
+        let sns: SnsEvent = serde_json::from_value(event)
+            .map_err(|e| UnsupportedEvent(format!("not an SNS event: {e}")))?;
+        return sns
+            .records
+            .iter()
+            .map(|record| {
+                serde_json::from_str::<ShipmentEvent>(&record.sns.message).map_err(|e| {
+                    UnsupportedEvent(format!(
+                        "SNS message {} is not a shipment event: {e}",
+                        record.sns.message_id
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Trigger::ShipmentEvents);
+    }
     if event.get("Records").is_some() {
         return serde_json::from_value(event)
             .map(Trigger::Records)
@@ -198,6 +224,10 @@ where
         Trigger::Schedule { time } => {
             let report = detector.check_offline(check_time(time, now), now).await?;
             Ok(serde_json::to_value(report)?)
+        }
+        Trigger::ShipmentEvents(events) => {
+            let watched = detector.watch(&events, now).await?;
+            Ok(json!({ "watched": watched }))
         }
     }
 }
@@ -629,6 +659,42 @@ where
         }
     }
 
+    /// Starts watching the shipments of `events` that are on their way and
+    /// have no tracking yet: a tracking item with no reading, silent since
+    /// the shipment's start, which the offline check then finds (NO_DATA if
+    /// the logger never reports). Returns how many were started; one that
+    /// cannot be stored fails the invocation (SNS retries it).
+    pub async fn watch(
+        &self,
+        events: &[ShipmentEvent],
+        now: OffsetDateTime,
+    ) -> Result<usize, PortError> {
+        let mut watched = 0;
+        for event in events {
+            let shipment = &event.shipment;
+            if !pharmaguard_domain::coldchain::detector::is_monitored(shipment.state) {
+                continue;
+            }
+            if self.tracking.load(&shipment.id).await?.is_some() {
+                continue;
+            }
+            let fresh = Tracking::new(shipment, now);
+            let first = fresh.next(shipment, fresh.monitor.clone(), None, now);
+            match self.tracking.save(&first, fresh.version, &[]).await {
+                Ok(()) => {
+                    info!(shipment_id = %shipment.id, "watching for its first reading");
+                    watched += 1;
+                }
+                // its first readings were saved meanwhile: watched already
+                Err(SaveError::VersionConflict) => {}
+                Err(SaveError::Unavailable(problem)) => {
+                    return Err(PortError::Unavailable(problem));
+                }
+            }
+        }
+        Ok(watched)
+    }
+
     /// Raises, escalates or clears DEVICE_OFFLINE for every watched shipment
     /// silent for the offline delay at `at` (see [`check_time`]); `now` stamps
     /// the writes. A shipment that cannot be checked is counted and left for
@@ -702,7 +768,14 @@ where
                 return Ok(Update::default());
             };
             let mut monitor = current.monitor.clone();
-            let transitions = monitor.check_offline(at, shipment.state, &self.settings);
+            // as watched (trackings stored before the start was kept get it now)
+            monitor.started_at = monitor.started_at.or(shipment.started_at());
+            let transitions = monitor.check_quiet(
+                at,
+                shipment.state,
+                &shipment.expected_silences,
+                &self.settings,
+            );
             if transitions.is_empty() && current.state == shipment.state {
                 return Ok(Update::default());
             }

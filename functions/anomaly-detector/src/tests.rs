@@ -193,7 +193,7 @@ impl TrackingStore for Store {
             .lock()
             .unwrap()
             .values()
-            .filter(|t| t.is_watched() && t.last_reading_at().is_some_and(|at| at <= cutoff))
+            .filter(|t| t.is_watched() && t.quiet_since().is_some_and(|at| at <= cutoff))
             .map(|t| t.shipment_id.clone())
             .collect())
     }
@@ -1318,4 +1318,105 @@ async fn a_late_upload_rebuilds_the_trip_from_the_history_and_raises_the_freeze_
     assert_eq!(d.publisher.events().len(), before);
     let again = d.tracking.tracking("shp-1").unwrap();
     assert_eq!(again.version, tracking.version, "nothing written");
+}
+
+/// The SNS event of `shipment`'s last change, as the topic delivers it.
+fn sns_event_of(before: &Shipment, after: &Shipment) -> Value {
+    let event = pharmaguard_domain::shipment::events::derive_event(Some(before), Some(after))
+        .expect("a shipment event");
+    json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:eu-central-1:000000000000:shipment-events:sub",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:eu-central-1:000000000000:shipment-events",
+            "Subject": null,
+            "Message": serde_json::to_string(&event).unwrap(),
+            "Timestamp": "2026-11-21T08:00:00.000Z",
+            "SignatureVersion": "1",
+            "Signature": "",
+            "SigningCertUrl": "",
+            "UnsubscribeUrl": "",
+            "MessageAttributes": {}
+        }
+    }]})
+}
+
+#[tokio::test]
+async fn a_dispatched_shipment_whose_logger_never_reports_raises_no_data() {
+    let d = detector();
+    let pending = shipment("shp-1", "truck-1", ShipmentState::Pending);
+    let dispatched = shipment("shp-1", "truck-1", ShipmentState::Dispatched);
+    d.directory.add(dispatched.clone());
+    let Trigger::ShipmentEvents(events) = trigger_of(sns_event_of(&pending, &dispatched)).unwrap()
+    else {
+        panic!("an SNS event of shipments");
+    };
+    let start = dispatched.started_at().unwrap();
+    assert_eq!(d.watch(&events, start).await.unwrap(), 1);
+    assert_eq!(d.watch(&events, start).await.unwrap(), 0, "watched once");
+    let watched = d.tracking.tracking("shp-1").unwrap();
+    assert_eq!(watched.version, 1);
+    assert_eq!(watched.quiet_since(), Some(start));
+
+    let at = start + Duration::minutes(14);
+    d.check_offline(at, at).await.unwrap();
+    assert!(d.publisher.events().is_empty(), "not yet");
+    let at = start + Duration::minutes(16);
+    d.check_offline(at, at).await.unwrap();
+    let events = d.publisher.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].alarm.alarm_type, AlarmType::NoData);
+    assert_eq!(events[0].event_type, AlarmEventType::Raised);
+    assert_eq!(events[0].alarm.severity, Severity::Major);
+    assert!(events[0].risk.is_some(), "a MAJOR raise carries its risk");
+
+    // the first reading clears it
+    let first = reading("truck-1", 200, 5.0, 0.2);
+    d.process_batch(&batch(1, &[first]), at).await;
+    let events = d.publisher.events();
+    assert_eq!(events.last().unwrap().alarm.alarm_type, AlarmType::NoData);
+    assert_eq!(events.last().unwrap().event_type, AlarmEventType::Cleared);
+}
+
+#[tokio::test]
+async fn an_expected_silence_holds_no_data_back() {
+    let d = detector();
+    let pending = shipment("shp-1", "truck-1", ShipmentState::Pending);
+    let mut dispatched = shipment("shp-1", "truck-1", ShipmentState::Dispatched);
+    let start = dispatched.started_at().unwrap();
+    dispatched.expected_silences = vec![pharmaguard_domain::shipment::silence::Silence {
+        from: start,
+        to: start + Duration::hours(2),
+        reason: Some("flight".into()),
+    }];
+    d.directory.add(dispatched.clone());
+    let Trigger::ShipmentEvents(events) = trigger_of(sns_event_of(&pending, &dispatched)).unwrap()
+    else {
+        panic!("an SNS event of shipments");
+    };
+    d.watch(&events, start).await.unwrap();
+    for minutes in [16, 60, 120, 134] {
+        let at = start + Duration::minutes(minutes);
+        d.check_offline(at, at).await.unwrap();
+    }
+    assert!(
+        d.publisher.events().is_empty(),
+        "during the flight and until 15 min after it"
+    );
+    let at = start + Duration::minutes(136);
+    d.check_offline(at, at).await.unwrap();
+    assert_eq!(d.publisher.events()[0].alarm.alarm_type, AlarmType::NoData);
+}
+
+#[test]
+fn an_sns_message_that_is_no_shipment_event_is_refused() {
+    let mut event = sns_event_of(
+        &shipment("shp-1", "truck-1", ShipmentState::Pending),
+        &shipment("shp-1", "truck-1", ShipmentState::Dispatched),
+    );
+    event["Records"][0]["Sns"]["Message"] = json!("{\"not\": \"a shipment event\"}");
+    assert!(trigger_of(event).is_err());
 }

@@ -74,6 +74,7 @@ fn draft(shipper: &str, recipient: &str, device: &str) -> ShipmentDraft {
         },
         device_id: Some(device.into()),
         truck_id: None,
+        expected_silences: Vec::new(),
     }
 }
 

@@ -113,6 +113,7 @@ fn shipment() -> (Shipment, Principal) {
         },
         device_id: Some("truck-7".into()),
         truck_id: Some("NL-42-XY".into()),
+        expected_silences: Vec::new(),
     };
     let shipment = Shipment::create(
         new_shipment_id(),

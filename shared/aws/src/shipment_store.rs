@@ -646,6 +646,7 @@ mod tests {
             },
             device_id: device.map(str::to_owned),
             truck_id: None,
+            expected_silences: Vec::new(),
         };
         Shipment::create("shp-1", draft, &manager(), T0)
     }

@@ -13,7 +13,9 @@
 //!
 //! The offline check asks the index for the watched shipments whose last
 //! reading is older than the offline delay (one `Query`, however many
-//! shipments are on the road).
+//! shipments are on the road). A watched shipment without any reading is
+//! indexed at its start (`last_reading_at` = the monitor's `started_at`), so
+//! the same query finds the loggers that never sent anything (NO_DATA).
 //!
 //! The alarms table (env `ALARMS_TABLE`), string keys `pk`/`sk`:
 //!
@@ -155,7 +157,7 @@ pub fn tracking_item(tracking: &Tracking) -> Result<Item, PortError> {
     item.insert("pk".into(), s(shipment_pk(&tracking.shipment_id)));
     item.insert("sk".into(), s(TRACKING_SK));
     item.insert("entity".into(), s(TRACKING_ENTITY));
-    if let Some(at) = tracking.last_reading_at() {
+    if let Some(at) = tracking.quiet_since() {
         item.insert("last_reading_at".into(), s(sortable_time(at)));
         if tracking.is_watched() {
             item.insert("watch".into(), s(WATCHED));
@@ -451,8 +453,19 @@ mod tests {
 
         let fresh = Tracking::new(&shipment(), T0);
         let item = tracking_item(&fresh).unwrap();
-        assert!(!item.contains_key("watch") && !item.contains_key("latest"));
+        assert!(!item.contains_key("latest"));
+        let started = fresh.monitor.started_at.expect("dispatched");
+        assert_eq!(
+            (&item["watch"], &item["last_reading_at"]),
+            (&s("WATCHED"), &s(sortable_time(started))),
+            "no reading yet: silent since its start (NO_DATA)"
+        );
         assert_eq!(tracking_from_item(item).unwrap(), fresh);
+        let mut pending = fresh.clone();
+        pending.state = ShipmentState::Pending;
+        pending.monitor.started_at = None;
+        let item = tracking_item(&pending).unwrap();
+        assert!(!item.contains_key("watch") && !item.contains_key("last_reading_at"));
     }
 
     #[test]

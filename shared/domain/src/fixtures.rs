@@ -48,6 +48,7 @@ pub fn draft() -> ShipmentDraft {
         },
         device_id: Some("truck-7".into()),
         truck_id: Some("NL-42-XY".into()),
+        expected_silences: Vec::new(),
     }
 }
 

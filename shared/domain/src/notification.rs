@@ -194,6 +194,7 @@ pub fn alarm_type_words(alarm_type: AlarmType) -> &'static str {
         AlarmType::BudgetExhausted => "Excursion budget exhausted",
         AlarmType::Shock => "Shock (possible crash)",
         AlarmType::DeviceOffline => "Device offline",
+        AlarmType::NoData => "No data from the logger since dispatch",
         AlarmType::PreExcursion => "Temperature trend leaving the range",
     }
 }

@@ -222,6 +222,7 @@ impl Parties {
             },
             device_id: Some(device_id.to_owned()),
             truck_id: Some(format!("truck-{number:02}")),
+            expected_silences: Vec::new(),
         };
         let created = Shipment::create(id.clone(), draft, &self.manager, at);
         created

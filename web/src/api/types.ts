@@ -9,7 +9,7 @@ export const SHIPMENT_STATES: ShipmentState[] = ['PENDING', 'DISPATCHED', 'IN_TR
 
 export type AlarmState = 'ACTIVE_UNACK' | 'ACTIVE_ACK' | 'CLEARED';
 export type Severity = 'WARNING' | 'MAJOR' | 'CRITICAL';
-export type AlarmType = 'TEMPERATURE_EXCURSION' | 'BUDGET_EXHAUSTED' | 'SHOCK' | 'DEVICE_OFFLINE' | 'PRE_EXCURSION' | string;
+export type AlarmType = 'TEMPERATURE_EXCURSION' | 'BUDGET_EXHAUSTED' | 'SHOCK' | 'DEVICE_OFFLINE' | 'NO_DATA' | 'PRE_EXCURSION' | string;
 
 export interface User {
   id: string;

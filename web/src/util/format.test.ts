@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fmtCrossing } from './format';
+import { alarmTypeName, fmtCrossing } from './format';
 
 describe('fmtCrossing', () => {
   it('names the limit or zone crossed and by how much, as the alarm mails do', () => {
@@ -13,5 +13,13 @@ describe('fmtCrossing', () => {
   it('says nothing without a crossing', () => {
     expect(fmtCrossing(undefined)).toBe('');
     expect(fmtCrossing(null)).toBe('');
+  });
+});
+
+describe('alarmTypeName', () => {
+  it('names the alarm types in words', () => {
+    expect(alarmTypeName('NO_DATA')).toBe('No data since dispatch');
+    expect(alarmTypeName('DEVICE_OFFLINE')).toBe('Device offline');
+    expect(alarmTypeName('SOMETHING_NEW')).toBe('Something new');
   });
 });

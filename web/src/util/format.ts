@@ -74,6 +74,8 @@ export function alarmTypeName(type: AlarmType): string {
       return 'Shock (possible crash)';
     case 'DEVICE_OFFLINE':
       return 'Device offline';
+    case 'NO_DATA':
+      return 'No data since dispatch';
     case 'PRE_EXCURSION':
       return 'Temperature trend';
     default:

@@ -46,17 +46,21 @@ pub enum AlarmType {
     Shock,
     /// No reading for too long while in transit.
     DeviceOffline,
+    /// Not a single reading since the shipment started (a logger that was
+    /// never started).
+    NoData,
     /// The temperature trend will leave the range soon.
     PreExcursion,
 }
 
 impl AlarmType {
     /// Every type.
-    pub const ALL: [AlarmType; 5] = [
+    pub const ALL: [AlarmType; 6] = [
         AlarmType::TemperatureExcursion,
         AlarmType::BudgetExhausted,
         AlarmType::Shock,
         AlarmType::DeviceOffline,
+        AlarmType::NoData,
         AlarmType::PreExcursion,
     ];
 
@@ -67,6 +71,7 @@ impl AlarmType {
             AlarmType::BudgetExhausted => "BUDGET_EXHAUSTED",
             AlarmType::Shock => "SHOCK",
             AlarmType::DeviceOffline => "DEVICE_OFFLINE",
+            AlarmType::NoData => "NO_DATA",
             AlarmType::PreExcursion => "PRE_EXCURSION",
         }
     }

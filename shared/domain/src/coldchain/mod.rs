@@ -10,7 +10,8 @@
 //! - [`coverage`]: the learned reporting interval, data coverage, longest
 //!   gap, minimum and maximum ([`Coverage`]);
 //! - [`shock`]: vibration peaks above the crash threshold;
-//! - [`offline`]: silent devices while in transit;
+//! - [`offline`]: silent devices while in transit; [`no_data`]: shipments on
+//!   their way that never sent a reading;
 //! - [`trend`]: the pre-excursion warning from a least-squares trend over
 //!   per-minute means;
 //! - [`risk`]: the estimated financial loss of a shipment ([`estimate_risk`]);
@@ -35,6 +36,7 @@
 //! | `BUDGET_EXHAUSTED` | CRITICAL, when the cumulative time out of range reaches the budget | — | never during the trip (the budget stays spent) |
 //! | `SHOCK` | CRITICAL, vibration above the crash threshold | — | by a reading after a quiet period with no crash |
 //! | `DEVICE_OFFLINE` | MAJOR, no reading for the offline delay while IN_TRANSIT | CRITICAL at 2× the delay | by the next reading, or when no longer in transit |
+//! | `NO_DATA` | MAJOR, no reading at all [`DEFAULT_NO_DATA_AFTER`] after the start while DISPATCHED or IN_TRANSIT (not during an expected silence) | — | by the first reading, or when no longer on its way |
 //! | `PRE_EXCURSION` | WARNING, in range but a significant trend of per-minute means leaves the range within the horizon | — | by an in-range reading whose trend stays in range |
 
 pub mod alarm;
@@ -47,6 +49,7 @@ pub mod events;
 pub mod excursion;
 pub mod mkt;
 pub mod monitor;
+pub mod no_data;
 pub mod offline;
 pub mod position;
 pub mod risk;
@@ -94,6 +97,9 @@ pub const DEFAULT_CLEAR_AFTER: Duration = Duration::minutes(5);
 /// range raise no temperature alarm and count as in range, while the load
 /// settles. Outer zones count at once.
 pub const DEFAULT_START_UP_IGNORE: Duration = Duration::minutes(10);
+/// How long after its start a shipment on its way may send nothing before
+/// NO_DATA.
+pub const DEFAULT_NO_DATA_AFTER: Duration = Duration::minutes(15);
 /// A shock alarm clears on the first reading at least this long after the last crash.
 pub const DEFAULT_SHOCK_QUIET_PERIOD: Duration = Duration::minutes(10);
 /// How far back the trend looks (widened for slow loggers to
@@ -132,6 +138,8 @@ pub struct MonitorSettings {
     pub shock_quiet_period: Duration,
     /// Silence after which an in-transit device is offline (see [`DEFAULT_OFFLINE_AFTER`]).
     pub offline_after: Duration,
+    /// See [`DEFAULT_NO_DATA_AFTER`].
+    pub no_data_after: Duration,
     /// See [`DEFAULT_TREND_WINDOW`].
     pub trend_window: Duration,
     /// See [`DEFAULT_TREND_HORIZON`].
@@ -153,6 +161,7 @@ impl Default for MonitorSettings {
             crash_threshold_g: DEFAULT_CRASH_THRESHOLD_G,
             shock_quiet_period: DEFAULT_SHOCK_QUIET_PERIOD,
             offline_after: DEFAULT_OFFLINE_AFTER,
+            no_data_after: DEFAULT_NO_DATA_AFTER,
             trend_window: DEFAULT_TREND_WINDOW,
             trend_horizon: DEFAULT_TREND_HORIZON,
             trend_min_points: DEFAULT_TREND_MIN_POINTS,

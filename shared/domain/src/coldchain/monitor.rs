@@ -20,11 +20,13 @@ use super::alarm::{AckRefused, AlarmBook, AlarmTransition, AlarmType, Severity, 
 use super::coverage::{Coverage, coverage_fraction};
 use super::excursion::{Accounting, Band, ExcursionStatus, ExcursionTracker, Ignored};
 use super::mkt::MktAccumulator;
+use super::no_data::no_data_signal;
 use super::offline::offline_signal;
 use super::shock::shock_signal;
 use super::trend::{TrendWindow, pre_excursion_signal};
 use super::zone::Crossing;
 use super::{CRITICAL_DELAY_FACTOR, MonitorSettings};
+use crate::shipment::silence::{Silence, in_silence, quiet_since};
 use crate::shipment::{ProfileLimits, ShipmentState, TemperatureProfile};
 use crate::telemetry::Reading;
 
@@ -170,10 +172,16 @@ impl ShipmentMonitor {
                 .push(ts, temperature, self.trend_window(settings));
         }
 
-        let mut signals = vec![Signal::Absent {
-            alarm_type: AlarmType::DeviceOffline,
-            at: ts,
-        }];
+        let mut signals = vec![
+            Signal::Absent {
+                alarm_type: AlarmType::DeviceOffline,
+                at: ts,
+            },
+            Signal::Absent {
+                alarm_type: AlarmType::NoData,
+                at: ts,
+            },
+        ];
         signals.extend(excursion_signal(&status, temperature, &limits, ts));
         signals.extend(budget_signal(&status, &limits, ts));
         signals.extend(shock_signal(
@@ -208,16 +216,47 @@ impl ShipmentMonitor {
         }
     }
 
-    /// Raises, escalates or clears DEVICE_OFFLINE for the time `now` and the
-    /// shipment `state`. Calling it again with the same `now` changes nothing.
+    /// Raises, escalates or clears DEVICE_OFFLINE and NO_DATA for the time
+    /// `now` and the shipment `state`, with no expected silence. Calling it
+    /// again with the same `now` changes nothing.
     pub fn check_offline(
         &mut self,
         now: OffsetDateTime,
         state: ShipmentState,
         settings: &MonitorSettings,
     ) -> Vec<AlarmTransition> {
-        let signal = offline_signal(self.last_reading_at(), now, state, settings.offline_after);
-        self.alarms.apply(&self.shipment_id, signal)
+        self.check_quiet(now, state, &[], settings)
+    }
+
+    /// [`ShipmentMonitor::check_offline`] with the shipment's expected
+    /// `silences`: during one nothing changes, after one the silence counts
+    /// from its end.
+    pub fn check_quiet(
+        &mut self,
+        now: OffsetDateTime,
+        state: ShipmentState,
+        silences: &[Silence],
+        settings: &MonitorSettings,
+    ) -> Vec<AlarmTransition> {
+        if in_silence(silences, now) {
+            return Vec::new();
+        }
+        let last = self
+            .last_reading_at()
+            .map(|last| quiet_since(last, now, silences));
+        let mut signals = vec![offline_signal(last, now, state, settings.offline_after)];
+        signals.extend(no_data_signal(
+            last.is_some(),
+            self.started_at,
+            now,
+            state,
+            settings.no_data_after,
+            silences,
+        ));
+        signals
+            .into_iter()
+            .flat_map(|signal| self.alarms.apply(&self.shipment_id, signal))
+            .collect()
     }
 
     /// Acknowledges an active alarm (see [`AlarmBook::acknowledge`]).
@@ -775,6 +814,62 @@ mod tests {
         assert_eq!(raised[0].alarm().severity, Severity::Warning);
         let t = feed(&mut m, 15, &[6.8; 40]);
         assert!(kinds(&t).contains(&(AlarmType::PreExcursion, "CLEARED")));
+    }
+
+    #[test]
+    fn a_logger_that_never_reports_raises_no_data_and_its_first_reading_clears_it() {
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        m.started_at = Some(T0);
+        let state = ShipmentState::Dispatched;
+        assert!(
+            m.check_offline(T0 + Duration::minutes(14), state, &settings)
+                .is_empty()
+        );
+        let t = m.check_offline(T0 + Duration::minutes(15), state, &settings);
+        assert_eq!(kinds(&t), [(AlarmType::NoData, "RAISED")]);
+        assert_eq!(t[0].alarm().severity, Severity::Major);
+        let t = m
+            .observe(&reading(16 * 60, 5.0, 0.2), &FRIDGE, &settings)
+            .transitions;
+        assert_eq!(kinds(&t), [(AlarmType::NoData, "CLEARED")]);
+        assert!(
+            m.check_offline(T0 + Duration::minutes(20), state, &settings)
+                .is_empty(),
+            "neither NO_DATA nor DEVICE_OFFLINE (dispatched, not yet in transit)"
+        );
+    }
+
+    #[test]
+    fn an_expected_silence_raises_nothing_and_counts_from_its_end() {
+        use crate::shipment::silence::Silence;
+        let settings = MonitorSettings::default();
+        let mut m = ShipmentMonitor::new("shp-1");
+        m.observe(&reading(0, 5.0, 0.2), &FRIDGE, &settings);
+        let flight = [Silence {
+            from: T0 + Duration::minutes(5),
+            to: T0 + Duration::hours(3),
+            reason: Some("flight AMS-MAD".into()),
+        }];
+        let state = ShipmentState::InTransit;
+        for minutes in [30, 90, 180] {
+            let now = T0 + Duration::minutes(minutes);
+            assert!(
+                m.check_quiet(now, state, &flight, &settings).is_empty(),
+                "{minutes} min"
+            );
+        }
+        let after = T0 + Duration::hours(3);
+        assert!(
+            m.check_quiet(after + Duration::minutes(9), state, &flight, &settings)
+                .is_empty()
+        );
+        let t = m.check_quiet(after + Duration::minutes(10), state, &flight, &settings);
+        assert_eq!(kinds(&t), [(AlarmType::DeviceOffline, "RAISED")]);
+        assert!(
+            (t[0].alarm().value - 10.0).abs() < 1e-9,
+            "counted from the landing"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ impl Tracking {
             state: shipment.state,
             shipper_org_id: shipment.shipper_org_id.clone(),
             recipient_org_id: shipment.recipient_org_id.clone(),
-            monitor: ShipmentMonitor::new(shipment.id.clone()),
+            monitor: ShipmentMonitor {
+                started_at: shipment.started_at(),
+                ..ShipmentMonitor::new(shipment.id.clone())
+            },
             latest: None,
             version: 0,
             updated_at: at,
@@ -72,6 +75,14 @@ impl Tracking {
     /// When the device last reported (the latest reading applied).
     pub fn last_reading_at(&self) -> Option<OffsetDateTime> {
         self.monitor.last_reading_at()
+    }
+
+    /// Since when the shipment has been silent, as the offline check looks it
+    /// up: its last reading, or while watched and without any reading, its
+    /// start (so that a logger that never reports raises NO_DATA).
+    pub fn quiet_since(&self) -> Option<OffsetDateTime> {
+        self.last_reading_at()
+            .or(self.monitor.started_at.filter(|_| self.is_watched()))
     }
 
     /// The next version of this tracking: `monitor`, `latest` (kept when
@@ -237,8 +248,8 @@ pub trait TrackingStore: Send + Sync {
         alarms: &[Alarm],
     ) -> impl Future<Output = Result<(), SaveError>> + Send;
 
-    /// The ids of the watched shipments ([`Tracking::is_watched`]) whose last
-    /// reading is at or before `cutoff`.
+    /// The ids of the watched shipments ([`Tracking::is_watched`]) silent
+    /// since at or before `cutoff` ([`Tracking::quiet_since`]).
     fn silent_since(
         &self,
         cutoff: OffsetDateTime,

@@ -19,6 +19,7 @@ pub mod events;
 pub mod policy;
 pub mod ports;
 pub mod profile;
+pub mod silence;
 pub mod state;
 pub mod validation;
 
@@ -117,6 +118,10 @@ pub struct Shipment {
     #[serde(default)]
     pub truck_id: Option<String>,
     /// Where the shipment is in its life.
+    /// Stretches of the trip where the logger cannot report (see
+    /// [`silence`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_silences: Vec<silence::Silence>,
     pub state: ShipmentState,
     /// Optimistic concurrency version: 1 at creation, +1 per change.
     pub version: u64,
@@ -191,6 +196,7 @@ impl Shipment {
             destination: draft.destination,
             device_id: draft.device_id,
             truck_id: draft.truck_id,
+            expected_silences: draft.expected_silences,
             state: ShipmentState::Pending,
             version: 1,
             created_at: at,

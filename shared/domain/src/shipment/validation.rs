@@ -23,6 +23,7 @@
 use serde_json::{Map, Value};
 
 use super::profile::TemperatureProfile;
+use super::silence::{Silence, silences_from_json};
 use super::state::{ShipmentState, Transition};
 use super::{Location, Money, Parties};
 use crate::FieldError;
@@ -56,7 +57,8 @@ pub const MAX_LIMIT: u32 = 100;
 /// Longest pagination token accepted, in characters.
 pub const MAX_NEXT_CHARS: usize = 2048;
 
-const CREATE_FIELDS: [&str; 10] = [
+const CREATE_FIELDS: [&str; 11] = [
+    "expected_silences",
     "product",
     "quantity",
     "cargo_value",
@@ -92,6 +94,8 @@ pub struct ShipmentDraft {
     pub device_id: Option<String>,
     /// The truck.
     pub truck_id: Option<String>,
+    /// Stretches where the logger cannot report.
+    pub expected_silences: Vec<Silence>,
 }
 
 impl Parties for ShipmentDraft {
@@ -221,6 +225,15 @@ pub fn validate_create(object: &Map<String, Value>) -> Result<ShipmentDraft, Vec
             .map(|v| identifier(v, MAX_TRUCK_ID_CHARS))
             .transpose(),
     );
+    let expected_silences = match optional(object, "expected_silences") {
+        None => Vec::new(),
+        Some(value) => silences_from_json(value).unwrap_or_else(|problems| {
+            for problem in problems {
+                errors.push(&problem.field, problem.message);
+            }
+            Vec::new()
+        }),
+    };
 
     match (
         product,
@@ -256,6 +269,7 @@ pub fn validate_create(object: &Map<String, Value>) -> Result<ShipmentDraft, Vec
             destination,
             device_id,
             truck_id,
+            expected_silences,
         }),
         _ => Err(errors.0),
     }
@@ -847,8 +861,13 @@ mod tests {
             let mut raw = valid();
             raw[field] = json!([1, 2]);
             let errors = create(&raw).unwrap_err();
-            prop_assert_eq!(errors.len(), 1);
-            prop_assert_eq!(&errors[0].field, field);
+            if field == "expected_silences" {
+                // an array of the wrong items: one error per item, under the field
+                prop_assert!(errors.iter().all(|e| e.field.starts_with("expected_silences[")));
+            } else {
+                prop_assert_eq!(errors.len(), 1);
+                prop_assert_eq!(&errors[0].field, field);
+            }
         }
 
         /// Valid amounts scale back to themselves.
