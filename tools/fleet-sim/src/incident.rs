@@ -18,23 +18,29 @@ pub enum IncidentKind {
     Crash,
     /// The device sends nothing for [`SILENCE_FOR`], then resumes.
     Silence,
+    /// The thermostat sticks on full cooling for [`FREEZE_FOR`]: the cargo
+    /// drops below 0 °C (+1 °C/min down), then the unit is reset.
+    Freeze,
 }
 
 /// How long the door stays open.
 pub const DOOR_OPEN_FOR: Duration = Duration::from_secs(25 * 60);
 /// How long a crashed truck stands still before it is recovered and drives on.
 pub const CRASH_STANDSTILL: Duration = Duration::from_secs(60 * 60);
+/// How long a thermostat stays stuck on full cooling.
+pub const FREEZE_FOR: Duration = Duration::from_secs(12 * 60);
 /// How long a device stays silent (longer than the 10 minutes after which an
 /// in-transit device is offline).
 pub const SILENCE_FOR: Duration = Duration::from_secs(12 * 60);
 
 impl IncidentKind {
     /// Every kind.
-    pub const ALL: [IncidentKind; 4] = [
+    pub const ALL: [IncidentKind; 5] = [
         IncidentKind::DoorOpen,
         IncidentKind::CompressorFailure,
         IncidentKind::Crash,
         IncidentKind::Silence,
+        IncidentKind::Freeze,
     ];
 
     /// The name on the command line.
@@ -44,6 +50,7 @@ impl IncidentKind {
             IncidentKind::CompressorFailure => "compressor-failure",
             IncidentKind::Crash => "crash",
             IncidentKind::Silence => "silence",
+            IncidentKind::Freeze => "freeze",
         }
     }
 
@@ -59,6 +66,7 @@ impl IncidentKind {
             IncidentKind::CompressorFailure => None,
             IncidentKind::Crash => Some(CRASH_STANDSTILL),
             IncidentKind::Silence => Some(SILENCE_FOR),
+            IncidentKind::Freeze => Some(FREEZE_FOR),
         }
     }
 

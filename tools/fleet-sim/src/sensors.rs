@@ -12,6 +12,10 @@ pub const AMBIENT_C: f64 = 28.0;
 pub const DOOR_OPEN_RISE_C_PER_MIN: f64 = 0.3;
 /// How fast the reefer unit brings the cargo back once the door is shut, °C per minute.
 pub const RECOVERY_C_PER_MIN: f64 = 0.5;
+/// How fast a thermostat stuck on full cooling chills the cargo, °C per minute.
+pub const FREEZE_DROP_C_PER_MIN: f64 = 1.0;
+/// The coldest a stuck thermostat takes the cargo, °C (below freezing).
+pub const FREEZE_FLOOR_C: f64 = -3.0;
 /// Time constant of the warm-up towards ambient after a compressor failure, minutes.
 pub const COMPRESSOR_FAILURE_TAU_MIN: f64 = 40.0;
 /// Slow drift: its standard deviation (°C), time constant (s) and bound (°C).
@@ -35,6 +39,9 @@ pub enum Cooling {
     DoorOpen,
     /// The compressor failed: warming towards ambient for good.
     Failed,
+    /// The thermostat is stuck on full cooling: chilling towards
+    /// [`FREEZE_FLOOR_C`] (a cargo kept colder than that is not affected).
+    Freezing,
 }
 
 /// The cargo temperature model of one shipment.
@@ -42,7 +49,8 @@ pub enum Cooling {
 pub struct Thermal {
     setpoint_c: f64,
     drift_c: f64,
-    /// Warming above the controlled temperature caused by an incident, °C.
+    /// Warming above (negative: cooling below) the controlled temperature
+    /// caused by an incident, °C.
     excess_c: f64,
     phase_s: f64,
     cooling: Cooling,
@@ -76,7 +84,14 @@ impl Thermal {
     pub fn step(&mut self, dt_s: f64, rng: &mut Rng) -> f64 {
         let headroom = (AMBIENT_C - self.setpoint_c).max(0.0);
         self.excess_c = match self.cooling {
-            Cooling::Normal => (self.excess_c - RECOVERY_C_PER_MIN * dt_s / 60.0).max(0.0),
+            Cooling::Normal if self.excess_c >= 0.0 => {
+                (self.excess_c - RECOVERY_C_PER_MIN * dt_s / 60.0).max(0.0)
+            }
+            Cooling::Normal => (self.excess_c + RECOVERY_C_PER_MIN * dt_s / 60.0).min(0.0),
+            Cooling::Freezing => {
+                let depth = (self.setpoint_c - FREEZE_FLOOR_C).max(0.0);
+                (self.excess_c - FREEZE_DROP_C_PER_MIN * dt_s / 60.0).max(-depth)
+            }
             Cooling::DoorOpen => {
                 (self.excess_c + DOOR_OPEN_RISE_C_PER_MIN * dt_s / 60.0).min(headroom)
             }
@@ -150,6 +165,32 @@ mod tests {
                 assert!(high - low > 0.2, "it is not a constant: {low}..{high}");
             }
         }
+    }
+
+    #[test]
+    fn a_stuck_thermostat_freezes_refrigerated_cargo_and_the_reset_unit_recovers() {
+        let mut rng = Rng::new(9);
+        let mut thermal = Thermal::new(Profile::Refrigerated, &mut rng);
+        run(&mut thermal, 60, &mut rng);
+        thermal.set_cooling(Cooling::Freezing);
+        let freezing = run(&mut thermal, 12 * 60, &mut rng);
+        // 1 °C/min from about 5 °C: below 0 °C after roughly 5 minutes
+        let frozen = freezing.iter().position(|t| *t < 0.0).expect("freezes");
+        assert!((3 * 60..8 * 60).contains(&frozen), "{frozen} s");
+        let low = freezing.iter().copied().fold(f64::MAX, f64::min);
+        assert!((-4.5..-1.5).contains(&low), "{low}");
+        thermal.set_cooling(Cooling::Normal);
+        let after = run(&mut thermal, 30 * 60, &mut rng);
+        assert!(
+            after[after.len() - 60..]
+                .iter()
+                .all(|t| (2.0..=8.0).contains(t)),
+            "back at the set point"
+        );
+        let mut frozen_goods = Thermal::new(Profile::Frozen, &mut rng);
+        frozen_goods.set_cooling(Cooling::Freezing);
+        let deep = run(&mut frozen_goods, 12 * 60, &mut rng);
+        assert!(deep.iter().all(|t| *t < -15.0), "frozen goods stay frozen");
     }
 
     #[test]

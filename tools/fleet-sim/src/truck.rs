@@ -82,7 +82,8 @@ pub struct Truck {
     monitor: Option<ShipmentMonitor>,
     settings: MonitorSettings,
     scheduled: Vec<(f64, IncidentKind, bool)>,
-    door_closes_at: Option<f64>,
+    /// When the open door closes or the stuck thermostat is reset, s.
+    cooling_restored_at: Option<f64>,
     silent_until: Option<f64>,
     resend: Option<SimReading>,
     last_sent: Option<SimReading>,
@@ -104,7 +105,7 @@ impl Truck {
             load: Some(load),
             settings: MonitorSettings::default(),
             scheduled: Vec::new(),
-            door_closes_at: None,
+            cooling_restored_at: None,
             silent_until: None,
             resend: None,
             last_sent: None,
@@ -141,7 +142,7 @@ impl Truck {
         self.motion = Motion::new(load.route.polyline(), 0.0, &mut self.rng);
         self.thermal = Thermal::new(load.profile, &mut self.rng);
         self.monitor = Some(ShipmentMonitor::new(load.shipment_id.clone()));
-        self.door_closes_at = None;
+        self.cooling_restored_at = None;
         self.load = Some(load);
     }
 
@@ -193,9 +194,16 @@ impl Truck {
                         self.thermal.set_cooling(Cooling::DoorOpen);
                     }
                     let lasts = kind.lasts().map_or(0.0, |d| d.as_secs_f64());
-                    self.door_closes_at = Some(elapsed_s + lasts);
+                    self.cooling_restored_at = Some(elapsed_s + lasts);
                 }
                 IncidentKind::CompressorFailure => self.thermal.set_cooling(Cooling::Failed),
+                IncidentKind::Freeze => {
+                    if self.thermal.cooling() != Cooling::Failed {
+                        self.thermal.set_cooling(Cooling::Freezing);
+                    }
+                    let lasts = kind.lasts().map_or(0.0, |d| d.as_secs_f64());
+                    self.cooling_restored_at = Some(elapsed_s + lasts);
+                }
                 IncidentKind::Crash => {
                     crash = true;
                     self.motion
@@ -211,9 +219,12 @@ impl Truck {
             }
             tick.started.push(Started { kind, random });
         }
-        if self.door_closes_at.is_some_and(|at| at <= elapsed_s) {
-            self.door_closes_at = None;
-            if self.thermal.cooling() == Cooling::DoorOpen {
+        if self.cooling_restored_at.is_some_and(|at| at <= elapsed_s) {
+            self.cooling_restored_at = None;
+            if matches!(
+                self.thermal.cooling(),
+                Cooling::DoorOpen | Cooling::Freezing
+            ) {
                 self.thermal.set_cooling(Cooling::Normal);
             }
         }
@@ -422,6 +433,28 @@ mod tests {
                 "arrives once"
             );
         }
+    }
+
+    #[test]
+    fn a_freeze_raises_a_critical_excursion_within_minutes_and_recovers() {
+        let mut truck = truck("rotterdam-amsterdam", Profile::Refrigerated, 5);
+        truck.schedule(60.0, IncidentKind::Freeze, false);
+        let ticks = drive(&mut truck, 0, 60 * 60, &options());
+        let temps = temperatures(&ticks);
+        let frozen = temps.iter().position(|t| *t < 0.0).expect("freezes");
+        assert!(frozen - 60 < 8 * 60, "below 0 °C after {} s", frozen - 60);
+        let expected: Vec<&ExpectedAlarm> = ticks.iter().flat_map(|t| &t.expected).collect();
+        let raised = expected
+            .iter()
+            .find(|e| e.alarm_type == "TEMPERATURE_EXCURSION" && e.transition == "RAISED")
+            .expect("an excursion alarm");
+        assert_eq!(raised.severity, "CRITICAL", "the cold zone alarms at once");
+        assert!(
+            temps[temps.len() - 60..]
+                .iter()
+                .all(|t| (2.0..=8.0).contains(t)),
+            "back in range once the thermostat is reset"
+        );
     }
 
     #[test]
