@@ -19,7 +19,7 @@ pub enum IncidentKind {
     /// The device sends nothing for [`SILENCE_FOR`], then resumes.
     Silence,
     /// The thermostat sticks on full cooling for [`FREEZE_FOR`]: the cargo
-    /// drops below 0 °C (+1 °C/min down), then the unit is reset.
+    /// drops below 0 °C (1.5 °C/min down), then the unit is reset.
     Freeze,
 }
 
