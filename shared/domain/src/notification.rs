@@ -35,7 +35,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::accounts::User;
 use crate::coldchain::alarm::{AlarmType, Severity};
 use crate::coldchain::events::{AlarmEvent, AlarmEventType};
-use crate::coldchain::risk::{RiskComponent, RiskEstimate, budget_used};
+use crate::coldchain::risk::{RiskComponent, RiskEstimate, budget_used, minutes_text};
 use crate::identity::Role;
 
 /// Written for every value the event does not have.
@@ -281,7 +281,7 @@ fn sides_text(event: &AlarmEvent) -> String {
         ("cold zone", context.cold_zone_minutes),
     ] {
         if let Some(minutes) = minutes.filter(|m| *m > 0.0) {
-            let _ = write!(text, "; {minutes:.1} min in the {name}");
+            let _ = write!(text, "; {} in the {name}", minutes_text(minutes));
         }
     }
     text

@@ -289,6 +289,15 @@ pub fn mkt_fraction(mkt_c: Option<f64>, limits: &ProfileLimits) -> f64 {
     }
 }
 
+/// Minutes in words: tenths of a minute, or seconds under a minute.
+pub fn minutes_text(minutes: f64) -> String {
+    if minutes > 0.0 && minutes < 1.0 {
+        format!("{:.0} s", minutes * 60.0)
+    } else {
+        format!("{minutes:.1} min")
+    }
+}
+
 /// Independent losses combined: 1 − Π(1 − fᵢ), each fᵢ clamped to 0..=1.
 pub fn combine(fractions: &[f64]) -> f64 {
     let kept: f64 = fractions.iter().map(|f| 1.0 - clamp_fraction(*f)).product();
@@ -390,7 +399,8 @@ pub fn estimate_risk(input: &RiskInput) -> Result<RiskEstimate, Vec<FieldError>>
         ),
         if frozen > 0.0 {
             format!(
-                "{frozen:.1} min in the cold zone below {} °C: frozen",
+                "{} in the cold zone below {} °C: frozen",
+                minutes_text(frozen),
                 limits.cold_zone.map_or(limits.min_c, |zone| zone.limit_c)
             )
         } else {
