@@ -75,7 +75,7 @@ use pharmaguard_aws::sns::MessagePublisher;
 use pharmaguard_domain::coldchain::backfill::{history_window, rebuild};
 use pharmaguard_domain::coldchain::detector::{
     Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_to_shipment, assign,
-    decode_record, group_readings, pick, vet,
+    decode_record, group_readings, is_monitored, pick, vet,
 };
 use pharmaguard_domain::coldchain::tracking::{
     PortError, ReadingHistory, RejectedRecord, RejectedSink, RiskError, RiskEstimator, SaveError,
@@ -562,7 +562,7 @@ where
                         history = history.len(),
                         "late readings: the trip is rebuilt from its history"
                     );
-                    monitor.started_at = shipment.started_at();
+                    monitor.follow_start(shipment.started_at());
                     let (rebuilt, applied) = rebuild(
                         &monitor,
                         &history,
@@ -672,7 +672,7 @@ where
         let mut watched = 0;
         for event in events {
             let shipment = &event.shipment;
-            if !pharmaguard_domain::coldchain::detector::is_monitored(shipment.state) {
+            if !is_monitored(shipment.state) {
                 continue;
             }
             if self.tracking.load(&shipment.id).await?.is_some() {
@@ -768,8 +768,8 @@ where
                 return Ok(Update::default());
             };
             let mut monitor = current.monitor.clone();
-            // as watched (trackings stored before the start was kept get it now)
-            monitor.started_at = monitor.started_at.or(shipment.started_at());
+            // trackings stored before the start was kept get it now
+            monitor.follow_start(shipment.started_at());
             let transitions = monitor.check_quiet(
                 at,
                 shipment.state,

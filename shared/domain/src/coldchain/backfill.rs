@@ -95,6 +95,8 @@ pub fn rebuild(
         .map(|r| r.effective_ts())
         .min();
     let mut readings: Vec<Reading> = history.to_vec();
+    // the batch is in the history already, unless the history's (eventually
+    // consistent) query does not show the latest writes yet
     readings.extend(batch.iter().cloned());
     readings.sort_by(|a, b| {
         a.effective_ts()

@@ -51,10 +51,7 @@ impl Coverage {
     /// The longest interval attributed to one reading: twice the reporting
     /// interval, at least `floor`; `unknown` before an interval is known.
     pub fn cap(&self, floor: Duration, unknown: Duration) -> Duration {
-        match self.reporting_interval() {
-            Some(interval) => interval.saturating_mul(2).max(floor),
-            None => unknown.max(floor),
-        }
+        cap_for(self.reporting_interval(), floor, unknown)
     }
 
     /// Records a reading of `temperature_c` that came `interval` after the
@@ -81,6 +78,14 @@ impl Coverage {
     /// The longest silence between two readings.
     pub fn longest_gap(&self) -> Duration {
         Duration::milliseconds(self.longest_gap_ms)
+    }
+}
+
+/// [`Coverage::cap`] for a reporting interval already known.
+pub fn cap_for(interval: Option<Duration>, floor: Duration, unknown: Duration) -> Duration {
+    match interval {
+        Some(interval) => interval.saturating_mul(2).max(floor),
+        None => unknown.max(floor),
     }
 }
 

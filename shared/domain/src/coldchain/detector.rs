@@ -401,7 +401,7 @@ pub fn apply_to_shipment(
     shipment: &Shipment,
     settings: &MonitorSettings,
 ) -> Applied {
-    monitor.started_at = shipment.started_at();
+    monitor.follow_start(shipment.started_at());
     apply_readings(monitor, readings, &shipment.profile, settings)
 }
 

@@ -357,11 +357,8 @@ impl ExcursionTracker {
         self.band = band;
         self.zone = zone;
         let mut status = self.status(limits);
-        status.interval = if zone.is_zone() {
-            interval.max(zone_interval)
-        } else {
-            interval
-        };
+        // a zone lies out of range, so its interval is never longer
+        status.interval = interval;
         Ok(status)
     }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::alarm::{AckRefused, AlarmBook, AlarmTransition, AlarmType, Severity, Signal};
-use super::coverage::{Coverage, coverage_fraction};
+use super::coverage::{Coverage, cap_for, coverage_fraction};
 use super::excursion::{Accounting, Band, ExcursionStatus, ExcursionTracker, Ignored};
 use super::mkt::MktAccumulator;
 use super::no_data::no_data_signal;
@@ -96,16 +96,10 @@ impl ShipmentMonitor {
         coverage_fraction(self.excursion.attributed(), self.excursion.elapsed())
     }
 
-    /// How far back the trend looks: the configured window, or more for a
-    /// slow logger ([`super::TREND_WINDOW_INTERVALS`] reporting intervals).
-    pub fn trend_window(&self, settings: &MonitorSettings) -> Duration {
-        self.coverage
-            .reporting_interval()
-            .map_or(settings.trend_window, |interval| {
-                settings
-                    .trend_window
-                    .max(interval.saturating_mul(super::TREND_WINDOW_INTERVALS))
-            })
+    /// Takes the shipment's start (its dispatch) unless the monitor has one:
+    /// the start is fixed once known.
+    pub fn follow_start(&mut self, shipment_started_at: Option<OffsetDateTime>) {
+        self.started_at = self.started_at.or(shipment_started_at);
     }
 
     /// Whether a reading at `ts` falls in the start-up period: from the start
@@ -135,10 +129,13 @@ impl ShipmentMonitor {
         let ts = reading.effective_ts();
         let temperature = reading.temperature_c;
         let settling = self.is_settling(ts, settings);
+        let reporting_interval = self.coverage.reporting_interval();
         let accounting = Accounting {
-            max_gap: self
-                .coverage
-                .cap(settings.max_attributed_gap, settings.max_reporting_interval),
+            max_gap: cap_for(
+                reporting_interval,
+                settings.max_attributed_gap,
+                settings.max_reporting_interval,
+            ),
             clear_margin_c: settings.clear_margin_c,
             clear_after: settings.clear_after,
             settling,
@@ -168,8 +165,8 @@ impl ShipmentMonitor {
         }
         if !settling {
             // the load settling is no trend
-            self.trend
-                .push(ts, temperature, self.trend_window(settings));
+            let window = trend_window_for(reporting_interval, settings);
+            self.trend.push(ts, temperature, window);
         }
 
         let mut signals = vec![
@@ -268,6 +265,16 @@ impl ShipmentMonitor {
     ) -> Result<Option<AlarmTransition>, AckRefused> {
         self.alarms.acknowledge(alarm_id, by, at)
     }
+}
+
+/// How far back the trend looks: the configured window, or more for a slow
+/// logger ([`super::TREND_WINDOW_INTERVALS`] reporting intervals).
+fn trend_window_for(interval: Option<Duration>, settings: &MonitorSettings) -> Duration {
+    interval.map_or(settings.trend_window, |interval| {
+        settings
+            .trend_window
+            .max(interval.saturating_mul(super::TREND_WINDOW_INTERVALS))
+    })
 }
 
 fn minutes(duration: Duration) -> f64 {
