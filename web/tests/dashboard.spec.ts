@@ -83,7 +83,7 @@ async function markerPosition(page: Page, id: string) {
   return [await marker.getAttribute('data-lat'), await marker.getAttribute('data-lon')].join(',');
 }
 
-test('a manager sees the truck move and a crash alarm arrive live, and acknowledges it', async ({ page }) => {
+test('a manager sees the truck move and a crash alarm arrive live, and reviews it', async ({ page }) => {
   await signIn(page, manager);
   if (live) await expect(page.getByTestId('live-status')).toHaveAttribute('data-status', 'open', { timeout: 30_000 });
 
@@ -128,21 +128,38 @@ test('a manager sees the truck move and a crash alarm arrive live, and acknowled
   await expect(marker).toHaveAttribute('data-alarm', 'CRITICAL');
   await notReloaded(page);
 
-  // acknowledged from the feed
+  // reviewed from the feed: a disposition and a reason are required
   await alarm.getByRole('button', { name: 'Acknowledge' }).click();
+  const form = alarm.getByTestId('review-form');
+  await expect(form).toBeVisible();
+  const save = form.getByRole('button', { name: 'Acknowledge with review' });
+  await expect(save).toBeDisabled();
+  await form.getByLabel('Disposition').selectOption('ESCALATED_TO_QA');
+  await expect(save).toBeDisabled();
+  await form.getByLabel('Reason').fill('Driver reports a kerb strike; cartons to be inspected on arrival');
+  await save.click();
   await expect(alarm).toHaveAttribute('data-state', 'ACTIVE_ACK');
+  await expect(alarm).toHaveAttribute('data-reviewed', 'true');
   await expect(alarm.getByTestId('alarm-state')).toContainText('Acknowledged');
+  await expect(alarm.getByTestId('alarm-disposition')).toHaveText('Escalated to QA');
+  await expect(alarm.getByTestId('alarm-review')).toContainText('kerb strike');
   const alarmId = await alarm.getAttribute('data-alarm-id');
 
   // the REST API agrees: the alarm is acknowledged by the manager, and it is audited
   const { token } = await api.login(manager);
-  const tracking = await api.call<{ alarms: { alarm_id: string; state: string; acknowledged_by?: string }[] }>(
+  const tracking = await api.call<{
+    alarms: { alarm_id: string; state: string; acknowledged_by?: string; review?: { reason: string; disposition: string } }[];
+  }>(
     'GET',
     `/v1/shipments/${encodeURIComponent(shipmentId)}/tracking`,
     token,
   );
   const stored = tracking.alarms.find((a) => a.alarm_id === alarmId);
   expect(stored).toMatchObject({ state: 'ACTIVE_ACK', acknowledged_by: manager.id });
+  expect(stored?.review).toMatchObject({
+    disposition: 'ESCALATED_TO_QA',
+    reason: 'Driver reports a kerb strike; cartons to be inspected on arrival',
+  });
   const audit = await api.call<{ items: { action: string; actor: { id: string }; after: unknown }[] }>(
     'GET',
     `/v1/shipments/${encodeURIComponent(shipmentId)}/audit`,
@@ -162,6 +179,9 @@ test('a manager sees the truck move and a crash alarm arrive live, and acknowled
   await expect.poll(async () => Number(await page.getByTestId('temperature-chart').getAttribute('data-points'))).toBeGreaterThan(5);
   await expect(page.locator('.chart .band')).toHaveCount(1);
   await expect(page.getByTestId('audit-trail')).toContainText(/ack/i);
+  await expect(page.getByTestId('audit-trail')).toContainText('reviewed: Escalated to QA');
+  const onShipmentPage = page.locator(`[data-testid="alarm"][data-alarm-id="${alarmId}"]`);
+  await expect(onShipmentPage.getByTestId('alarm-disposition')).toHaveText('Escalated to QA');
   await page.screenshot({ path: join(RESULTS, 'shipment.png'), fullPage: true });
 });
 

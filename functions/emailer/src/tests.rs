@@ -225,6 +225,8 @@ fn alarm_event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
         acknowledged_by: None,
         acknowledged_at: None,
         cleared_at: None,
+        review: None,
+        earlier_reviews: Vec::new(),
     };
     let mut event = AlarmEvent {
         v: 1,

@@ -1,6 +1,6 @@
 //! The REST API the dashboard reads: where the caller's organisation's
 //! shipments are and how cold they are, their reading history, the alarm
-//! feed, and the acknowledgement of an alarm.
+//! feed, and the review (acknowledgement) of an alarm.
 //!
 //! Every route needs a caller (the REST API's authorizer context): none is
 //! `401`. Devices may do nothing here (`403`). A shipment is only ever seen by
@@ -15,8 +15,8 @@
 //! | `GET /v1/tracking` | `200` `{"items": [Tracking]}`: the organisation's shipments DISPATCHED or IN_TRANSIT, and those DELIVERED in the last 24 h ([`on_the_map`]), newest first |
 //! | `GET /v1/shipments/{id}/tracking` | `200` one Tracking with `alarms` (every alarm, newest first) and `risk` (the estimated loss now, or null) · `404` |
 //! | `GET /v1/shipments/{id}/readings?from=&to=&limit=&next=` | `200` `{"items": [{reading_id, ts, lat, lon, temperature_c, vibration_g}], "next": token or null}`, oldest first · `400` · `404` |
-//! | `GET /v1/alarms?active=true\|false&limit=&next=` | `200` `{"items": [alarm with shipment_id, product, shipper_org_id, recipient_org_id], "next": token or null}`, newest first; `active=false` lists every alarm, active and cleared · `400` |
-//! | `POST /v1/shipments/{id}/alarms/{alarm_id}/acknowledge` with an optional `{"note": "..."}` | `200` the alarm (`ACTIVE_ACK`, `acknowledged_by`, `acknowledged_at`; unchanged when it was acknowledged already) · `400` · `403` · `404` · `409` cleared |
+//! | `GET /v1/alarms?status=active\|unreviewed\|reviewed\|all&limit=&next=` | `200` `{"items": [alarm with shipment_id, product, shipper_org_id, recipient_org_id], "next": token or null}`, newest first; `unreviewed`: cleared alarms nobody has reviewed, `reviewed`: cleared and reviewed; `active=true\|false` is `status=active\|all` · `400` |
+//! | `POST /v1/shipments/{id}/alarms/{alarm_id}/acknowledge` with `{"reason": "...", "disposition": "NO_PRODUCT_IMPACT"\|...}` | `200` the alarm with its `review` (an active one `ACTIVE_ACK`, a cleared one stays `CLEARED`; unchanged when it has a review already) · `400` naming the field · `403` · `404` · `409` while the detector is writing it |
 //!
 //! A Tracking is [`TrackingView`]: the shipment (`shipment_id`, `state`,
 //! `product`, `device_id`, `shipper_org_id`, `recipient_org_id`, `origin`,
@@ -24,19 +24,26 @@
 //! `excursion_minutes`, `budget_minutes`, `profile`, `active_alarms`), the
 //! same as the position events the anomaly detector publishes.
 //!
-//! # The acknowledgement
+//! # The review
 //!
-//! The alarm book lives in the shipment's tracking item, which the anomaly
-//! detector rewrites with every batch. An acknowledgement goes through the
+//! Any alarm, active or cleared, is reviewed with a reason and a disposition
+//! ([`pharmaguard_domain::coldchain::review`]); reviewing an active alarm
+//! acknowledges it.
+//!
+//! The active alarms live in the shipment's tracking item, which the anomaly
+//! detector rewrites with every batch. The review of an active one goes through the
 //! same versioned save: the tracking with the alarm acknowledged, the alarm
 //! item and the audit record (on the shipment's trail, action
 //! `alarm.acknowledged`, the alarm before and after) are written in one
 //! transaction on the version read; when the detector wrote meanwhile, the
 //! tracking is read again and the acknowledgement applied again (up to
 //! [`ACK_ATTEMPTS`] times). So the detector never overwrites an
-//! acknowledgement, and an acknowledgement never overwrites readings.
+//! acknowledgement, and an acknowledgement never overwrites readings. A
+//! cleared alarm has left the book: its review is written on its alarm item
+//! (on the condition that it is still cleared and unreviewed) with the audit
+//! record, in one transaction.
 //! Afterwards `alarm.acknowledged` is published on the alarm topic (event id
-//! `<alarm id>:ACKNOWLEDGED`). If that fails the answer is `503`; sending the
+//! `<alarm id>:ACKNOWLEDGED:<severity>`). If that fails the answer is `503`; sending the
 //! request again finds the alarm acknowledged and publishes the same event
 //! again (consumers drop repeats by id), so a retry never loses the event.
 //!
@@ -58,13 +65,14 @@ use pharmaguard_aws::sns::MessagePublisher;
 use pharmaguard_domain::FieldError;
 use pharmaguard_domain::coldchain::dashboard::{
     AlarmListing, LONGEST_TRIP, QueryError, ReadingPages, ShipmentLookup, TrackingDetail,
-    TrackingRecords, TrackingView, alarm_audit_record, on_the_map, parse_ack_request,
-    parse_alarms_params, parse_readings_params, parse_tracking_params,
+    TrackingRecords, TrackingView, alarm_audit_record, on_the_map, parse_alarms_params,
+    parse_readings_params, parse_tracking_params,
 };
 use pharmaguard_domain::coldchain::detector::alarm_context;
 use pharmaguard_domain::coldchain::tracking::{Acknowledgement, SaveError, Tracking};
 use pharmaguard_domain::coldchain::{
-    AckRefused, Alarm, AlarmEvent, AlarmState, AlarmTransition, ShipmentSummary,
+    AckRefused, Alarm, AlarmEvent, AlarmState, AlarmTransition, ReviewRequest, ShipmentMonitor,
+    ShipmentSummary, parse_review_request,
 };
 use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::shipment::policy::{Action, Denied, authorize, may_ever};
@@ -73,7 +81,6 @@ use pharmaguard_domain::shipment::validation::{MAX_SHIPMENT_ID_CHARS, is_identif
 use pharmaguard_domain::shipment::{Shipment, ShipmentState};
 pub use pharmaguard_http::Reply;
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
 use tracing::{error, info, warn};
 
 /// Attempts of an acknowledgement while the detector keeps writing the
@@ -452,7 +459,7 @@ where
     Reply::json(200, &json!({ "items": items, "next": page.next }))
 }
 
-/// `POST /v1/shipments/{id}/alarms/{alarm_id}/acknowledge`.
+/// `POST /v1/shipments/{id}/alarms/{alarm_id}/acknowledge`: the review.
 async fn acknowledge<S, P, C>(
     services: &Services<S, P, C>,
     caller: &Principal,
@@ -465,7 +472,7 @@ where
     P: MessagePublisher,
     C: Clock,
 {
-    let request = match parse_ack_request(body) {
+    let request = match parse_review_request(body) {
         Ok(request) => request,
         Err(errors) => return invalid(&errors),
     };
@@ -488,16 +495,18 @@ where
     }
     for attempt in 1..=ACK_ATTEMPTS {
         let tracking = match store.tracking(id).await {
-            Ok(Some(tracking)) => tracking,
-            Ok(None) => return not_in_book(store, id, alarm_id).await,
+            Ok(tracking) => tracking,
             Err(error) => return query_failure(&error),
         };
+        let Some(tracking) = tracking else {
+            return review_stored(services, caller, &shipment, None, alarm_id, &request).await;
+        };
         let now = services.clock.now();
-        match tracking.acknowledge(alarm_id, caller.id(), now) {
+        match tracking.review(alarm_id, &request, caller.id(), now) {
             Ok(Acknowledgement::AlreadyAcknowledged(alarm)) => {
-                info!(alarm_id, "alarm acknowledged already");
+                info!(alarm_id, "alarm reviewed already");
                 // published again (same event id): a retry after a failed publish
-                return match publish(services, &shipment, &tracking, &alarm).await {
+                return match publish(services, &shipment, Some(&tracking), &alarm).await {
                     Ok(()) => Reply::json(200, &alarm),
                     Err(reply) => reply,
                 };
@@ -507,15 +516,14 @@ where
                 before,
                 after,
             }) => {
-                let audit =
-                    alarm_audit_record(caller, id, &before, &after, request.note.as_deref(), now);
+                let audit = alarm_audit_record(caller, id, &before, &after, now);
                 match store
                     .acknowledge(&next, tracking.version, &after, &audit)
                     .await
                 {
                     Ok(()) => {
-                        info!(alarm_id, by = caller.id(), "alarm acknowledged");
-                        return match publish(services, &shipment, &next, &after).await {
+                        info!(alarm_id, by = caller.id(), disposition = %request.disposition, "active alarm reviewed");
+                        return match publish(services, &shipment, Some(&next), &after).await {
                             Ok(()) => Reply::json(200, &after),
                             Err(reply) => reply,
                         };
@@ -523,68 +531,102 @@ where
                     Err(SaveError::VersionConflict) => {
                         info!(
                             alarm_id,
-                            attempt, "tracking changed meanwhile; acknowledging again"
+                            attempt, "tracking changed meanwhile; reviewing again"
                         );
                     }
                     Err(SaveError::Unavailable(message)) => {
-                        warn!(%message, "acknowledgement not saved");
+                        warn!(%message, "review not saved");
                         return Reply::unavailable();
                     }
                 }
             }
-            Err(AckRefused::NotActive { .. } | AckRefused::Cleared { .. }) => {
-                return not_in_book(store, id, alarm_id).await;
+            Err(AckRefused::NotActive { .. }) => {
+                return review_stored(
+                    services,
+                    caller,
+                    &shipment,
+                    Some(&tracking),
+                    alarm_id,
+                    &request,
+                )
+                .await;
             }
         }
     }
-    warn!(
-        alarm_id,
-        "the tracking kept changing; acknowledgement given up"
-    );
+    warn!(alarm_id, "the tracking kept changing; review given up");
     Reply::unavailable()
 }
 
-/// The answer for an alarm that is not in the active book: 409 when it is
-/// stored cleared, 404 when there is no such alarm.
-async fn not_in_book<S: TrackingRecords>(store: &S, shipment_id: &str, alarm_id: &str) -> Reply {
-    match store.alarm(shipment_id, alarm_id).await {
-        Ok(Some(alarm)) if alarm.state == AlarmState::Cleared => {
-            let refused = AckRefused::Cleared {
-                alarm_id: alarm.alarm_id.clone(),
-                cleared_at: alarm
-                    .cleared_at
-                    .and_then(|at| at.format(&Rfc3339).ok())
-                    .unwrap_or_else(|| "an unknown time".to_owned()),
-            };
-            Reply::json(
-                409,
-                &json!({
-                    "error": "alarm_cleared",
-                    "message": refused.to_string(),
-                    "errors": [],
-                    "alarm": alarm,
-                }),
-            )
-        }
-        Ok(Some(alarm)) => {
+/// The review of an alarm that is not in the active book: a cleared one is
+/// reviewed on its own item; an unknown one is 404.
+async fn review_stored<S, P, C>(
+    services: &Services<S, P, C>,
+    caller: &Principal,
+    shipment: &Shipment,
+    tracking: Option<&Tracking>,
+    alarm_id: &str,
+    request: &ReviewRequest,
+) -> Reply
+where
+    S: ShipmentLookup + TrackingRecords,
+    P: MessagePublisher,
+    C: Clock,
+{
+    let store = &services.store;
+    for attempt in 1..=ACK_ATTEMPTS {
+        let before = match store.alarm(&shipment.id, alarm_id).await {
+            Ok(Some(alarm)) => alarm,
+            Ok(None) => return no_alarm(alarm_id),
+            Err(error) => return query_failure(&error),
+        };
+        if before.state != AlarmState::Cleared {
             // stored active but not in the book: the detector is writing it now
-            warn!(alarm_id = %alarm.alarm_id, "alarm active in its item but not in the book");
-            Reply::conflict(
-                "the alarm is changing right now; send the acknowledgement again",
+            warn!(alarm_id = %before.alarm_id, "alarm active in its item but not in the book");
+            return Reply::conflict(
+                "the alarm is changing right now; send the review again",
                 &[],
-            )
+            );
         }
-        Ok(None) => no_alarm(alarm_id),
-        Err(error) => query_failure(&error),
+        let now = services.clock.now();
+        let mut after = before.clone();
+        if !after.review(request, caller.id(), now) {
+            info!(alarm_id, "cleared alarm reviewed already");
+            return match publish(services, shipment, tracking, &before).await {
+                Ok(()) => Reply::json(200, &before),
+                Err(reply) => reply,
+            };
+        }
+        let audit = alarm_audit_record(caller, &shipment.id, &before, &after, now);
+        match store.review_cleared(shipment, &after, &audit).await {
+            Ok(()) => {
+                info!(alarm_id, by = caller.id(), disposition = %request.disposition, "cleared alarm reviewed");
+                return match publish(services, shipment, tracking, &after).await {
+                    Ok(()) => Reply::json(200, &after),
+                    Err(reply) => reply,
+                };
+            }
+            Err(SaveError::VersionConflict) => {
+                info!(
+                    alarm_id,
+                    attempt, "alarm changed meanwhile; reviewing again"
+                );
+            }
+            Err(SaveError::Unavailable(message)) => {
+                warn!(%message, "review not saved");
+                return Reply::unavailable();
+            }
+        }
     }
+    warn!(alarm_id, "the alarm kept changing; review given up");
+    Reply::unavailable()
 }
 
-/// Publishes `alarm.acknowledged` for `alarm` (acknowledged) of `shipment`,
+/// Publishes `alarm.acknowledged` for `alarm` (reviewed) of `shipment`,
 /// with the situation of `tracking`.
 async fn publish<S, P, C>(
     services: &Services<S, P, C>,
     shipment: &Shipment,
-    tracking: &Tracking,
+    tracking: Option<&Tracking>,
     alarm: &Alarm,
 ) -> Result<(), Reply>
 where
@@ -593,11 +635,18 @@ where
     let transition = AlarmTransition::Acknowledged {
         alarm: alarm.clone(),
     };
-    let context = alarm_context(
-        &tracking.monitor,
-        tracking.latest.as_ref(),
-        &shipment.profile,
-    );
+    let context = match tracking {
+        Some(tracking) => alarm_context(
+            &tracking.monitor,
+            tracking.latest.as_ref(),
+            &shipment.profile,
+        ),
+        None => alarm_context(
+            &ShipmentMonitor::new(shipment.id.clone()),
+            None,
+            &shipment.profile,
+        ),
+    };
     let Some(event) =
         AlarmEvent::from_transition(&transition, ShipmentSummary::from(shipment), context)
     else {

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use pharmaguard_aws::sns::PublishError;
 use pharmaguard_domain::audit::AuditRecord;
 use pharmaguard_domain::coldchain::dashboard::{
-    AlarmPage, AlarmsQuery, QueryError, ReadingPage, ReadingPages, ReadingsQuery, ShipmentLookup,
-    TrackingRecords,
+    AlarmPage, AlarmsQuery, FeedStatus, QueryError, ReadingPage, ReadingPages, ReadingsQuery,
+    ShipmentLookup, TrackingRecords,
 };
 use pharmaguard_domain::coldchain::detector::alarm_states;
 use pharmaguard_domain::coldchain::tracking::{SaveError, Tracking};
@@ -207,7 +207,7 @@ impl TrackingRecords for Store {
                     .get(&a.shipment_id)
                     .is_some_and(|s| s.shipper_org_id == org_id || s.recipient_org_id == org_id)
             })
-            .filter(|a| !query.active_only || a.state.is_active())
+            .filter(|a| query.filter.statuses().contains(&FeedStatus::of(a)))
             .filter(|a| {
                 query
                     .next
@@ -255,6 +255,25 @@ impl TrackingRecords for Store {
             .lock()
             .unwrap()
             .insert(alarm.alarm_id.clone(), alarm.clone());
+        self.audit.lock().unwrap().push(audit.clone());
+        Ok(())
+    }
+
+    async fn review_cleared(
+        &self,
+        _shipment: &Shipment,
+        alarm: &Alarm,
+        audit: &AuditRecord,
+    ) -> Result<(), SaveError> {
+        if *self.down.lock().unwrap() {
+            return Err(SaveError::Unavailable("InternalServerError".into()));
+        }
+        let mut alarms = self.alarms.lock().unwrap();
+        match alarms.get(&alarm.alarm_id) {
+            Some(stored) if stored.state == AlarmState::Cleared && stored.review.is_none() => {}
+            _ => return Err(SaveError::VersionConflict),
+        }
+        alarms.insert(alarm.alarm_id.clone(), alarm.clone());
         self.audit.lock().unwrap().push(audit.clone());
         Ok(())
     }
@@ -460,6 +479,9 @@ async fn get(
 ) -> (u16, Value) {
     call(s, Some(caller), "GET", path, query, "").await
 }
+
+/// A review body: no product impact.
+const REVIEW: &str = r#"{"reason": "cargo checked", "disposition": "NO_PRODUCT_IMPACT"}"#;
 
 /// The percent-encoded path of an acknowledgement.
 fn ack_path(shipment_id: &str, alarm_id: &str) -> String {
@@ -910,14 +932,7 @@ async fn a_manager_acknowledges_an_alarm_once_audited_and_published() {
     let alarm = shock(&s);
     let before = s.store.tracking_of("shp-road");
     let manager = user(RECIPIENT, Role::Manager);
-    let (status, body) = ack(
-        &s,
-        &manager,
-        "shp-road",
-        &alarm.alarm_id,
-        r#"{"note": "cargo checked"}"#,
-    )
-    .await;
+    let (status, body) = ack(&s, &manager, "shp-road", &alarm.alarm_id, REVIEW).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["alarm_id"], json!(alarm.alarm_id));
     assert_eq!(body["state"], "ACTIVE_ACK");
@@ -945,7 +960,10 @@ async fn a_manager_acknowledges_an_alarm_once_audited_and_published() {
     assert_eq!(audit[0].at, NOW);
     assert_eq!(audit[0].before.as_ref().unwrap()["state"], "ACTIVE_UNACK");
     assert_eq!(audit[0].after.as_ref().unwrap()["state"], "ACTIVE_ACK");
-    assert_eq!(audit[0].after.as_ref().unwrap()["note"], "cargo checked");
+    let reviewed = audit[0].after.as_ref().unwrap();
+    assert_eq!(reviewed["review"]["reason"], "cargo checked");
+    assert_eq!(reviewed["review"]["disposition"], "NO_PRODUCT_IMPACT");
+    assert_eq!(body["review"]["by"], "manager-of-org-recv");
 
     // alarm.acknowledged on the alarm topic
     let events = s.alarm_topic.events();
@@ -953,7 +971,7 @@ async fn a_manager_acknowledges_an_alarm_once_audited_and_published() {
     assert_eq!(events[0].event_type.as_str(), "alarm.acknowledged");
     assert_eq!(
         events[0].event_id,
-        format!("{}:ACKNOWLEDGED", alarm.alarm_id)
+        format!("{}:ACKNOWLEDGED:CRITICAL", alarm.alarm_id)
     );
     assert_eq!(events[0].occurred_at, NOW);
     assert_eq!(events[0].alarm.state, AlarmState::ActiveAck);
@@ -972,11 +990,11 @@ async fn a_manager_acknowledges_an_alarm_once_audited_and_published() {
         &user(SHIPPER, Role::Pharmacist),
         "shp-road",
         &alarm.alarm_id,
-        "",
+        REVIEW,
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(again, body, "the first acknowledgement stays");
+    assert_eq!(again, body, "the first review stays");
     assert_eq!(s.store.tracking_of("shp-road").version, after.version);
     assert_eq!(s.store.audit.lock().unwrap().len(), 1);
     let ids: Vec<String> = s
@@ -999,7 +1017,7 @@ async fn acknowledging_is_for_managers_pharmacists_and_admins_of_either_party() 
                 &user(org_of(relation), role),
                 "shp-road",
                 &alarm.alarm_id,
-                "",
+                REVIEW,
             )
             .await;
             if is_permitted(Action::AcknowledgeAlarm, role, relation) {
@@ -1014,13 +1032,20 @@ async fn acknowledging_is_for_managers_pharmacists_and_admins_of_either_party() 
                 assert!(s.alarm_topic.events().is_empty());
             }
             // another organisation: no such shipment, whatever the role
-            let (status, _) = ack(&s, &user(OUTSIDER, role), "shp-road", &alarm.alarm_id, "").await;
+            let (status, _) = ack(
+                &s,
+                &user(OUTSIDER, role),
+                "shp-road",
+                &alarm.alarm_id,
+                REVIEW,
+            )
+            .await;
             assert_eq!(status, 404, "{role} of another organisation");
         }
     }
     let s = world();
     let alarm = shock(&s);
-    let (status, _) = ack(&s, &device(SHIPPER), "shp-road", &alarm.alarm_id, "").await;
+    let (status, _) = ack(&s, &device(SHIPPER), "shp-road", &alarm.alarm_id, REVIEW).await;
     assert_eq!(status, 403, "devices");
     let (status, _) = call(
         &s,
@@ -1035,31 +1060,90 @@ async fn acknowledging_is_for_managers_pharmacists_and_admins_of_either_party() 
 }
 
 #[tokio::test]
-async fn cleared_unknown_and_foreign_alarms_are_refused() {
+async fn a_cleared_alarm_is_reviewed_once_audited_and_published() {
     let s = world();
     let alarm = shock(&s);
-    let manager = user(SHIPPER, Role::Manager);
+    let pharmacist = user(RECIPIENT, Role::Pharmacist);
     // quiet readings clear the shock
     s.store
         .detect("shp-road", &[reading("truck-7", 20, 5.0, 0.2)]);
     assert_eq!(s.store.alarm_of(&alarm.alarm_id).state, AlarmState::Cleared);
-    let (status, body) = ack(&s, &manager, "shp-road", &alarm.alarm_id, "").await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"], "alarm_cleared");
-    assert!(
-        body["message"].as_str().unwrap().contains("cleared"),
-        "{body}"
-    );
-    assert_eq!(body["alarm"]["state"], "CLEARED");
+    let (status, body) = get(&s, &pharmacist, "/v1/alarms", &[("status", "unreviewed")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
 
-    let (status, _) = ack(&s, &manager, "shp-road", "shp-road#SHOCK#1", "").await;
+    let review =
+        r#"{"reason": "Truck hit a kerb; cartons inspected", "disposition": "ESCALATED_TO_QA"}"#;
+    let (status, body) = ack(&s, &pharmacist, "shp-road", &alarm.alarm_id, review).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "CLEARED", "a cleared alarm stays cleared");
+    assert_eq!(
+        body["review"]["reason"],
+        "Truck hit a kerb; cartons inspected"
+    );
+    assert_eq!(body["review"]["disposition"], "ESCALATED_TO_QA");
+    assert_eq!(body["review"]["after_clearing"], true);
+    assert_eq!(body["acknowledged_by"], "pharmacist-of-org-recv");
+    assert_eq!(
+        s.store
+            .alarm_of(&alarm.alarm_id)
+            .review
+            .as_ref()
+            .unwrap()
+            .by,
+        "pharmacist-of-org-recv"
+    );
+    let audit = s.store.audit.lock().unwrap().clone();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "alarm.acknowledged");
+    assert!(audit[0].before.as_ref().unwrap().get("review").is_none());
+    assert_eq!(
+        audit[0].after.as_ref().unwrap()["review"]["disposition"],
+        "ESCALATED_TO_QA"
+    );
+    let events = s.alarm_topic.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].alarm.state, AlarmState::Cleared);
+    assert!(events[0].alarm.is_reviewed());
+
+    // the feed shows it among the reviewed ones now
+    for (status_filter, count) in [("unreviewed", 0), ("reviewed", 1), ("active", 0)] {
+        let (_, feed) = get(&s, &pharmacist, "/v1/alarms", &[("status", status_filter)]).await;
+        let shocks = feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["alarm_id"] == json!(alarm.alarm_id))
+            .count();
+        assert_eq!(shocks, count, "{status_filter}: {feed}");
+    }
+
+    // again, by someone else: the first review stays, nothing audited again
+    let (status, again) = ack(
+        &s,
+        &user(SHIPPER, Role::Manager),
+        "shp-road",
+        &alarm.alarm_id,
+        REVIEW,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(again, body);
+    assert_eq!(s.store.audit.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_and_foreign_alarms_are_refused() {
+    let s = world();
+    let manager = user(SHIPPER, Role::Manager);
+    let (status, _) = ack(&s, &manager, "shp-road", "shp-road#SHOCK#1", REVIEW).await;
     assert_eq!(status, 404, "unknown alarm");
     let other = s.store.tracking_of("shp-else").monitor.alarms.active[0]
         .alarm_id
         .clone();
-    let (status, _) = ack(&s, &manager, "shp-road", &other, "").await;
+    let (status, _) = ack(&s, &manager, "shp-road", &other, REVIEW).await;
     assert_eq!(status, 404, "an alarm of another shipment");
-    let (status, _) = ack(&s, &manager, "shp-new", "shp-new#SHOCK#1", "").await;
+    let (status, _) = ack(&s, &manager, "shp-new", "shp-new#SHOCK#1", REVIEW).await;
     assert_eq!(status, 404, "a shipment without tracking");
     assert!(s.store.audit.lock().unwrap().is_empty());
     assert!(s.alarm_topic.events().is_empty());
@@ -1071,8 +1155,20 @@ async fn a_bad_acknowledgement_body_names_its_fields() {
     let alarm = shock(&s);
     let manager = user(SHIPPER, Role::Manager);
     for (body, expected) in [
-        (r#"{"note": 42}"#, vec!["note"]),
-        (r#"{"note": "ok", "by": "someone"}"#, vec!["by"]),
+        ("", vec!["body"]),
+        ("{}", vec!["reason", "disposition"]),
+        (
+            r#"{"note": "cargo checked"}"#,
+            vec!["note", "reason", "disposition"],
+        ),
+        (
+            r#"{"reason": "ok", "disposition": "FINE", "by": "someone"}"#,
+            vec!["by", "disposition"],
+        ),
+        (
+            r#"{"reason": "", "disposition": "DEVICE_FAULT"}"#,
+            vec!["reason"],
+        ),
         ("[]", vec!["body"]),
         ("{oops", vec!["body"]),
     ] {
@@ -1101,7 +1197,7 @@ async fn an_acknowledgement_racing_the_detector_keeps_both() {
         &user(SHIPPER, Role::Admin),
         "shp-road",
         &alarm.alarm_id,
-        "",
+        REVIEW,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -1132,7 +1228,7 @@ async fn an_acknowledgement_racing_the_detector_keeps_both() {
         &user(SHIPPER, Role::Admin),
         "shp-road",
         &alarm.alarm_id,
-        "",
+        REVIEW,
     )
     .await;
     assert_eq!(status, 503);
@@ -1146,7 +1242,7 @@ async fn an_unpublished_acknowledgement_is_published_by_the_retry() {
     let alarm = shock(&s);
     let manager = user(SHIPPER, Role::Manager);
     *s.alarm_topic.down.lock().unwrap() = true;
-    let (status, _) = ack(&s, &manager, "shp-road", &alarm.alarm_id, "").await;
+    let (status, _) = ack(&s, &manager, "shp-road", &alarm.alarm_id, REVIEW).await;
     assert_eq!(
         status, 503,
         "saved, but not published: the client sends it again"
@@ -1156,7 +1252,7 @@ async fn an_unpublished_acknowledgement_is_published_by_the_retry() {
         AlarmState::ActiveAck
     );
     *s.alarm_topic.down.lock().unwrap() = false;
-    let (status, body) = ack(&s, &manager, "shp-road", &alarm.alarm_id, "").await;
+    let (status, body) = ack(&s, &manager, "shp-road", &alarm.alarm_id, REVIEW).await;
     assert_eq!(status, 200, "{body}");
     let events = s.alarm_topic.events();
     assert_eq!(events.len(), 1);
@@ -1165,7 +1261,7 @@ async fn an_unpublished_acknowledgement_is_published_by_the_retry() {
 
     let s = world();
     *s.store.down.lock().unwrap() = true;
-    let (status, body) = ack(&s, &manager, "shp-road", &shock(&s).alarm_id, "").await;
+    let (status, body) = ack(&s, &manager, "shp-road", &shock(&s).alarm_id, REVIEW).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"], "unavailable");
 }
@@ -1213,7 +1309,7 @@ async fn unknown_paths_and_methods() {
         "/v1/shipments/shp-road/alarms/{}/acknowledge",
         alarm.alarm_id
     );
-    let (status, _) = call(&s, Some(&manager), "POST", &raw, &[], "").await;
+    let (status, _) = call(&s, Some(&manager), "POST", &raw, &[], REVIEW).await;
     assert_eq!(status, 200);
     let (status, _) = call(
         &s,
@@ -1221,7 +1317,7 @@ async fn unknown_paths_and_methods() {
         "POST",
         "/v1/shipments/shp-road/alarms/%zz/acknowledge",
         &[],
-        "",
+        REVIEW,
     )
     .await;
     assert_eq!(status, 404, "a malformed escape");

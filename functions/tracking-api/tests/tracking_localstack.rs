@@ -162,6 +162,11 @@ impl Harness {
     }
 }
 
+/// A review body with `reason` and no product impact.
+fn review(reason: &str) -> Value {
+    json!({"reason": reason, "disposition": "NO_PRODUCT_IMPACT"})
+}
+
 fn ack_path(id: &str, alarm_id: &str) -> String {
     format!(
         "/v1/shipments/{id}/alarms/{}/acknowledge",
@@ -327,7 +332,7 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
     }
     let reply = world
         .api
-        .post(outsider, &ack_path(&id, &alarm_id), json!({}))
+        .post(outsider, &ack_path(&id, &alarm_id), review("forged"))
         .await;
     assert_eq!(reply.status, 404, "{reply}");
     let map = h.get(world.outsider.as_role("ADMIN"), "/v1/tracking").await;
@@ -338,7 +343,7 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
     // a driver may not acknowledge; the recipient's manager may
     let reply = world
         .api
-        .post(driver, &ack_path(&id, &alarm_id), json!({}))
+        .post(driver, &ack_path(&id, &alarm_id), review("not mine to say"))
         .await;
     assert_eq!(reply.status, 403, "{reply}");
     let manager = world.recipient.as_role("MANAGER");
@@ -347,7 +352,7 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
         .post(
             manager,
             &ack_path(&id, &alarm_id),
-            json!({"note": "pallets checked"}),
+            review("pallets checked"),
         )
         .await;
     assert_eq!(reply.status, 200, "{reply}");
@@ -363,7 +368,7 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
         .post(
             world.shipper.as_role("PHARMACIST"),
             &ack_path(&id, &alarm_id),
-            json!({}),
+            review("second opinion"),
         )
         .await;
     assert_eq!(reply.status, 200, "{reply}");
@@ -383,7 +388,11 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
     assert_eq!(records[0]["actor"]["org_id"], json!(world.recipient.id));
     assert_eq!(records[0]["before"]["state"], "ACTIVE_UNACK");
     assert_eq!(records[0]["after"]["state"], "ACTIVE_ACK");
-    assert_eq!(records[0]["after"]["note"], "pallets checked");
+    assert_eq!(records[0]["after"]["review"]["reason"], "pallets checked");
+    assert_eq!(
+        records[0]["after"]["review"]["disposition"],
+        "NO_PRODUCT_IMPACT"
+    );
 
     // alarm.acknowledged on the alarm topic (the repeat may publish the same id again)
     let events = eventually("alarm.acknowledged on the topic", || async {
@@ -393,7 +402,10 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
     .await;
     for event in &events {
         assert_eq!(event["event_type"], "alarm.acknowledged");
-        assert_eq!(event["event_id"], json!(format!("{alarm_id}:ACKNOWLEDGED")));
+        assert_eq!(
+            event["event_id"],
+            json!(format!("{alarm_id}:ACKNOWLEDGED:CRITICAL"))
+        );
         assert_eq!(event["alarm"]["state"], "ACTIVE_ACK");
         assert_eq!(event["alarm"]["acknowledged_by"], json!(manager.id));
         assert_eq!(event["shipment"]["shipment_id"], json!(id));
@@ -420,7 +432,7 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
         .clone();
     assert_eq!(listed["state"], "ACTIVE_ACK");
 
-    // quiet for ten minutes after the crash: cleared, no longer acknowledgeable
+    // quiet for ten minutes after the crash: cleared, with its review
     h.post_readings(
         &device,
         vec![reading(
@@ -442,11 +454,20 @@ async fn readings_tracking_and_an_acknowledged_alarm_seen_by_both_parties_only()
         .find(|a| a["alarm_id"] == json!(alarm_id))
         .unwrap();
     assert_eq!(shock["state"], "CLEARED", "{detail}");
+    assert_eq!(shock["review"]["reason"], "pallets checked", "{detail}");
     let reply = world
         .api
-        .post(manager, &ack_path(&id, &alarm_id), json!({}))
+        .post(manager, &ack_path(&id, &alarm_id), review("again"))
         .await;
-    assert_eq!(reply.status, 409, "{reply}");
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.body["review"]["reason"], "pallets checked", "{reply}");
+    let reviewed = h.get(manager, "/v1/alarms?status=reviewed").await;
+    assert!(reviewed.body.to_string().contains(&alarm_id), "{reviewed}");
+    let unreviewed = h.get(manager, "/v1/alarms?status=unreviewed").await;
+    assert!(
+        !unreviewed.body.to_string().contains(&alarm_id),
+        "{unreviewed}"
+    );
     let feed = h.get(manager, "/v1/alarms?active=false").await;
     let listed = feed.body["items"]
         .as_array()

@@ -25,18 +25,26 @@
 //!   `sk BETWEEN <from> AND <to>`, oldest first; the `next` token is the last
 //!   reading's `sk` (base64url), accepted only inside the window asked for.
 //!
-//! # The acknowledgement
+//! # The review
 //!
-//! One `TransactWriteItems`: the tracking item on `version = <expected>` (the
-//! detector's own condition, so of the detector and an acknowledgement
-//! writing from the same version exactly one wins), the alarm item, and the
-//! audit record (`attribute_not_exists(pk)`).
+//! Of an active alarm (its acknowledgement): one `TransactWriteItems`: the
+//! tracking item on `version = <expected>` (the detector's own condition, so
+//! of the detector and an acknowledgement writing from the same version
+//! exactly one wins), the alarm item, and the audit record
+//! (`attribute_not_exists(pk)`).
+//!
+//! Of a cleared alarm (no longer in the tracking's book): one
+//! `TransactWriteItems`: the alarm item put on `state = CLEARED AND
+//! attribute_not_exists(review)` (moving it to the `REVIEWED` feed
+//! partitions), and the audit record. The detector's later writes of that
+//! cleared alarm keep the review (see
+//! [`crate::tracking_store::cleared_alarm_update`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pharmaguard_domain::audit::AuditRecord;
@@ -62,7 +70,7 @@ use crate::shipment_store::{
 };
 use crate::tracking_store::{
     DynamoTrackingStore, RECIPIENT_FEED_INDEX, SHIPPER_FEED_INDEX, TRACKING_SK, alarm_from_item,
-    alarm_sk, feed_partition, save_transaction, tracking_from_item,
+    alarm_item_of, alarm_sk, feed_partition, save_transaction, tracking_from_item,
 };
 
 /// Most keys of one `BatchGetItem` request (DynamoDB limit).
@@ -360,15 +368,10 @@ impl TrackingRecords for DynamoDashboard {
 
     async fn org_alarms(&self, org_id: &str, query: &AlarmsQuery) -> Result<AlarmPage, QueryError> {
         let before = query.next.as_deref().map(decode_token).transpose()?;
-        let states: &[bool] = if query.active_only {
-            &[true]
-        } else {
-            &[true, false]
-        };
         let mut partitions = Vec::new();
         for index in [SHIPPER_FEED_INDEX, RECIPIENT_FEED_INDEX] {
-            for active in states {
-                partitions.push((index, feed_partition(org_id, *active)));
+            for status in query.filter.statuses() {
+                partitions.push((index, feed_partition(org_id, *status)));
             }
         }
         let results =
@@ -406,6 +409,49 @@ impl TrackingRecords for DynamoDashboard {
         )
         .map_err(|e| SaveError::Unavailable(e.to_string()))?;
         items.push(audit_put(&self.audit_table, audit));
+        self.conditional_save(items, &alarm.alarm_id).await
+    }
+
+    async fn review_cleared(
+        &self,
+        shipment: &Shipment,
+        alarm: &Alarm,
+        audit: &AuditRecord,
+    ) -> Result<(), SaveError> {
+        let at = alarm.review.as_ref().map_or(audit.at, |review| review.at);
+        let item = alarm_item_of(
+            alarm,
+            &shipment.shipper_org_id,
+            &shipment.recipient_org_id,
+            at,
+        )
+        .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.tracking.alarms_table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_exists(pk) AND #state = :cleared AND attribute_not_exists(review)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":cleared", s("CLEARED"))
+            .build()
+            .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            audit_put(&self.audit_table, audit),
+        ];
+        self.conditional_save(items, &alarm.alarm_id).await
+    }
+}
+
+impl DynamoDashboard {
+    /// Writes a review's transaction, whose first item carries the
+    /// condition: [`SaveError::VersionConflict`] when that condition fails.
+    async fn conditional_save(
+        &self,
+        items: Vec<TransactWriteItem>,
+        alarm_id: &str,
+    ) -> Result<(), SaveError> {
         let try_again = |failure| {
             matches!(
                 failure,
@@ -419,7 +465,7 @@ impl TrackingRecords for DynamoDashboard {
             }
             Err(failed) => {
                 let message = describe(&failed.error);
-                warn!(shipment_id = %tracking.shipment_id, error = %message, "acknowledgement transaction failed");
+                warn!(%alarm_id, error = %message, "review transaction failed");
                 Err(SaveError::Unavailable(message))
             }
         }

@@ -32,12 +32,13 @@
 //!
 //! | attribute | value |
 //! |---|---|
-//! | `shipper_feed`, `recipient_feed` | `ORG#<org id>#ACTIVE` while the alarm is active, `ORG#<org id>#CLEARED` once cleared ([`feed_partition`]) |
+//! | `shipper_feed`, `recipient_feed` | `ORG#<org id>#ACTIVE` while the alarm is active, `ORG#<org id>#CLEARED` once cleared, `ORG#<org id>#REVIEWED` once cleared and reviewed ([`feed_partition`]) |
 //! | `feed_sk` | `<raised_at, fixed-width UTC>#<alarm id>` ([`feed_sort_key`]): unique, sorts by the time the alarm was raised |
 //!
 //! An organisation's active alarms, newest first, are one `Query` per index
-//! on its `ACTIVE` partition (two in all); every alarm, four (its `ACTIVE`
-//! and `CLEARED` partitions of both). Each query reads only the alarms the
+//! on its `ACTIVE` partition (two in all); the cleared ones waiting for a
+//! review, its `CLEARED` partitions; the reviewed ones, its `REVIEWED`
+//! partitions; every alarm, six queries. Each query reads only the alarms the
 //! page can show, however many alarms the organisation has had; the results
 //! are merged by `feed_sk` (see `crate::dashboard_store`). A clearing moves
 //! the alarm to the other partition (DynamoDB maintains the indexes with the
@@ -47,15 +48,17 @@
 //!
 //! [`TrackingStore::save`] is one `TransactWriteItems`: the tracking item on
 //! the condition `version = <expected>` (`attribute_not_exists(pk)` for the
-//! first write) and one put per alarm, so the state and its alarms change
+//! first write) and one put per active alarm (an update per cleared one, see
+//! [`cleared_alarm_update`]), so the state and its alarms change
 //! together or not at all. A transaction holds at most [`MAX_TRANSACTION_ITEMS`]
 //! items; alarms beyond that are written first with `BatchWriteItem` (they
 //! are derived from the state deterministically, so a retry rewrites them
 //! identically).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use pharmaguard_domain::coldchain::Alarm;
+use pharmaguard_domain::coldchain::dashboard::FeedStatus;
 use pharmaguard_domain::coldchain::tracking::{PortError, SaveError, Tracking, TrackingStore};
 use pharmaguard_domain::shipment::ShipmentState;
 use pharmaguard_domain::telemetry::Reading;
@@ -89,10 +92,26 @@ pub const SHIPPER_FEED_INDEX: &str = "by-shipper";
 /// The index of alarms by recipient organisation and state.
 pub const RECIPIENT_FEED_INDEX: &str = "by-recipient";
 
-/// The feed partition of an organisation's alarms: `ORG#<org id>#ACTIVE` or
-/// `ORG#<org id>#CLEARED`.
-pub fn feed_partition(org_id: &str, active: bool) -> String {
-    format!("ORG#{org_id}#{}", if active { "ACTIVE" } else { "CLEARED" })
+/// Marks a reviewed cleared alarm item with its shipper's `REVIEWED`
+/// partition (see [`cleared_alarm_update`]).
+pub const REVIEWED_SHIPPER_FEED: &str = "reviewed_shipper_feed";
+/// Marks a reviewed cleared alarm item with its recipient's `REVIEWED`
+/// partition.
+pub const REVIEWED_RECIPIENT_FEED: &str = "reviewed_recipient_feed";
+/// What a review writes on an alarm item, and what the detector leaves
+/// alone on a cleared alarm its own copy has no review of.
+const REVIEW_ATTRIBUTES: [&str; 3] = ["review", "acknowledged_by", "acknowledged_at"];
+
+/// The feed partition of an organisation's alarms: `ORG#<org id>#ACTIVE`,
+/// `ORG#<org id>#CLEARED` (cleared, not reviewed yet) or
+/// `ORG#<org id>#REVIEWED` (cleared and reviewed).
+pub fn feed_partition(org_id: &str, status: FeedStatus) -> String {
+    let name = match status {
+        FeedStatus::Active => "ACTIVE",
+        FeedStatus::Unreviewed => "CLEARED",
+        FeedStatus::Reviewed => "REVIEWED",
+    };
+    format!("ORG#{org_id}#{name}")
 }
 
 /// The feed sort key of an alarm: `<raised_at, fixed-width UTC>#<alarm id>`.
@@ -193,6 +212,22 @@ pub fn tracking_from_item(mut item: Item) -> Result<Tracking, PortError> {
 
 /// The alarm item of `alarm` for the shipment `tracking` describes.
 pub fn alarm_item(alarm: &Alarm, tracking: &Tracking) -> Result<Item, PortError> {
+    alarm_item_of(
+        alarm,
+        &tracking.shipper_org_id,
+        &tracking.recipient_org_id,
+        tracking.updated_at,
+    )
+}
+
+/// The alarm item of `alarm` of a shipment from `shipper_org_id` to
+/// `recipient_org_id`, written at `updated_at`.
+pub fn alarm_item_of(
+    alarm: &Alarm,
+    shipper_org_id: &str,
+    recipient_org_id: &str,
+    updated_at: OffsetDateTime,
+) -> Result<Item, PortError> {
     let mut item: Item =
         serde_dynamo::to_item(alarm).map_err(|e| corrupt("alarm not encodable", e))?;
     item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
@@ -203,20 +238,77 @@ pub fn alarm_item(alarm: &Alarm, tracking: &Tracking) -> Result<Item, PortError>
         "active".into(),
         AttributeValue::Bool(alarm.state.is_active()),
     );
-    item.insert("shipper_org_id".into(), s(&tracking.shipper_org_id));
-    item.insert("recipient_org_id".into(), s(&tracking.recipient_org_id));
-    item.insert("updated_at".into(), time_s(tracking.updated_at));
-    let active = alarm.state.is_active();
-    item.insert(
-        "shipper_feed".into(),
-        s(feed_partition(&tracking.shipper_org_id, active)),
-    );
-    item.insert(
-        "recipient_feed".into(),
-        s(feed_partition(&tracking.recipient_org_id, active)),
-    );
+    item.insert("shipper_org_id".into(), s(shipper_org_id));
+    item.insert("recipient_org_id".into(), s(recipient_org_id));
+    item.insert("updated_at".into(), time_s(updated_at));
+    let status = FeedStatus::of(alarm);
+    let shipper_feed = feed_partition(shipper_org_id, status);
+    let recipient_feed = feed_partition(recipient_org_id, status);
+    if status == FeedStatus::Reviewed {
+        item.insert(REVIEWED_SHIPPER_FEED.into(), s(&shipper_feed));
+        item.insert(REVIEWED_RECIPIENT_FEED.into(), s(&recipient_feed));
+    }
+    item.insert("shipper_feed".into(), s(shipper_feed));
+    item.insert("recipient_feed".into(), s(recipient_feed));
     item.insert("feed_sk".into(), s(feed_sort_key(alarm)));
     Ok(item)
+}
+
+/// The detector's write of a cleared alarm: an update, not a put, so that a
+/// review given to the stored alarm after it cleared survives a replay or a
+/// rebuild that writes the alarm again. Every attribute of the detector's
+/// copy is set, except, when that copy has no review, the review's own
+/// ([`REVIEW_ATTRIBUTES`]) and the feed partitions, which stay `REVIEWED`
+/// if the item was reviewed (`if_not_exists` on the marker a review sets).
+pub fn cleared_alarm_update(
+    alarms_table: &str,
+    alarm: &Alarm,
+    tracking: &Tracking,
+) -> Result<Update, PortError> {
+    let mut item = alarm_item(alarm, tracking)?;
+    let mut key = Item::new();
+    for name in ["pk", "sk"] {
+        if let Some(value) = item.remove(name) {
+            key.insert(name.to_owned(), value);
+        }
+    }
+    let reviewed = alarm.is_reviewed();
+    let mut item: Vec<(String, AttributeValue)> = item.into_iter().collect();
+    item.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut sets = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    let mut values = std::collections::HashMap::new();
+    for (i, (name, value)) in item.into_iter().enumerate() {
+        if !reviewed && REVIEW_ATTRIBUTES.contains(&name.as_str()) {
+            continue;
+        }
+        let (path, placeholder) = (format!("#a{i}"), format!(":v{i}"));
+        let marker = match name.as_str() {
+            "shipper_feed" if !reviewed => Some(REVIEWED_SHIPPER_FEED),
+            "recipient_feed" if !reviewed => Some(REVIEWED_RECIPIENT_FEED),
+            _ => None,
+        };
+        match marker {
+            Some(marker) => {
+                let marker_path = format!("#m{i}");
+                sets.push(format!(
+                    "{path} = if_not_exists({marker_path}, {placeholder})"
+                ));
+                names.insert(marker_path, marker.to_owned());
+            }
+            None => sets.push(format!("{path} = {placeholder}")),
+        }
+        names.insert(path, name);
+        values.insert(placeholder, value);
+    }
+    Update::builder()
+        .table_name(alarms_table)
+        .set_key(Some(key))
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| corrupt("cleared alarm update", e))
 }
 
 /// The alarm an alarm item holds.
@@ -233,6 +325,8 @@ pub fn alarm_from_item(item: &Item) -> Result<Alarm, PortError> {
         "shipper_feed",
         "recipient_feed",
         "feed_sk",
+        REVIEWED_SHIPPER_FEED,
+        REVIEWED_RECIPIENT_FEED,
     ] {
         fields.remove(key);
     }
@@ -266,6 +360,11 @@ pub fn save_transaction(
             .build(),
     ];
     for alarm in alarms {
+        if !alarm.state.is_active() {
+            let update = cleared_alarm_update(alarms_table, alarm, tracking)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            continue;
+        }
         let put = Put::builder()
             .table_name(alarms_table)
             .set_item(Some(alarm_item(alarm, tracking)?))
@@ -335,6 +434,22 @@ impl TrackingStore for DynamoTrackingStore {
     ) -> Result<(), SaveError> {
         let room = MAX_TRANSACTION_ITEMS - 1;
         let (early, inside) = alarms.split_at(alarms.len().saturating_sub(room));
+        let (early_cleared, early): (Vec<&Alarm>, Vec<&Alarm>) =
+            early.iter().partition(|alarm| !alarm.state.is_active());
+        for alarm in early_cleared {
+            let update = cleared_alarm_update(&self.alarms_table, alarm, tracking)
+                .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+            self.client
+                .update_item()
+                .table_name(&self.alarms_table)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .send()
+                .await
+                .map_err(|error| SaveError::Unavailable(describe(&error)))?;
+        }
         if !early.is_empty() {
             let items = early
                 .iter()

@@ -11,8 +11,8 @@ use pharmaguard_aws::dashboard_store::DynamoDashboard;
 use pharmaguard_aws::readings_store::DynamoReadingHistory;
 use pharmaguard_aws::shipment_store::DynamoShipmentStore;
 use pharmaguard_domain::coldchain::dashboard::{
-    AlarmsQuery, QueryError, ReadingPages, ReadingsQuery, ShipmentLookup, TrackingRecords,
-    alarm_audit_record,
+    AlarmFilter, AlarmsQuery, QueryError, ReadingPages, ReadingsQuery, ShipmentLookup,
+    TrackingRecords, alarm_audit_record,
 };
 use pharmaguard_domain::coldchain::detector::Owner;
 use pharmaguard_domain::coldchain::tracking::{
@@ -21,7 +21,7 @@ use pharmaguard_domain::coldchain::tracking::{
 use pharmaguard_domain::coldchain::{
     Alarm, AlarmBook, AlarmState, AlarmType, Severity, ShipmentMonitor, Signal,
 };
-use pharmaguard_domain::fixtures::{T0, manager, reading, shipment};
+use pharmaguard_domain::fixtures::{T0, manager, reading, review, shipment};
 use pharmaguard_domain::shipment::ports::ShipmentStore;
 use pharmaguard_domain::shipment::{Shipment, ShipmentState, audit_record};
 use pharmaguard_testkit::tables::{Layout, create_table};
@@ -125,7 +125,7 @@ fn cleared(mut alarm: Alarm) -> Alarm {
 async fn feed(
     store: &DynamoDashboard,
     org: &str,
-    active_only: bool,
+    filter: AlarmFilter,
     limit: u32,
 ) -> Vec<(String, AlarmType, AlarmState)> {
     let mut listed = Vec::new();
@@ -135,7 +135,7 @@ async fn feed(
             .org_alarms(
                 org,
                 &AlarmsQuery {
-                    active_only,
+                    filter,
                     limit,
                     next: next.take(),
                 },
@@ -196,12 +196,12 @@ async fn the_alarm_feed_merges_both_relations_newest_first_page_by_page() {
     ];
     for limit in [1, 2, 50] {
         assert_eq!(
-            feed(&t.store, "org-a", true, limit).await,
+            feed(&t.store, "org-a", AlarmFilter::Active, limit).await,
             active,
             "limit {limit}"
         );
     }
-    let every = feed(&t.store, "org-a", false, 2).await;
+    let every = feed(&t.store, "org-a", AlarmFilter::All, 2).await;
     assert_eq!(
         every,
         [
@@ -219,19 +219,23 @@ async fn the_alarm_feed_merges_both_relations_newest_first_page_by_page() {
             (s("shp-1"), AlarmType::Shock, AlarmState::ActiveUnack),
         ]
     );
-    assert_eq!(feed(&t.store, "org-b", false, 3).await.len(), 4);
+    assert_eq!(feed(&t.store, "org-b", AlarmFilter::All, 3).await.len(), 4);
     assert_eq!(
-        feed(&t.store, "org-d", true, 10).await,
+        feed(&t.store, "org-d", AlarmFilter::Active, 10).await,
         [(s("shp-3"), AlarmType::Shock, AlarmState::ActiveUnack)]
     );
-    assert!(feed(&t.store, "org-z", false, 10).await.is_empty());
+    assert!(
+        feed(&t.store, "org-z", AlarmFilter::All, 10)
+            .await
+            .is_empty()
+    );
 
     // the shock clears: out of the active feed, once in the whole feed
     t.save_alarms(&shipped, 1, &[cleared(shock)]).await;
-    let active = feed(&t.store, "org-a", true, 2).await;
+    let active = feed(&t.store, "org-a", AlarmFilter::Active, 2).await;
     assert_eq!(active.len(), 2);
     assert!(active.iter().all(|(id, ..)| id == "shp-2"));
-    let every = feed(&t.store, "org-a", false, 3).await;
+    let every = feed(&t.store, "org-a", AlarmFilter::All, 3).await;
     assert_eq!(every.len(), 4);
     assert_eq!(
         every[3],
@@ -243,7 +247,7 @@ async fn the_alarm_feed_merges_both_relations_newest_first_page_by_page() {
         .org_alarms(
             "org-a",
             &AlarmsQuery {
-                active_only: true,
+                filter: AlarmFilter::Active,
                 limit: 5,
                 next: Some("not-a-token".into()),
             },
@@ -345,11 +349,13 @@ async fn an_acknowledgement_is_one_conditional_transaction_with_its_audit_record
         tracking,
         before,
         after,
-    } = saved.acknowledge(&shock.alarm_id, "usr-anna", at).unwrap()
+    } = saved
+        .review(&shock.alarm_id, &review(), "usr-anna", at)
+        .unwrap()
     else {
         panic!("acknowledged");
     };
-    let audit = alarm_audit_record(&manager("org-b"), "shp-1", &before, &after, None, at);
+    let audit = alarm_audit_record(&manager("org-b"), "shp-1", &before, &after, at);
     t.store
         .acknowledge(&tracking, saved.version, &after, &audit)
         .await
@@ -386,7 +392,7 @@ async fn an_acknowledgement_is_one_conditional_transaction_with_its_audit_record
     );
 
     // the same version again (the detector wrote meanwhile): refused, nothing written
-    let again = alarm_audit_record(&manager("org-a"), "shp-1", &before, &after, None, at);
+    let again = alarm_audit_record(&manager("org-a"), "shp-1", &before, &after, at);
     assert_eq!(
         t.store
             .acknowledge(&tracking, saved.version, &after, &again)
@@ -404,6 +410,94 @@ async fn an_acknowledgement_is_one_conditional_transaction_with_its_audit_record
         .unwrap();
     assert_eq!(trail.count(), 1, "no second record");
     assert_eq!(t.store.alarm("shp-1", "shp-1#SHOCK#1").await.unwrap(), None);
+    t.drop().await;
+}
+
+/// The audit records of `shp-1`.
+async fn trail_of_shp_1(t: &Tables) -> i32 {
+    t.client
+        .query()
+        .table_name(&t.names[4])
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("SHIPMENT#shp-1".into()))
+        .send()
+        .await
+        .unwrap()
+        .count()
+}
+
+#[tokio::test]
+async fn a_cleared_alarm_is_reviewed_once_and_keeps_its_review_when_the_detector_writes_it_again() {
+    let t = Tables::new().await;
+    let shipment = between("shp-1", "org-a", "org-b");
+    let excursion = cleared(alarm("shp-1", AlarmType::TemperatureExcursion, 1));
+    let saved = t
+        .save_alarms(&shipment, 0, std::slice::from_ref(&excursion))
+        .await;
+    assert_eq!(
+        feed(&t.store, "org-b", AlarmFilter::Unreviewed, 10)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        feed(&t.store, "org-b", AlarmFilter::Reviewed, 10)
+            .await
+            .is_empty()
+    );
+
+    let at = T0 + Duration::hours(3);
+    let mut reviewed = excursion.clone();
+    assert!(reviewed.review(&review(), "usr-qa", at));
+    let audit = alarm_audit_record(&manager("org-b"), "shp-1", &excursion, &reviewed, at);
+    t.store
+        .review_cleared(&shipment, &reviewed, &audit)
+        .await
+        .expect("saved");
+    assert_eq!(
+        t.store.alarm("shp-1", &excursion.alarm_id).await.unwrap(),
+        Some(reviewed.clone())
+    );
+    for org in ["org-a", "org-b"] {
+        assert!(
+            feed(&t.store, org, AlarmFilter::Unreviewed, 10)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            feed(&t.store, org, AlarmFilter::Reviewed, 10).await,
+            [(
+                "shp-1".to_owned(),
+                AlarmType::TemperatureExcursion,
+                AlarmState::Cleared
+            )]
+        );
+        assert_eq!(feed(&t.store, org, AlarmFilter::All, 10).await.len(), 1);
+    }
+    assert_eq!(trail_of_shp_1(&t).await, 1);
+
+    // reviewed again (another tab, a retry): refused, nothing written
+    let again = alarm_audit_record(&manager("org-a"), "shp-1", &excursion, &reviewed, at);
+    assert_eq!(
+        t.store.review_cleared(&shipment, &reviewed, &again).await,
+        Err(SaveError::VersionConflict)
+    );
+    assert_eq!(trail_of_shp_1(&t).await, 1);
+
+    // a replayed batch writes the cleared alarm again, without the review
+    t.save_alarms(&shipment, saved.version, std::slice::from_ref(&excursion))
+        .await;
+    assert_eq!(
+        t.store.alarm("shp-1", &excursion.alarm_id).await.unwrap(),
+        Some(reviewed),
+        "the review survives"
+    );
+    assert_eq!(
+        feed(&t.store, "org-b", AlarmFilter::Reviewed, 10)
+            .await
+            .len(),
+        1
+    );
     t.drop().await;
 }
 

@@ -128,6 +128,14 @@ pub fn registered_device(device: &str) -> crate::telemetry::RegisteredDevice {
     }
 }
 
+/// A review: the driver closed the door, no product impact.
+pub fn review() -> crate::coldchain::ReviewRequest {
+    crate::coldchain::ReviewRequest {
+        reason: "Door closed by the driver; load within limits".into(),
+        disposition: crate::coldchain::Disposition::NoProductImpact,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -660,6 +660,8 @@ mod tests {
             }),
             acknowledged_by: None,
             acknowledged_at: None,
+            review: None,
+            earlier_reviews: Vec::new(),
             cleared_at: None,
         }
     }

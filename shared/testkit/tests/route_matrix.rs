@@ -216,7 +216,10 @@ impl Matrix {
                 let path = route
                     .replace("{id}", &id)
                     .replace("{alarm_id}", &alarm_id.replace('#', "%23"));
-                (path, Some(json!({"note": "matrix"})))
+                (
+                    path,
+                    Some(json!({"reason": "matrix", "disposition": "NO_PRODUCT_IMPACT"})),
+                )
             }
             "/v1/shipments/{id}"
             | "/v1/shipments/{id}/audit"

@@ -4,7 +4,9 @@
 import { ApiError, readBody, Session, type FetchLike } from './session';
 import type {
   AlarmItem,
+  AlarmStatus,
   AuditRecord,
+  Disposition,
   NewShipment,
   Organisation,
   Page,
@@ -68,15 +70,16 @@ export class ApiClient {
     return items;
   }
 
-  alarms(active = true, limit = 100): Promise<Page<AlarmItem>> {
-    return this.request('GET', `/v1/alarms?active=${active}&limit=${limit}`);
+  alarms(status: AlarmStatus = 'active', limit = 100): Promise<Page<AlarmItem>> {
+    return this.request('GET', `/v1/alarms?status=${status}&limit=${limit}`);
   }
 
-  acknowledge(shipmentId: string, alarmId: string, note?: string): Promise<AlarmItem> {
+  /** Reviews an alarm, active (which acknowledges it) or cleared. */
+  review(shipmentId: string, alarmId: string, reason: string, disposition: Disposition): Promise<AlarmItem> {
     return this.request(
       'POST',
       `/v1/shipments/${encodeURIComponent(shipmentId)}/alarms/${encodeURIComponent(alarmId)}/acknowledge`,
-      note ? { note } : {},
+      { reason, disposition },
     );
   }
 

@@ -192,7 +192,30 @@ export interface Alarm {
   acknowledged_by?: string | null;
   acknowledged_at?: string | null;
   cleared_at?: string | null;
+  /** The review at the current severity (reason and disposition). */
+  review?: Review | null;
+  /** Reviews an escalation reset, oldest first. */
+  earlier_reviews?: Review[];
 }
+
+export type Disposition =
+  | 'NO_PRODUCT_IMPACT'
+  | 'PRODUCT_QUARANTINED'
+  | 'PRODUCT_REJECTED'
+  | 'ESCALATED_TO_QA'
+  | 'DEVICE_FAULT';
+
+export interface Review {
+  by: string;
+  at: string;
+  reason: string;
+  disposition: Disposition;
+  severity: Severity;
+  after_clearing: boolean;
+}
+
+/** Which alarms of the feed: active, cleared and waiting for a review, cleared and reviewed, or all. */
+export type AlarmStatus = 'active' | 'unreviewed' | 'reviewed' | 'all';
 
 /** An alarm as the alarm list shows it: with its shipment's product and organisations. */
 export interface AlarmItem extends Alarm {

@@ -6,7 +6,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { ApiClient } from '../api/client';
-import type { AlarmItem, ServerMessage } from '../api/types';
+import type { AlarmItem, Disposition, ServerMessage } from '../api/types';
 import { initialLiveState, liveReducer, type LiveAction, type LiveState } from './reducer';
 import { LiveSocket, type LiveStatus } from './socket';
 
@@ -18,7 +18,8 @@ export interface LiveContextValue {
   /** Last load error, if the REST API failed. */
   error: string | null;
   reload: () => Promise<void>;
-  acknowledge: (alarm: AlarmItem, note?: string) => Promise<AlarmItem>;
+  /** Reviews an alarm (an active one is acknowledged by it). */
+  review: (alarm: AlarmItem, reason: string, disposition: Disposition) => Promise<AlarmItem>;
   dispatch: (action: LiveAction) => void;
 }
 
@@ -47,7 +48,7 @@ export function LiveProvider({
     if (loading.current) return loading.current;
     const run = async () => {
       try {
-        const [tracking, alarms] = await Promise.all([api.tracking(), api.alarms(true)]);
+        const [tracking, alarms] = await Promise.all([api.tracking(), api.alarms('active')]);
         dispatch({ type: 'loaded', trackings: tracking.items ?? [], alarms: alarms.items ?? [] });
         setError(null);
       } catch (e) {
@@ -116,9 +117,9 @@ export function LiveProvider({
     return () => window.clearInterval(timer);
   }, [status, reload]);
 
-  const acknowledge = useCallback(
-    async (alarm: AlarmItem, note?: string) => {
-      const updated = await api.acknowledge(alarm.shipment_id, alarm.alarm_id, note);
+  const review = useCallback(
+    async (alarm: AlarmItem, reason: string, disposition: Disposition) => {
+      const updated = await api.review(alarm.shipment_id, alarm.alarm_id, reason, disposition);
       const merged: AlarmItem = {
         ...alarm,
         ...updated,
@@ -131,8 +132,8 @@ export function LiveProvider({
   );
 
   const value = useMemo(
-    () => ({ state, status, connects, error, reload, acknowledge, dispatch }),
-    [state, status, connects, error, reload, acknowledge],
+    () => ({ state, status, connects, error, reload, review, dispatch }),
+    [state, status, connects, error, reload, review],
   );
   return <LiveContext.Provider value={value}>{children}</LiveContext.Provider>;
 }

@@ -180,6 +180,34 @@ describe('liveReducer', () => {
     expect(mergeAlarm(critical, major).last_seen).toBe('2026-11-21T10:10:00Z');
   });
 
+  it('lets an escalation withdraw the review of the lower severity, whatever the order', () => {
+    const review = {
+      by: 'usr-qa',
+      at: '2026-11-21T10:05:00Z',
+      reason: 'door closed',
+      disposition: 'NO_PRODUCT_IMPACT' as const,
+      severity: 'MAJOR' as const,
+      after_clearing: false,
+    };
+    const reviewed = alarm('ACTIVE_ACK', { severity: 'MAJOR', review, acknowledged_by: 'usr-qa' });
+    const escalated = alarm('ACTIVE_UNACK', {
+      severity: 'CRITICAL',
+      last_seen: '2026-11-21T10:20:00Z',
+      earlier_reviews: [review],
+    });
+    for (const merged of [mergeAlarm(reviewed, escalated), mergeAlarm(escalated, reviewed)]) {
+      expect(merged.state).toBe('ACTIVE_UNACK');
+      expect(merged.review).toBeNull();
+      expect(merged.acknowledged_by).toBeNull();
+      expect(merged.earlier_reviews).toHaveLength(1);
+    }
+    // a cleared alarm reviewed afterwards keeps its review
+    const cleared = alarm('CLEARED', { cleared_at: '2026-11-21T10:30:00Z' });
+    const later = { ...cleared, review: { ...review, severity: 'CRITICAL' as const, after_clearing: true } };
+    expect(mergeAlarm(cleared, later).review?.after_clearing).toBe(true);
+    expect(mergeAlarm(later, cleared).state).toBe('CLEARED');
+  });
+
   it('follows shipment events: delivered stays, cancelled goes, a dispatched one appears', () => {
     const shipmentEvent = (id: string, state: string, version: number): ServerMessage => ({
       v: 1,

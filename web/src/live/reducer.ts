@@ -5,7 +5,8 @@
 // a REST reload racing with events), so every update is idempotent and monotonic:
 // duplicates are dropped by event id, a position never goes back to an older reading,
 // and an alarm's state only moves forward (unacknowledged → acknowledged → cleared)
-// while its severity only goes up.
+// while its severity only goes up — except that an escalation withdraws the
+// acknowledgement and the review: at a higher severity the alarm needs a new one.
 
 import type {
   AlarmEvent,
@@ -170,13 +171,25 @@ function putAlarm(alarms: Record<string, AlarmItem>, alarm: AlarmItem): Record<s
   return { ...alarms, [alarm.alarm_id]: mergeAlarm(alarms[alarm.alarm_id], alarm) };
 }
 
-/** Two views of the same alarm, combined: the furthest state, the highest severity, the latest values. */
+/**
+ * Two views of the same alarm, combined: the highest severity, the latest values, and the
+ * furthest state *at that severity* (an acknowledgement or review of a lower severity was
+ * withdrawn by the escalation); cleared stays cleared.
+ */
 export function mergeAlarm(a: AlarmItem | undefined, b: AlarmItem): AlarmItem {
   if (!a) return b;
   const newer = Date.parse(b.last_seen) >= Date.parse(a.last_seen) ? b : a;
   const older = newer === b ? a : b;
-  const state = STATE_RANK[b.state] > STATE_RANK[a.state] ? b.state : a.state;
   const severity = (SEVERITY_RANK[b.severity] ?? 0) > (SEVERITY_RANK[a.severity] ?? 0) ? b.severity : a.severity;
+  const current = [a, b].filter((v) => v.severity === severity);
+  const cleared = a.state === 'CLEARED' || b.state === 'CLEARED';
+  const state: AlarmState = cleared
+    ? 'CLEARED'
+    : current.some((v) => v.state === 'ACTIVE_ACK')
+      ? 'ACTIVE_ACK'
+      : 'ACTIVE_UNACK';
+  const acknowledgedBy = current.find((v) => v.review) ?? current.find((v) => v.acknowledged_by);
+  const earlier = (a.earlier_reviews?.length ?? 0) >= (b.earlier_reviews?.length ?? 0) ? a : b;
   return {
     ...older,
     ...stripUndefined(newer),
@@ -185,10 +198,17 @@ export function mergeAlarm(a: AlarmItem | undefined, b: AlarmItem): AlarmItem {
     product: newer.product ?? older.product,
     shipper_org_id: newer.shipper_org_id ?? older.shipper_org_id,
     recipient_org_id: newer.recipient_org_id ?? older.recipient_org_id,
-    acknowledged_by: a.acknowledged_by ?? b.acknowledged_by ?? null,
-    acknowledged_at: a.acknowledged_at ?? b.acknowledged_at ?? null,
+    acknowledged_by: acknowledgedBy?.acknowledged_by ?? null,
+    acknowledged_at: acknowledgedBy?.acknowledged_at ?? null,
+    review: acknowledgedBy?.review ?? null,
+    earlier_reviews: earlier.earlier_reviews ?? [],
     cleared_at: a.cleared_at ?? b.cleared_at ?? null,
   };
+}
+
+/** A cleared alarm nobody has reviewed yet. */
+export function awaitsReview(alarm: AlarmItem): boolean {
+  return alarm.state === 'CLEARED' && !alarm.review;
 }
 
 function applyShipment(state: LiveState, event: ShipmentEvent): LiveState {

@@ -1,11 +1,20 @@
 // The alarm feed: alarms as they are raised, escalated, acknowledged and cleared,
-// live; each active one can be acknowledged (with an optional note).
+// live. Any alarm, active or cleared, can be reviewed by a manager, pharmacist or
+// admin: a reason and a disposition (an active alarm is acknowledged by it).
 
 import { useState } from 'react';
-import type { AlarmItem } from '../api/types';
+import type { AlarmItem, Disposition } from '../api/types';
 import { useLive } from '../live/LiveProvider';
 import { shipmentHref } from '../router';
-import { alarmStateName, alarmTypeName, fmtAgo, fmtCrossing, fmtTime } from '../util/format';
+import {
+  alarmStateName,
+  alarmTypeName,
+  DISPOSITIONS,
+  dispositionName,
+  fmtAgo,
+  fmtCrossing,
+  fmtTime,
+} from '../util/format';
 import { useApp } from './AppContext';
 import { canAcknowledge } from './permissions';
 
@@ -28,33 +37,19 @@ export function AlarmFeed({ alarms, compact = false }: { alarms: AlarmItem[]; co
 
 export function AlarmRow({ alarm, compact }: { alarm: AlarmItem; compact?: boolean }) {
   const { user } = useApp();
-  const { acknowledge } = useLive();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [noting, setNoting] = useState(false);
-  const [note, setNote] = useState('');
+  const [reviewing, setReviewing] = useState(false);
   const crossing = fmtCrossing(alarm.crossing);
-
-  const ack = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await acknowledge(alarm, note.trim() || undefined);
-      setNoting(false);
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const cleared = alarm.state === 'CLEARED';
+  const mayReview = canAcknowledge(user) && !alarm.review;
 
   return (
     <li
-      className={`alarm sev-${alarm.severity} st-${alarm.state}`}
+      className={`alarm sev-${alarm.severity} st-${alarm.state}${cleared && !alarm.review ? ' to-review' : ''}`}
       data-testid="alarm"
       data-alarm-id={alarm.alarm_id}
       data-alarm-type={alarm.alarm_type}
       data-state={alarm.state}
+      data-reviewed={alarm.review ? 'true' : 'false'}
       data-shipment-id={alarm.shipment_id}
     >
       <div className="alarm-head">
@@ -84,35 +79,108 @@ export function AlarmRow({ alarm, compact }: { alarm: AlarmItem; compact?: boole
           {alarm.state === 'ACTIVE_ACK' && alarm.acknowledged_at && (
             <span className="muted"> · {fmtTime(alarm.acknowledged_at)}</span>
           )}
-          {alarm.state === 'CLEARED' && alarm.cleared_at && <span className="muted"> · {fmtTime(alarm.cleared_at)}</span>}
+          {cleared && alarm.cleared_at && <span className="muted"> · {fmtTime(alarm.cleared_at)}</span>}
+          {cleared && !alarm.review && <span className="review-due"> · not reviewed</span>}
         </span>
-        {alarm.state === 'ACTIVE_UNACK' && canAcknowledge(user) && (
-          <span className="ack">
-            {noting && (
-              <input
-                aria-label="Note"
-                placeholder="Note (optional)"
-                value={note}
-                maxLength={500}
-                onChange={(e) => setNote(e.target.value)}
-              />
-            )}
-            {!noting && (
-              <button type="button" className="link small" onClick={() => setNoting(true)}>
-                add note
-              </button>
-            )}
-            <button type="button" className="primary small" disabled={busy} onClick={ack}>
-              {busy ? 'Acknowledging…' : 'Acknowledge'}
-            </button>
-          </span>
+        {mayReview && !reviewing && (
+          <button type="button" className="primary small" onClick={() => setReviewing(true)}>
+            {cleared ? 'Review' : alarm.state === 'ACTIVE_ACK' ? 'Add review' : 'Acknowledge'}
+          </button>
         )}
       </div>
+      {alarm.review && (
+        <div className="alarm-review small" data-testid="alarm-review">
+          <strong data-testid="alarm-disposition">{dispositionName(alarm.review.disposition)}</strong>
+          {' · '}
+          <span className="review-reason">{alarm.review.reason}</span>
+          <span className="muted">
+            {' · '}
+            {alarm.review.by}, {fmtTime(alarm.review.at)}
+            {alarm.review.after_clearing ? ' (after clearing)' : ''}
+          </span>
+        </div>
+      )}
+      {(alarm.earlier_reviews?.length ?? 0) > 0 && (
+        <div className="muted small" data-testid="earlier-reviews">
+          Reviewed at {alarm.earlier_reviews!.map((r) => `${r.severity} (${dispositionName(r.disposition)})`).join(', ')}{' '}
+          before it escalated
+        </div>
+      )}
+      {reviewing && <ReviewForm alarm={alarm} onDone={() => setReviewing(false)} />}
+    </li>
+  );
+}
+
+/** The review of one alarm: a disposition and a reason, both required. */
+function ReviewForm({ alarm, onDone }: { alarm: AlarmItem; onDone: () => void }) {
+  const { review } = useLive();
+  const [disposition, setDisposition] = useState<Disposition | ''>('');
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const ready = disposition !== '' && reason.trim().length > 0;
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    if (!ready) {
+      setError('Choose a disposition and give a reason.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await review(alarm, reason.trim(), disposition);
+      onDone();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="review-form" data-testid="review-form" onSubmit={submit}>
+      <label>
+        Disposition{' '}
+        <select
+          aria-label="Disposition"
+          value={disposition}
+          required
+          onChange={(e) => setDisposition(e.target.value as Disposition | '')}
+        >
+          <option value="">choose…</option>
+          {DISPOSITIONS.map((d) => (
+            <option key={d.value} value={d.value}>
+              {d.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Reason{' '}
+        <textarea
+          aria-label="Reason"
+          placeholder="What happened, what was checked or done"
+          value={reason}
+          maxLength={500}
+          rows={2}
+          required
+          onChange={(e) => setReason(e.target.value)}
+        />
+      </label>
+      <span className="review-actions">
+        <button type="submit" className="primary small" disabled={busy || !ready}>
+          {busy ? 'Saving…' : alarm.state === 'CLEARED' ? 'Save review' : 'Acknowledge with review'}
+        </button>
+        <button type="button" className="link small" onClick={onDone}>
+          cancel
+        </button>
+      </span>
       {error && (
         <div className="error small" role="alert">
           {error}
         </div>
       )}
-    </li>
+    </form>
   );
 }

@@ -10,7 +10,7 @@ import type { AuditRecord, Band, Reading, Shipment, TrackingDetail } from '../ap
 import { useLive } from '../live/LiveProvider';
 import { bandOf } from '../live/profiles';
 import { mergeAlarm } from '../live/reducer';
-import { alarmTypeName, fmtMoney, fmtPercent, fmtTime, stateName } from '../util/format';
+import { alarmTypeName, dispositionName, fmtMoney, fmtPercent, fmtTime, stateName } from '../util/format';
 import { useTick } from '../util/useTick';
 import { AlarmRow } from './AlarmFeed';
 import { useApp } from './AppContext';
@@ -316,7 +316,13 @@ function describeChange(r: AuditRecord): string {
     parts.push(before.state ? `${String(before.state)} → ${String(after.state)}` : `state ${String(after.state)}`);
   }
   if (typeof after.alarm_type === 'string') parts.push(alarmTypeName(after.alarm_type));
-  if (after.acknowledged_by && !before.acknowledged_by) parts.push('acknowledged');
+  const review = after.review as { reason?: string; disposition?: string } | undefined;
+  if (review && !before.review) {
+    parts.push(`reviewed: ${dispositionName(String(review.disposition))}`);
+    if (review.reason) parts.push(`reason: “${review.reason}”`);
+  } else if (after.acknowledged_by && !before.acknowledged_by) {
+    parts.push('acknowledged');
+  }
   if (typeof after.note === 'string' && after.note) parts.push(`note: “${after.note}”`);
   if (typeof after.reason === 'string' && after.reason) parts.push(`reason: “${after.reason}”`);
   return parts.join(' · ');

@@ -1,6 +1,6 @@
 // How numbers, times and names are shown.
 
-import type { AlarmType, Crossing, Limit, ShipmentState } from '../api/types';
+import type { AlarmType, Crossing, Disposition, Limit, ShipmentState } from '../api/types';
 
 export function fmtTemp(value: number | null | undefined): string {
   return typeof value === 'number' && Number.isFinite(value) ? `${value.toFixed(1)} °C` : '–';
@@ -112,6 +112,19 @@ export function alarmStateName(state: string): string {
     default:
       return state;
   }
+}
+
+/** The dispositions a reviewer picks from, in the order the form lists them. */
+export const DISPOSITIONS: { value: Disposition; label: string }[] = [
+  { value: 'NO_PRODUCT_IMPACT', label: 'No product impact' },
+  { value: 'PRODUCT_QUARANTINED', label: 'Product quarantined' },
+  { value: 'ESCALATED_TO_QA', label: 'Escalated to QA' },
+  { value: 'PRODUCT_REJECTED', label: 'Product rejected' },
+  { value: 'DEVICE_FAULT', label: 'Device fault, not the cargo' },
+];
+
+export function dispositionName(disposition: string): string {
+  return DISPOSITIONS.find((d) => d.value === disposition)?.label ?? disposition;
 }
 
 export function escapeHtml(text: string): string {

@@ -14,8 +14,10 @@
 //!   escalation, one with a lower severity keeps the current one.
 //! - When the condition is gone the alarm is **cleared** (with the time) and
 //!   leaves the book; a later occurrence raises a *new* alarm (new id).
-//! - **Acknowledging** records who and when; it is idempotent, and refused for
-//!   a cleared alarm.
+//! - **Reviewing** ([`super::review`]) records who, when, why and what it
+//!   means for the goods; it acknowledges an active alarm and works on a
+//!   cleared one too. It is idempotent per severity; an **escalation resets**
+//!   it (the alarm is unacknowledged again).
 //!
 //! The book is pure: [`AlarmBook::apply`] takes a [`Signal`] and returns the
 //! [`AlarmTransition`]s it caused, for the caller to store and publish.
@@ -28,6 +30,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::review::{Review, ReviewRequest};
 use super::zone::Crossing;
 
 /// What an alarm is about.
@@ -176,49 +179,23 @@ pub struct Alarm {
     /// When the alarm was cleared.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub cleared_at: Option<OffsetDateTime>,
+    /// The review at the current severity (see [`super::review`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    /// Reviews given before an escalation reset them, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_reviews: Vec<Review>,
 }
 
-/// Why an acknowledgement was refused.
+/// Why a review of an alarm in the book was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AckRefused {
-    /// The alarm is already cleared.
-    #[error("alarm {alarm_id} was cleared at {cleared_at}; only active alarms can be acknowledged")]
-    Cleared {
-        /// The alarm.
-        alarm_id: String,
-        /// When it was cleared.
-        cleared_at: String,
-    },
     /// No active alarm has this id.
     #[error("no active alarm {alarm_id}; it may be cleared or unknown")]
     NotActive {
         /// The id asked for.
         alarm_id: String,
     },
-}
-
-impl Alarm {
-    /// Acknowledges the alarm for `by` at `at`. Returns whether anything
-    /// changed: `false` when it was already acknowledged (idempotent, the
-    /// first acknowledgement is kept). A cleared alarm is refused.
-    pub fn acknowledge(&mut self, by: &str, at: OffsetDateTime) -> Result<bool, AckRefused> {
-        match self.state {
-            AlarmState::ActiveAck => Ok(false),
-            AlarmState::Cleared => Err(AckRefused::Cleared {
-                alarm_id: self.alarm_id.clone(),
-                cleared_at: self
-                    .cleared_at
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "an unknown time".to_owned()),
-            }),
-            AlarmState::ActiveUnack => {
-                self.state = AlarmState::ActiveAck;
-                self.acknowledged_by = Some(by.to_owned());
-                self.acknowledged_at = Some(at);
-                Ok(true)
-            }
-        }
-    }
 }
 
 /// The id of an alarm raised at `raised_at`.
@@ -379,6 +356,8 @@ impl AlarmBook {
                         acknowledged_by: None,
                         acknowledged_at: None,
                         cleared_at: None,
+                        review: None,
+                        earlier_reviews: Vec::new(),
                     };
                     self.active.push(alarm.clone());
                     return vec![AlarmTransition::Raised { alarm }];
@@ -405,6 +384,7 @@ impl AlarmBook {
                 if severity > alarm.severity {
                     let from = alarm.severity;
                     alarm.severity = severity;
+                    alarm.reset_review();
                     vec![AlarmTransition::Escalated {
                         alarm: alarm.clone(),
                         from,
@@ -431,13 +411,14 @@ impl AlarmBook {
         }
     }
 
-    /// Acknowledges the active alarm `alarm_id`. `Ok(None)` when it was
-    /// already acknowledged (idempotent); refused when no active alarm has
-    /// that id (cleared alarms leave the book — use [`Alarm::acknowledge`] on
-    /// a stored one to get the clearing time in the refusal).
-    pub fn acknowledge(
+    /// Reviews the active alarm `alarm_id` (and so acknowledges it).
+    /// `Ok(None)` when it has a review already (idempotent); refused when no
+    /// active alarm has that id (cleared alarms leave the book: a stored
+    /// cleared alarm is reviewed with [`Alarm::review`]).
+    pub fn review(
         &mut self,
         alarm_id: &str,
+        request: &ReviewRequest,
         by: &str,
         at: OffsetDateTime,
     ) -> Result<Option<AlarmTransition>, AckRefused> {
@@ -449,7 +430,7 @@ impl AlarmBook {
                 alarm_id: alarm_id.to_owned(),
             })?;
         Ok(alarm
-            .acknowledge(by, at)?
+            .review(request, by, at)
             .then(|| AlarmTransition::Acknowledged {
                 alarm: alarm.clone(),
             }))
@@ -567,21 +548,31 @@ mod tests {
         assert!(book.get(AlarmType::PreExcursion).is_some());
     }
 
+    fn request() -> ReviewRequest {
+        ReviewRequest {
+            reason: "driver closed the door".into(),
+            disposition: super::super::review::Disposition::NoProductImpact,
+        }
+    }
+
     #[test]
-    fn acknowledge_is_idempotent_and_refused_when_cleared() {
+    fn a_review_acknowledges_once_and_a_cleared_alarm_leaves_the_book() {
         let mut book = AlarmBook::new();
         let t = book.apply(SHP, present(AlarmType::Shock, Severity::Critical, 5.0, 0));
         let id = t[0].alarm().alarm_id.clone();
         let at = T0 + Duration::minutes(1);
-        let ack = book.acknowledge(&id, "usr-anna", at).unwrap().unwrap();
+        let ack = book
+            .review(&id, &request(), "usr-anna", at)
+            .unwrap()
+            .unwrap();
         assert_eq!(ack.kind(), "ACKNOWLEDGED");
         assert!(!ack.is_published());
         assert_eq!(ack.alarm().state, AlarmState::ActiveAck);
         assert_eq!(ack.alarm().acknowledged_by.as_deref(), Some("usr-anna"));
         assert_eq!(ack.alarm().acknowledged_at, Some(at));
-        // second time: nothing, first acknowledgement kept
+        // second time: nothing, first review kept
         assert_eq!(
-            book.acknowledge(&id, "usr-bob", at + Duration::minutes(1)),
+            book.review(&id, &request(), "usr-bob", at + Duration::minutes(1)),
             Ok(None)
         );
         assert_eq!(
@@ -591,20 +582,17 @@ mod tests {
                 .as_deref(),
             Some("usr-anna")
         );
-        // acknowledged alarms still update and escalate
+        // acknowledged alarms still update
         let t = book.apply(SHP, present(AlarmType::Shock, Severity::Critical, 6.0, 2));
         assert_eq!(t[0].alarm().state, AlarmState::ActiveAck);
 
         let t = book.apply(SHP, absent(AlarmType::Shock, 3));
-        let mut cleared = t[0].alarm().clone();
+        let cleared = t[0].alarm().clone();
+        assert!(cleared.is_reviewed(), "the review goes with the clearing");
         assert!(matches!(
-            book.acknowledge(&id, "usr-anna", at),
+            book.review(&id, &request(), "usr-anna", at),
             Err(AckRefused::NotActive { .. })
         ));
-        let refused = cleared.acknowledge("usr-anna", at).unwrap_err();
-        assert!(matches!(refused, AckRefused::Cleared { .. }));
-        assert!(refused.to_string().contains("cleared"), "{refused}");
-        assert_eq!(cleared.state, AlarmState::Cleared);
     }
 
     #[test]

@@ -178,15 +178,16 @@ fn transition_time(transition: &AlarmTransition) -> OffsetDateTime {
     }
 }
 
-/// The alarm `before` (its id, acknowledgement, earliest start, worst
-/// severity and peak) with the replay's latest figures `now`.
+/// The alarm `before` (its id, review, earliest start, worst severity and
+/// peak) with the replay's latest figures `now`; a severity risen by the
+/// late readings resets the review, as an escalation does.
 fn merge(before: &Alarm, now: &Alarm) -> Alarm {
     let worse = now.peak_magnitude > before.peak_magnitude;
     let crossing = match (before.crossing, now.crossing) {
         (Some(b), Some(n)) => Some(if n.rank() > b.rank() { n } else { b }),
         (b, n) => n.or(b),
     };
-    Alarm {
+    let mut merged = Alarm {
         alarm_id: before.alarm_id.clone(),
         shipment_id: before.shipment_id.clone(),
         alarm_type: before.alarm_type,
@@ -207,7 +208,13 @@ fn merge(before: &Alarm, now: &Alarm) -> Alarm {
         acknowledged_by: before.acknowledged_by.clone(),
         acknowledged_at: before.acknowledged_at,
         cleared_at: None,
+        review: before.review.clone(),
+        earlier_reviews: before.earlier_reviews.clone(),
+    };
+    if merged.severity > before.severity {
+        merged.reset_review();
     }
+    merged
 }
 
 #[cfg(test)]
@@ -381,8 +388,13 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(raised.raised_at, T0 + Duration::minutes(25));
-        m.acknowledge(&raised.alarm_id, "usr-qa", T0 + Duration::minutes(26))
-            .unwrap();
+        m.review(
+            &raised.alarm_id,
+            &crate::fixtures::review(),
+            "usr-qa",
+            T0 + Duration::minutes(26),
+        )
+        .unwrap();
         // the upload shows the freeze began at minute 20
         let upload: Vec<Reading> = (1..25)
             .map(|k| reading(k, if k >= 20 { -3.0 } else { 5.0 }, 27))
@@ -399,6 +411,7 @@ mod tests {
         );
         assert_eq!(alarm.state, AlarmState::ActiveAck);
         assert_eq!(alarm.acknowledged_by.as_deref(), Some("usr-qa"));
+        assert!(alarm.is_reviewed(), "the review stays with it");
         let kinds: Vec<(&str, &str)> = applied
             .transitions
             .iter()

@@ -11,9 +11,9 @@
 //! - [`AlarmListing`]: an alarm of the feed, with its shipment's product and
 //!   organisations;
 //! - [`parse_readings_params`], [`parse_alarms_params`],
-//!   [`parse_tracking_params`], [`parse_ack_request`]: untrusted input into
+//!   [`parse_tracking_params`] (and [`super::review::parse_review_request`]): untrusted input into
 //!   queries, with per-field errors;
-//! - [`alarm_audit_record`]: the audit record of an acknowledgement;
+//! - [`alarm_audit_record`]: the audit record of a review;
 //! - [`ShipmentLookup`], [`TrackingRecords`], [`ReadingPages`]: the ports.
 //!
 //! Who may see and do what is [`crate::shipment::policy`]: reading is
@@ -52,11 +52,8 @@ pub const DEFAULT_ALARMS_LIMIT: u32 = 50;
 pub const MAX_ALARMS_LIMIT: u32 = 100;
 /// Longest `next` token accepted.
 pub const MAX_TOKEN_CHARS: usize = 1024;
-/// Longest note of an acknowledgement, in characters.
-pub const MAX_NOTE_CHARS: usize = 500;
-/// Largest acknowledgement body.
-pub const MAX_ACK_BODY_BYTES: usize = 4096;
-/// The audit action of an acknowledgement.
+/// The audit action of a review (an acknowledgement of an active alarm, or
+/// the review of a cleared one).
 pub const ALARM_ACKNOWLEDGED_ACTION: &str = "alarm.acknowledged";
 
 // ------------------------------------------------------------------ views
@@ -199,13 +196,9 @@ pub fn alarm_audit_record(
     shipment_id: &str,
     before: &Alarm,
     after: &Alarm,
-    note: Option<&str>,
     at: OffsetDateTime,
 ) -> AuditRecord {
-    let mut after_json = serde_json::to_value(after).unwrap_or(Value::Null);
-    if let (Some(note), Value::Object(fields)) = (note, &mut after_json) {
-        fields.insert("note".to_owned(), Value::from(note));
-    }
+    let after_json = serde_json::to_value(after).unwrap_or(Value::Null);
     AuditRecord::new(
         EntityType::Shipment,
         shipment_id,
@@ -232,23 +225,69 @@ pub struct ReadingsQuery {
     pub next: Option<String>,
 }
 
+/// Which alarms of the feed (`status` of `GET /v1/alarms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmFilter {
+    /// The active ones, acknowledged or not (the default; `active=true`).
+    Active,
+    /// The cleared ones nobody has reviewed yet.
+    Unreviewed,
+    /// The cleared ones that have a review.
+    Reviewed,
+    /// Every alarm (`active=false`).
+    All,
+}
+
+impl AlarmFilter {
+    /// The feed states the filter reads.
+    pub fn statuses(self) -> &'static [FeedStatus] {
+        match self {
+            AlarmFilter::Active => &[FeedStatus::Active],
+            AlarmFilter::Unreviewed => &[FeedStatus::Unreviewed],
+            AlarmFilter::Reviewed => &[FeedStatus::Reviewed],
+            AlarmFilter::All => &[
+                FeedStatus::Active,
+                FeedStatus::Unreviewed,
+                FeedStatus::Reviewed,
+            ],
+        }
+    }
+}
+
+/// Where an alarm is in the feed: active, cleared and waiting for a review,
+/// or cleared and reviewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedStatus {
+    /// Active (acknowledged or not).
+    Active,
+    /// Cleared, no review yet.
+    Unreviewed,
+    /// Cleared and reviewed.
+    Reviewed,
+}
+
+impl FeedStatus {
+    /// The status of `alarm`.
+    pub fn of(alarm: &Alarm) -> Self {
+        if alarm.state.is_active() {
+            FeedStatus::Active
+        } else if alarm.is_reviewed() {
+            FeedStatus::Reviewed
+        } else {
+            FeedStatus::Unreviewed
+        }
+    }
+}
+
 /// `GET /v1/alarms`: which alarms and the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlarmsQuery {
-    /// Only active alarms (`true`, the default) or every alarm, active and
-    /// cleared (`false`).
-    pub active_only: bool,
+    /// Which alarms.
+    pub filter: AlarmFilter,
     /// Most alarms on the page, 1..=[`MAX_ALARMS_LIMIT`].
     pub limit: u32,
     /// The `next` token of the previous page.
     pub next: Option<String>,
-}
-
-/// `POST …/alarms/{alarm_id}/acknowledge`: the optional note.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AckRequest {
-    /// Why, or what is being done about it.
-    pub note: Option<String>,
 }
 
 /// Collects field errors, and checks that no parameter comes twice or
@@ -371,21 +410,39 @@ pub fn parse_alarms_params<'a>(
 ) -> Result<AlarmsQuery, Vec<FieldError>> {
     let mut params = Params::default();
     let mut parsed = AlarmsQuery {
-        active_only: true,
+        filter: AlarmFilter::Active,
         limit: DEFAULT_ALARMS_LIMIT,
         next: None,
     };
     for (name, value) in query {
-        if !params.accept(name, &["active", "limit", "next"]) {
+        if !params.accept(name, &["active", "status", "limit", "next"]) {
             continue;
         }
         match name {
+            "active" if params.seen.contains(&"status") => params.errors.push(FieldError::new(
+                "active",
+                "give either active or status, not both",
+            )),
             "active" => match value {
-                "true" => parsed.active_only = true,
-                "false" => parsed.active_only = false,
+                "true" => parsed.filter = AlarmFilter::Active,
+                "false" => parsed.filter = AlarmFilter::All,
                 _ => params.errors.push(FieldError::new(
                     "active",
                     "must be true (active alarms only) or false (every alarm)",
+                )),
+            },
+            "status" if params.seen.contains(&"active") => params.errors.push(FieldError::new(
+                "status",
+                "give either active or status, not both",
+            )),
+            "status" => match value {
+                "active" => parsed.filter = AlarmFilter::Active,
+                "unreviewed" => parsed.filter = AlarmFilter::Unreviewed,
+                "reviewed" => parsed.filter = AlarmFilter::Reviewed,
+                "all" => parsed.filter = AlarmFilter::All,
+                _ => params.errors.push(FieldError::new(
+                    "status",
+                    "must be active, unreviewed (cleared, not reviewed), reviewed (cleared and reviewed) or all",
                 )),
             },
             "limit" => {
@@ -409,50 +466,6 @@ pub fn parse_tracking_params<'a>(
         params.accept(name, &[]);
     }
     params.finish(())
-}
-
-/// Validates the body of an acknowledgement: empty, or a JSON object with an
-/// optional `note` (a string of at most [`MAX_NOTE_CHARS`] characters).
-pub fn parse_ack_request(body: &[u8]) -> Result<AckRequest, Vec<FieldError>> {
-    if body.len() > MAX_ACK_BODY_BYTES {
-        return Err(vec![FieldError::new(
-            "body",
-            format!("must not exceed {MAX_ACK_BODY_BYTES} bytes"),
-        )]);
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(AckRequest::default());
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| vec![FieldError::new("body", "must be a JSON object")])?;
-    let Value::Object(fields) = value else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    let mut errors = Vec::new();
-    let mut request = AckRequest::default();
-    for (name, value) in &fields {
-        match (name.as_str(), value) {
-            ("note", Value::Null) => {}
-            ("note", Value::String(note)) => {
-                let note = note.trim();
-                if note.chars().count() > MAX_NOTE_CHARS {
-                    errors.push(FieldError::new(
-                        "note",
-                        format!("must be at most {MAX_NOTE_CHARS} characters long"),
-                    ));
-                } else if !note.is_empty() {
-                    request.note = Some(note.to_owned());
-                }
-            }
-            ("note", _) => errors.push(FieldError::new("note", "must be a string")),
-            (other, _) => errors.push(FieldError::new(other, "unknown field")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(request)
-    } else {
-        Err(errors)
-    }
 }
 
 // ------------------------------------------------------------------ ports
@@ -552,14 +565,14 @@ pub trait TrackingRecords: Send + Sync {
     ) -> impl Future<Output = Result<Option<Alarm>, QueryError>> + Send;
 
     /// A page of the alarms of the shipments `org_id` ships or receives,
-    /// newest first; only active ones when `query.active_only`.
+    /// newest first; those of `query.filter`.
     fn org_alarms(
         &self,
         org_id: &str,
         query: &AlarmsQuery,
     ) -> impl Future<Output = Result<AlarmPage, QueryError>> + Send;
 
-    /// Saves an acknowledgement: `tracking` if the stored one is still at
+    /// Saves the review of an active alarm: `tracking` if the stored one is still at
     /// `expected_version` ([`SaveError::VersionConflict`] otherwise: the
     /// detector wrote meanwhile), the acknowledged `alarm` and the `audit`
     /// record, all or nothing.
@@ -567,6 +580,17 @@ pub trait TrackingRecords: Send + Sync {
         &self,
         tracking: &Tracking,
         expected_version: u64,
+        alarm: &Alarm,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<(), SaveError>> + Send;
+
+    /// Saves the review of a cleared alarm: the reviewed `alarm` of
+    /// `shipment`, if its item is still stored cleared and without a review
+    /// ([`SaveError::VersionConflict`] otherwise: read it again), and the
+    /// `audit` record, all or nothing.
+    fn review_cleared(
+        &self,
+        shipment: &Shipment,
         alarm: &Alarm,
         audit: &AuditRecord,
     ) -> impl Future<Output = Result<(), SaveError>> + Send;
@@ -725,19 +749,17 @@ mod tests {
         let alarm_id = tracking.monitor.alarms.active[0].alarm_id.clone();
         let at = T0 + Duration::minutes(3);
         let super::super::tracking::Acknowledgement::Acknowledged { before, after, .. } = tracking
-            .acknowledge(&alarm_id, "manager-of-org-recv", at)
+            .review(
+                &alarm_id,
+                &crate::fixtures::review(),
+                "manager-of-org-recv",
+                at,
+            )
             .unwrap()
         else {
             panic!("acknowledged")
         };
-        let record = alarm_audit_record(
-            &manager("org-recv"),
-            "shp-1",
-            &before,
-            &after,
-            Some("driver called, cargo checked"),
-            at,
-        );
+        let record = alarm_audit_record(&manager("org-recv"), "shp-1", &before, &after, at);
         assert_eq!(record.entity_key(), "SHIPMENT#shp-1");
         assert_eq!(record.action, "alarm.acknowledged");
         assert_eq!(record.at, at);
@@ -748,7 +770,11 @@ mod tests {
         assert_eq!(before["state"], "ACTIVE_UNACK");
         assert_eq!(after["state"], "ACTIVE_ACK");
         assert_eq!(after["alarm_id"], json!(alarm_id));
-        assert_eq!(after["note"], "driver called, cargo checked");
+        assert_eq!(
+            after["review"]["reason"],
+            "Door closed by the driver; load within limits"
+        );
+        assert_eq!(after["review"]["disposition"], "NO_PRODUCT_IMPACT");
         assert_eq!(after["acknowledged_by"], "manager-of-org-recv");
     }
 
@@ -804,51 +830,33 @@ mod tests {
     #[test]
     fn alarms_params_default_to_the_active_ones() {
         let query = parse_alarms_params([]).unwrap();
-        assert!(query.active_only);
+        assert_eq!(query.filter, AlarmFilter::Active);
         assert_eq!(query.limit, DEFAULT_ALARMS_LIMIT);
         let query = parse_alarms_params([("active", "false"), ("limit", "100")]).unwrap();
-        assert!(!query.active_only);
+        assert_eq!(query.filter, AlarmFilter::All);
         assert_eq!(query.limit, 100);
+        for (value, filter) in [
+            ("active", AlarmFilter::Active),
+            ("unreviewed", AlarmFilter::Unreviewed),
+            ("reviewed", AlarmFilter::Reviewed),
+            ("all", AlarmFilter::All),
+        ] {
+            assert_eq!(
+                parse_alarms_params([("status", value)]).unwrap().filter,
+                filter
+            );
+        }
         let errors = parse_alarms_params([("active", "yes"), ("limit", "101")]).unwrap_err();
         assert_eq!(fields(errors), ["active", "limit"]);
+        let errors = parse_alarms_params([("status", "open")]).unwrap_err();
+        assert_eq!(fields(errors), ["status"]);
+        let errors = parse_alarms_params([("active", "true"), ("status", "reviewed")]).unwrap_err();
+        assert_eq!(fields(errors), ["status"]);
         assert!(parse_tracking_params([]).is_ok());
         assert_eq!(
             fields(parse_tracking_params([("state", "x")]).unwrap_err()),
             ["state"]
         );
-    }
-
-    #[test]
-    fn an_acknowledgement_body_is_optional_and_checked() {
-        assert_eq!(parse_ack_request(b""), Ok(AckRequest::default()));
-        assert_eq!(parse_ack_request(b"  \n"), Ok(AckRequest::default()));
-        assert_eq!(parse_ack_request(b"{}"), Ok(AckRequest::default()));
-        assert_eq!(
-            parse_ack_request(br#"{"note": "  on it  "}"#),
-            Ok(AckRequest {
-                note: Some("on it".into())
-            })
-        );
-        assert_eq!(
-            parse_ack_request(br#"{"note": null}"#),
-            Ok(AckRequest::default())
-        );
-        assert_eq!(
-            fields(parse_ack_request(br#"{"note": 5, "by": "me"}"#).unwrap_err()),
-            ["by", "note"]
-        );
-        let long = format!(r#"{{"note": "{}"}}"#, "x".repeat(MAX_NOTE_CHARS + 1));
-        assert_eq!(
-            fields(parse_ack_request(long.as_bytes()).unwrap_err()),
-            ["note"]
-        );
-        assert_eq!(fields(parse_ack_request(b"[1]").unwrap_err()), ["body"]);
-        assert_eq!(
-            fields(parse_ack_request(b"{not json").unwrap_err()),
-            ["body"]
-        );
-        let huge = vec![b' '; MAX_ACK_BODY_BYTES + 1];
-        assert_eq!(fields(parse_ack_request(&huge).unwrap_err()), ["body"]);
     }
 
     #[test]

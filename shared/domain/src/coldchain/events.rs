@@ -81,14 +81,17 @@ impl fmt::Display for AlarmEventType {
 
 /// The id of the event of `event_type` for `alarm` (as it is after the
 /// transition): `{alarm_id}:RAISED`, `{alarm_id}:ESCALATED:{severity}`,
-/// `{alarm_id}:CLEARED`, `{alarm_id}:ACKNOWLEDGED`. An alarm is raised,
-/// cleared and acknowledged once, and escalates at most once per severity.
+/// `{alarm_id}:CLEARED`, `{alarm_id}:ACKNOWLEDGED:{severity}`. An alarm is
+/// raised and cleared once, and escalates and is reviewed at most once per
+/// severity (an escalation resets the review).
 pub fn alarm_event_id(alarm: &Alarm, event_type: AlarmEventType) -> String {
     match event_type {
         AlarmEventType::Raised => format!("{}:RAISED", alarm.alarm_id),
         AlarmEventType::Escalated => format!("{}:ESCALATED:{}", alarm.alarm_id, alarm.severity),
         AlarmEventType::Cleared => format!("{}:CLEARED", alarm.alarm_id),
-        AlarmEventType::Acknowledged => format!("{}:ACKNOWLEDGED", alarm.alarm_id),
+        AlarmEventType::Acknowledged => {
+            format!("{}:ACKNOWLEDGED:{}", alarm.alarm_id, alarm.severity)
+        }
     }
 }
 

@@ -23,7 +23,8 @@
 //!   apply); [`tracking`]: its per-shipment state and ports.
 //! - [`position`]: the position events ([`TrackingUpdated`]) published after
 //!   a tracking is saved, and the cold-chain status the dashboard shows;
-//!   [`dashboard`]: the REST views, the alarm acknowledgement and their ports.
+//!   [`dashboard`]: the REST views, the alarm acknowledgement and their ports;
+//!   [`review`]: the review of an alarm (reason and disposition).
 //!
 //! Everything here is pure: no I/O, no clock — times are always passed in.
 //! Durations come from [`MonitorSettings`] (defaults below).
@@ -52,6 +53,7 @@ pub mod monitor;
 pub mod no_data;
 pub mod offline;
 pub mod position;
+pub mod review;
 pub mod risk;
 pub mod shock;
 pub mod tracking;
@@ -76,6 +78,7 @@ pub use position::{
     AlarmSummary, ColdChainStatus, Position, ProfileBand, TRACKING_UPDATED, TrackingEventType,
     TrackingUpdated, tracking_event_id,
 };
+pub use review::{Disposition, Review, ReviewRequest, parse_review_request};
 pub use risk::{
     RiskComponent, RiskEstimate, RiskInput, RiskPart, combine, crash_fraction, estimate_risk,
     excursion_fraction, mkt_fraction,

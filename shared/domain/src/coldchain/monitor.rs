@@ -22,6 +22,7 @@ use super::excursion::{Accounting, Band, ExcursionStatus, ExcursionTracker, Igno
 use super::mkt::MktAccumulator;
 use super::no_data::no_data_signal;
 use super::offline::offline_signal;
+use super::review::ReviewRequest;
 use super::shock::shock_signal;
 use super::trend::{TrendWindow, pre_excursion_signal};
 use super::zone::Crossing;
@@ -256,14 +257,16 @@ impl ShipmentMonitor {
             .collect()
     }
 
-    /// Acknowledges an active alarm (see [`AlarmBook::acknowledge`]).
-    pub fn acknowledge(
+    /// Reviews (and so acknowledges) an active alarm (see
+    /// [`AlarmBook::review`]).
+    pub fn review(
         &mut self,
         alarm_id: &str,
+        request: &ReviewRequest,
         by: &str,
         at: OffsetDateTime,
     ) -> Result<Option<AlarmTransition>, AckRefused> {
-        self.alarms.acknowledge(alarm_id, by, at)
+        self.alarms.review(alarm_id, request, by, at)
     }
 }
 
@@ -958,8 +961,12 @@ mod tests {
             .transitions;
         let id = t[0].alarm().alarm_id.clone();
         let at = T0 + Duration::minutes(1);
-        assert!(m.acknowledge(&id, "usr-1", at).unwrap().is_some());
-        assert_eq!(m.acknowledge(&id, "usr-1", at), Ok(None));
+        let request = ReviewRequest {
+            reason: "crash reported by the driver".into(),
+            disposition: super::super::review::Disposition::EscalatedToQa,
+        };
+        assert!(m.review(&id, &request, "usr-1", at).unwrap().is_some());
+        assert_eq!(m.review(&id, &request, "usr-1", at), Ok(None));
         assert_eq!(
             m.alarms.get(AlarmType::Shock).unwrap().state,
             AlarmState::ActiveAck

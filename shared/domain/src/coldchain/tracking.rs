@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::alarm::{AckRefused, Alarm};
 use super::detector::{Owner, is_monitored};
 use super::monitor::ShipmentMonitor;
+use super::review::ReviewRequest;
 use super::risk::{RiskEstimate, RiskInput};
 use crate::FieldError;
 use crate::shipment::{Shipment, ShipmentState};
@@ -132,13 +133,14 @@ pub enum Acknowledgement {
 }
 
 impl Tracking {
-    /// `by` acknowledges the active alarm `alarm_id` at `at` (see
-    /// [`Acknowledgement`]). Refused with [`AckRefused::NotActive`] when no
+    /// `by` reviews (and so acknowledges) the active alarm `alarm_id` at `at`
+    /// (see [`Acknowledgement`]). Refused with [`AckRefused::NotActive`] when no
     /// active alarm has that id (cleared alarms leave the book: look the
     /// stored alarm up to tell a cleared one from an unknown one).
-    pub fn acknowledge(
+    pub fn review(
         &self,
         alarm_id: &str,
+        request: &ReviewRequest,
         by: &str,
         at: OffsetDateTime,
     ) -> Result<Acknowledgement, AckRefused> {
@@ -153,7 +155,7 @@ impl Tracking {
                 alarm_id: alarm_id.to_owned(),
             })?;
         let mut monitor = self.monitor.clone();
-        match monitor.acknowledge(alarm_id, by, at)? {
+        match monitor.review(alarm_id, request, by, at)? {
             None => Ok(Acknowledgement::AlreadyAcknowledged(before)),
             Some(transition) => {
                 let after = transition.alarm().clone();
@@ -307,7 +309,7 @@ pub trait RejectedSink: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{T0, pending};
+    use crate::fixtures::{T0, pending, review};
     use crate::shipment::Transition;
 
     #[test]
@@ -351,7 +353,9 @@ mod tests {
             tracking: acked,
             before,
             after,
-        } = tracking.acknowledge(&alarm_id, "usr-anna", at).unwrap()
+        } = tracking
+            .review(&alarm_id, &review(), "usr-anna", at)
+            .unwrap()
         else {
             panic!("acknowledged");
         };
@@ -368,12 +372,17 @@ mod tests {
             "only the alarm book changes"
         );
 
-        match acked.acknowledge(&alarm_id, "usr-bob", at + time::Duration::minutes(1)) {
+        match acked.review(
+            &alarm_id,
+            &review(),
+            "usr-bob",
+            at + time::Duration::minutes(1),
+        ) {
             Ok(Acknowledgement::AlreadyAcknowledged(alarm)) => assert_eq!(alarm, after),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            tracking.acknowledge("shp-1#SHOCK#1", "usr-anna", at),
+            tracking.review("shp-1#SHOCK#1", &review(), "usr-anna", at),
             Err(AckRefused::NotActive { .. })
         ));
     }
