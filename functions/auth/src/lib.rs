@@ -9,6 +9,8 @@
 //! | `GET /v1/auth/me` | any user (devices: 403, their credentials are for telemetry only) | 200 `{id, kind, org_id, role, email, name}` · 401 · 403 |
 //! | `POST /v1/auth/organisations` `{name, kind}` | ADMIN | 201 · 400 · 403 |
 //! | `GET /v1/auth/organisations` | any user: every organisation (ADMIN: whole; others: `{id, name, kind}`) | 200 `{organisations}` · 403 (devices) |
+//! | `GET /v1/auth/organisations/{id}/notifications` | its users, ADMIN | 200 `{org_id, policy, default}` (the default policy while it set none) · 403 · 404 |
+//! | `PUT /v1/auth/organisations/{id}/notifications` a whole [`NotificationPolicy`](pharmaguard_domain::notification::NotificationPolicy) | ADMIN anywhere, MANAGER of the organisation | 200 as `GET` · 400 naming each field · 403 · 404 |
 //! | `POST /v1/auth/users` `{email, name, password, role, org_id}` | ADMIN anywhere, MANAGER in their organisation, never a role above their own | 201 user · 400 · 403 · 409 (email taken) |
 //! | `GET /v1/auth/users?org_id=` | ADMIN any organisation, MANAGER their own (default: the caller's) | 200 `{users}` · 400 · 403 |
 //! | `PATCH /v1/auth/users/{id}` `{role, version}` | [`may_change_role`](pharmaguard_domain::identity::may_change_role): nobody their own role; a MANAGER only users below MANAGER | 200 user · 400 · 403 · 404 · 409 (stale version) |
@@ -51,6 +53,7 @@
 //! for 15 minutes (audited as `auth.login_locked`). Meanwhile logins answer
 //! 429 with `Retry-After`, before any password is checked.
 
+mod notifications;
 mod reply;
 mod routes;
 
@@ -188,6 +191,7 @@ enum Route<'a> {
     Logout,
     Me,
     Organisations,
+    Notifications(&'a str),
     Users,
     User(&'a str),
     UserStatus(&'a str, bool),
@@ -210,6 +214,7 @@ impl Route<'_> {
             Route::Me => "GET",
             Route::Organisations | Route::Users => "GET, POST",
             Route::User(_) => "PATCH",
+            Route::Notifications(_) => "GET, PUT",
         }
     }
 }
@@ -229,6 +234,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ["logout"] => Some(Route::Logout),
         ["me"] => Some(Route::Me),
         ["organisations"] => Some(Route::Organisations),
+        ["organisations", id, "notifications"] if !id.is_empty() => Some(Route::Notifications(id)),
         ["users"] => Some(Route::Users),
         ["users", id] if !id.is_empty() => Some(Route::User(id)),
         ["users", id, "disable"] if !id.is_empty() => Some(Route::UserStatus(id, true)),
@@ -271,6 +277,12 @@ where
                     routes::create_organisation(services, caller, body).await
                 }
                 (Route::Organisations, _) => routes::list_organisations(services, caller).await,
+                (Route::Notifications(id), "PUT") => {
+                    notifications::put_policy(services, caller, id, body).await
+                }
+                (Route::Notifications(id), _) => {
+                    notifications::get_policy(services, caller, id).await
+                }
                 (Route::Users, "POST") => routes::create_user(services, caller, body).await,
                 (Route::Users, _) => {
                     routes::list_users(services, caller, request.query.get("org_id")).await

@@ -43,7 +43,7 @@ const NO_DEVICE_HASH: &str = "00000000000000000000000000000000000000000000000000
 type Outcome<T> = Result<T, Reply>;
 
 /// A store failure as an answer: 503 when it may pass, 500 otherwise.
-fn store_failed(error: IdentityStoreError) -> Reply {
+pub(crate) fn store_failed(error: IdentityStoreError) -> Reply {
     match error {
         IdentityStoreError::Unavailable(message) => {
             warn!(%message, "identity store unavailable");
@@ -56,12 +56,12 @@ fn store_failed(error: IdentityStoreError) -> Reply {
     }
 }
 
-fn denied(reason: Denied) -> Reply {
+pub(crate) fn denied(reason: Denied) -> Reply {
     info!(%reason, "denied");
     Reply::forbidden(&reason)
 }
 
-fn invalid(errors: Vec<FieldError>) -> Reply {
+pub(crate) fn invalid(errors: Vec<FieldError>) -> Reply {
     info!(fields = ?errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), "invalid request");
     Reply::invalid(&errors)
 }

@@ -515,6 +515,137 @@ async fn admins_create_organisations_with_an_audit_record() {
 }
 
 #[tokio::test]
+async fn an_organisation_reads_the_default_policy_until_a_manager_sets_its_own() {
+    let world = World::new();
+    let path = format!("/v1/auth/organisations/{}/notifications", world.op);
+    let (status, body) = world
+        .call("GET", &path, Some(&world.as_user("driver")), Value::Null)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["default"], json!(true));
+    assert_eq!(
+        body["policy"]["major"]["roles"],
+        json!(["MANAGER", "PHARMACIST"])
+    );
+    assert_eq!(
+        body["policy"]["escalation"]["critical_after_minutes"],
+        json!(15)
+    );
+
+    let mut policy = body["policy"].clone();
+    policy["time_zone"] = json!("Europe/Berlin");
+    policy["critical"]["emails"] = json!(["qa@operator.example"]);
+    let (status, body) = world
+        .call(
+            "PUT",
+            &path,
+            Some(&world.as_user("manager")),
+            policy.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["default"], json!(false));
+    let (_, body) = world
+        .call(
+            "GET",
+            &path,
+            Some(&world.as_user("pharmacist")),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(body["policy"], policy);
+
+    let records = world.services.store.audit_records();
+    let record = records.last().expect("audit record");
+    assert_eq!(record.action, "organisation.notification_policy_changed");
+    assert_eq!(record.entity_key(), format!("ORG#{}", world.op));
+    assert_eq!(record.before, None, "the default was never stored");
+    assert_eq!(record.after.as_ref(), Some(&policy));
+}
+
+#[tokio::test]
+async fn only_its_managers_and_admins_set_a_policy_and_no_other_organisation_reads_it() {
+    let world = World::new();
+    let path = format!("/v1/auth/organisations/{}/notifications", world.op);
+    let (_, body) = world
+        .call("GET", &path, Some(&world.as_user("admin")), Value::Null)
+        .await;
+    let policy = body["policy"].clone();
+    for name in ["pharmacist", "driver", "hmanager"] {
+        let (status, body) = world
+            .call("PUT", &path, Some(&world.as_user(name)), policy.clone())
+            .await;
+        assert_eq!(status, 403, "{name}: {body}");
+    }
+    for name in ["hmanager", "hdriver"] {
+        let (status, _) = world
+            .call("GET", &path, Some(&world.as_user(name)), Value::Null)
+            .await;
+        assert_eq!(status, 403, "{name} of another organisation");
+    }
+    let (status, _) = world
+        .call("PUT", &path, Some(&world.as_user("admin")), policy.clone())
+        .await;
+    assert_eq!(status, 200, "an ADMIN may");
+    let unknown = "/v1/auth/organisations/org-nowhere/notifications";
+    let (status, _) = world
+        .call("PUT", unknown, Some(&world.as_user("admin")), policy)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = world
+        .call("DELETE", &path, Some(&world.as_user("admin")), Value::Null)
+        .await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn a_bad_policy_is_refused_naming_each_field() {
+    let world = World::new();
+    let path = format!("/v1/auth/organisations/{}/notifications", world.op);
+    let manager = world.as_user("manager");
+    let bad = json!({
+        "time_zone": "Mars/Olympus",
+        "major": { "roles": [] },
+        "critical": { "roles": ["MANAGER"], "emails": ["nobody"] },
+        "escalation": { "major_after_minutes": 0, "critical_after_minutes": 15,
+                        "reminders": 1, "tiers": [] }
+    });
+    let (status, body) = world.call("PUT", &path, Some(&manager), bad).await;
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "time_zone",
+            "major",
+            "critical.emails[0]",
+            "escalation.major_after_minutes"
+        ]
+    );
+    for garbage in [json!("all of them"), json!({"time_zone": "UTC"})] {
+        let (status, body) = world.call("PUT", &path, Some(&manager), garbage).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errors"][0]["field"], "body");
+    }
+    let huge = vec![b' '; 20_000];
+    let (status, _) = world.call_raw("PUT", &path, Some(&manager), huge).await;
+    assert_eq!(status, 400);
+    assert!(
+        world
+            .services
+            .store
+            .audit_records()
+            .iter()
+            .all(|r| r.action != "organisation.notification_policy_changed")
+    );
+}
+
+#[tokio::test]
 async fn only_admins_create_organisations() {
     let world = World::new();
     for name in ["manager", "pharmacist", "driver"] {

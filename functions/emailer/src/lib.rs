@@ -1,46 +1,63 @@
-//! Emails the managers of a shipment's shipper and recipient about its
-//! MAJOR and CRITICAL alarms.
+//! Mails MAJOR and CRITICAL alarms to the people each organisation of the
+//! shipment names in its notification policy, and escalates the ones nobody
+//! acknowledges.
 //!
-//! Subscribed to the alarm events topic with a filter policy (`severity`
-//! MAJOR or CRITICAL, `event_type` raised, escalated or cleared; see
-//! [`pharmaguard_domain::notification`] for why an all-clear is mailed and an
-//! acknowledgement is not). For each SNS record, whose message is the JSON of
-//! an [`AlarmEvent`]:
+//! Two triggers:
 //!
-//! 1. an event that is not mailed ([`is_mailed`]) is skipped; a message
-//!    that is not an alarm event at all fails the invocation
-//!    ([`Failure::Malformed`]), so that it reaches the on-failure queue
-//!    after Lambda's retries instead of being dropped (a CRITICAL alarm
-//!    whose format drifted must not be lost with a log line only);
-//! 2. the key `emailer#{event_id}` is claimed in the idempotency table: a
-//!    redelivered or replayed event whose mail went out sends nothing, and
-//!    one that another invocation is sending right now is retried later;
-//! 3. the recipients are the enabled MANAGERs of both organisations
-//!    ([`recipients_among`] their [`Contact`]s, read from an index without
-//!    credentials: [`pharmaguard_aws::user_contacts`]); each gets the mail
-//!    ([`compose_alarm_email`]) on its own, through SES, from the sender
-//!    address of the configuration;
-//! 4. each recipient mailed is recorded with the claim, and the claim is
-//!    completed once every one is.
+//! - **alarm events** from the alarm topic, through a filter policy
+//!   (`severity` MAJOR or CRITICAL; `event_type` raised, escalated, cleared or
+//!   acknowledged; see [`pharmaguard_domain::notification`] for which are
+//!   mailed). For each SNS record, whose message is the JSON of an
+//!   [`AlarmEvent`] ([`Emailer::process`]):
+//!   1. an acknowledgement or a clearing ends the alarm's escalation chains
+//!      ([`ends_chains_up_to`]); a message that is not an alarm event at all fails
+//!      the invocation ([`Failure::Malformed`]), so that it reaches the
+//!      on-failure queue after Lambda's retries instead of being dropped;
+//!   2. an event that is not mailed ([`is_mailed`]) ends there;
+//!   3. the key `emailer#{event_id}` is claimed in the idempotency table: a
+//!      redelivered or replayed event whose mails went out sends nothing, and
+//!      one that another invocation is sending right now is retried later;
+//!   4. for the shipper and then the recipient: its name and policy
+//!      ([`Organisations`]), its users ([`UserDirectory`], an index without
+//!      credentials), the people the policy names for the severity
+//!      ([`recipients_for`]); each gets the mail ([`compose_alarm_email`],
+//!      times in the organisation's time zone) on its own, through SES;
+//!   5. a raise or an escalation starts the escalation chain of each
+//!      organisation ([`Reminder::start`], [`Reminders::start`]);
+//!   6. each recipient mailed is recorded with the claim, and the claim is
+//!      completed once every one is.
+//! - **the one-minute schedule** ([`Emailer::sweep`], in [`escalation`]):
+//!   every chain whose next step is due is checked against its alarm as
+//!   stored now, and the step is mailed (claimed as
+//!   [`Reminder::claim_key`], one mail per person per step) or the chain
+//!   ended.
 //!
-//! A failure (identity store, idempotency table, a send) releases the claim
+//! A failure (a store, the idempotency table, a send) releases the claim
 //! and fails the invocation: Lambda retries the event (twice, as for every
 //! asynchronous invocation), and the retry mails only the recipients not yet
 //! mailed. An event that still fails goes to the function's on-failure
 //! queue, the recipients already mailed recorded, so a redrive mails only the
-//! rest.
+//! rest. A step of a chain that fails stays due and is tried again the next
+//! minute.
+
+pub mod escalation;
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::idempotency::{Claim, IdempotencyError, IdempotencyStore};
+use pharmaguard_aws::org_notices::{DynamoOrgNotices, OrgNotice};
+use pharmaguard_aws::reminder_store::{DynamoAlarmStates, DynamoReminders};
+use pharmaguard_aws::schedule::is_scheduled;
 use pharmaguard_aws::ses::{EmailSender, SendError};
 use pharmaguard_aws::user_contacts::DynamoUserContacts;
-use pharmaguard_domain::coldchain::AlarmEvent;
+use pharmaguard_domain::coldchain::{Alarm, AlarmEvent, Severity};
 use pharmaguard_domain::notification::{
-    Contact, compose_alarm_email, emailer_claim_key, is_mailed, recipients_among,
+    Audience, Contact, EmailContent, MailContext, Recipient, Reminder, compose_alarm_email,
+    emailer_claim_key, ends_chains_up_to, is_mailed, recipients_for, starts_chain,
 };
+use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use tracing::{error, info, warn};
 
@@ -48,6 +65,10 @@ use tracing::{error, info, warn};
 pub const IDENTITY_TABLE_VAR: &str = "IDENTITY_TABLE";
 /// The idempotency table.
 pub const IDEMPOTENCY_TABLE_VAR: &str = "IDEMPOTENCY_TABLE";
+/// The reminders table (the escalation chains).
+pub const REMINDERS_TABLE_VAR: &str = pharmaguard_aws::reminder_store::REMINDERS_TABLE_VAR;
+/// The alarms table (what the schedule checks before a step).
+pub const ALARMS_TABLE_VAR: &str = pharmaguard_aws::tracking_store::ALARMS_TABLE_VAR;
 /// The sender address, verified in SES.
 pub const SENDER_VAR: &str = "ALERT_SENDER_EMAIL";
 /// The dashboard's base URL, for the links to shipments.
@@ -65,6 +86,10 @@ pub struct Settings {
     pub identity_table: String,
     /// [`IDEMPOTENCY_TABLE_VAR`].
     pub idempotency_table: String,
+    /// [`REMINDERS_TABLE_VAR`].
+    pub reminders_table: String,
+    /// [`ALARMS_TABLE_VAR`].
+    pub alarms_table: String,
     /// [`SENDER_VAR`].
     pub sender: String,
     /// [`DASHBOARD_URL_VAR`].
@@ -88,6 +113,8 @@ impl Settings {
         Ok(Self {
             identity_table: required(IDENTITY_TABLE_VAR)?,
             idempotency_table: required(IDEMPOTENCY_TABLE_VAR)?,
+            reminders_table: required(REMINDERS_TABLE_VAR)?,
+            alarms_table: required(ALARMS_TABLE_VAR)?,
             sender: required(SENDER_VAR)?,
             dashboard_url: required(DASHBOARD_URL_VAR)?,
         })
@@ -109,14 +136,105 @@ impl UserDirectory for DynamoUserContacts {
     }
 }
 
-/// What the emailer works with: built once per cold start.
-pub struct Emailer<'a, D, S, I> {
+/// An organisation's name and notification policy.
+pub trait Organisations: Send + Sync {
+    /// What the emailer knows of `org_id` (the default policy when it set none).
+    fn notice_of(&self, org_id: &str) -> impl Future<Output = Result<OrgNotice, String>> + Send;
+}
+
+impl Organisations for DynamoOrgNotices {
+    async fn notice_of(&self, org_id: &str) -> Result<OrgNotice, String> {
+        DynamoOrgNotices::notice_of(self, org_id).await
+    }
+}
+
+/// The escalation chains (see [`pharmaguard_aws::reminder_store`] for the
+/// conditions each call writes under).
+pub trait Reminders: Send + Sync {
+    /// Starts a chain unless one of the same or a higher severity waits.
+    fn start(&self, reminder: &Reminder) -> impl Future<Output = Result<bool, String>> + Send;
+    /// Up to `limit` reminders due at `now`.
+    fn due(
+        &self,
+        now: OffsetDateTime,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<Reminder>, String>> + Send;
+    /// Moves `current` on to `next` (or ends it) if nobody else did.
+    fn advance(
+        &self,
+        current: &Reminder,
+        next: Option<&Reminder>,
+    ) -> impl Future<Output = Result<bool, String>> + Send;
+    /// Ends the chain of an alarm in an organisation, up to a severity.
+    fn end(
+        &self,
+        alarm_id: &str,
+        org_id: &str,
+        up_to: Severity,
+    ) -> impl Future<Output = Result<bool, String>> + Send;
+}
+
+impl Reminders for DynamoReminders {
+    async fn start(&self, reminder: &Reminder) -> Result<bool, String> {
+        DynamoReminders::start(self, reminder)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn due(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<Reminder>, String> {
+        DynamoReminders::due(self, now, limit)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn advance(&self, current: &Reminder, next: Option<&Reminder>) -> Result<bool, String> {
+        DynamoReminders::advance(self, current, next)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn end(&self, alarm_id: &str, org_id: &str, up_to: Severity) -> Result<bool, String> {
+        DynamoReminders::end(self, alarm_id, org_id, up_to)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The alarms as stored now.
+pub trait AlarmStates: Send + Sync {
+    /// The alarm `alarm_id` of `shipment_id`, `None` when there is none.
+    fn alarm(
+        &self,
+        shipment_id: &str,
+        alarm_id: &str,
+    ) -> impl Future<Output = Result<Option<Alarm>, String>> + Send;
+}
+
+impl AlarmStates for DynamoAlarmStates {
+    async fn alarm(&self, shipment_id: &str, alarm_id: &str) -> Result<Option<Alarm>, String> {
+        DynamoAlarmStates::alarm(self, shipment_id, alarm_id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The stores and services the emailer works with.
+pub struct Ports<'a, D, O, S, I, R, A> {
     /// Users per organisation.
     pub directory: &'a D,
+    /// Names and policies of organisations.
+    pub organisations: &'a O,
     /// Sends the mails.
     pub sender: &'a S,
     /// The idempotency claims.
     pub claims: &'a I,
+    /// The escalation chains.
+    pub reminders: &'a R,
+    /// The alarms as stored now.
+    pub alarms: &'a A,
+}
+
+/// What the emailer works with: built once per cold start.
+pub struct Emailer<'a, D, O, S, I, R, A> {
+    /// Its stores and services.
+    pub ports: Ports<'a, D, O, S, I, R, A>,
     /// The dashboard's base URL.
     pub dashboard_url: &'a str,
     /// See [`CLAIM_LOCK`].
@@ -145,7 +263,7 @@ pub enum Outcome {
         /// The event.
         event_id: String,
     },
-    /// Neither organisation has a manager (logged; nothing to retry).
+    /// Neither organisation has anyone to mail (logged; nothing to retry).
     NoRecipients {
         /// The event.
         event_id: String,
@@ -164,36 +282,36 @@ pub enum Failure {
         reason: String,
     },
     /// Another delivery of the event holds its claim.
-    #[error("event {event_id} is being mailed by another invocation (lock until {until:?})")]
+    #[error("{key} is being mailed by another invocation (lock until {until:?})")]
     Busy {
-        /// The event.
-        event_id: String,
+        /// The claim.
+        key: String,
         /// When that lock expires.
         until: Option<OffsetDateTime>,
     },
     /// The idempotency table failed.
-    #[error("event {event_id}: {error}")]
+    #[error("{key}: {error}")]
     Claims {
-        /// The event.
-        event_id: String,
+        /// The claim.
+        key: String,
         /// What failed.
         error: IdempotencyError,
     },
-    /// The users could not be listed.
-    #[error("event {event_id}: users of {org_id} not listed: {message}")]
-    Directory {
-        /// The event.
-        event_id: String,
-        /// The organisation.
-        org_id: String,
+    /// A store (users, organisations, chains, alarms) failed.
+    #[error("{key}: {what}: {message}")]
+    Store {
+        /// The claim or event.
+        key: String,
+        /// What was read or written.
+        what: String,
         /// What failed.
         message: String,
     },
     /// Some mails were not sent.
-    #[error("event {event_id}: {failed} of {recipients} mails not sent (first: {first})")]
+    #[error("{key}: {failed} of {recipients} mails not sent (first: {first})")]
     Send {
-        /// The event.
-        event_id: String,
+        /// The claim.
+        key: String,
         /// How many failed.
         failed: usize,
         /// How many recipients there are.
@@ -208,14 +326,17 @@ pub use pharmaguard_aws::sns::{SnsEvent, SnsNotification, SnsRecord};
 /// The Lambda handler: [`Emailer::process`] on every record at the current
 /// time. Fails (so that Lambda retries, then sends the event to the
 /// on-failure queue) when any record must be tried again or does not parse.
-pub async fn handle<D, S, I>(
-    emailer: &Emailer<'_, D, S, I>,
+pub async fn handle<D, O, S, I, R, A>(
+    emailer: &Emailer<'_, D, O, S, I, R, A>,
     event: LambdaEvent<SnsEvent>,
 ) -> Result<(), Error>
 where
     D: UserDirectory,
+    O: Organisations,
     S: EmailSender,
     I: IdempotencyStore,
+    R: Reminders,
+    A: AlarmStates,
 {
     let mut failures = Vec::new();
     for record in &event.payload.records {
@@ -238,6 +359,47 @@ where
     }
 }
 
+/// The handler for both triggers: the schedule sweeps the escalation chains
+/// ([`Emailer::sweep`]), SNS records are mailed ([`handle`]); anything else
+/// fails, so that it reaches the failure destination.
+pub async fn handle_any<D, O, S, I, R, A>(
+    emailer: &Emailer<'_, D, O, S, I, R, A>,
+    event: LambdaEvent<Value>,
+) -> Result<(), Error>
+where
+    D: UserDirectory,
+    O: Organisations,
+    S: EmailSender,
+    I: IdempotencyStore,
+    R: Reminders,
+    A: AlarmStates,
+{
+    let (payload, context) = event.into_parts();
+    if is_scheduled(&payload) {
+        let swept = emailer.sweep(OffsetDateTime::now_utc()).await;
+        info!(
+            due = swept.due,
+            sent = swept.sent,
+            ended = swept.ended,
+            failed = swept.failed,
+            "escalation chains swept"
+        );
+        return match swept.error {
+            Some(error) => Err(Error::from(error)),
+            None => Ok(()),
+        };
+    }
+    if payload.get("Records").is_some() {
+        let records: SnsEvent = serde_json::from_value(payload).map_err(|error| {
+            error!(%error, "not an SNS event; failing it to its failure destination");
+            Error::from(format!("not an SNS event: {error}"))
+        })?;
+        return handle(emailer, LambdaEvent::new(records, context)).await;
+    }
+    error!("neither SNS records nor the schedule; failing it to its failure destination");
+    Err(Error::from("neither SNS records nor the schedule"))
+}
+
 fn log_outcome(sns_message_id: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Mailed {
@@ -252,18 +414,45 @@ fn log_outcome(sns_message_id: &str, outcome: &Outcome) {
             info!(%sns_message_id, %event_id, "alarm event not mailed (severity or type)")
         }
         Outcome::NoRecipients { event_id } => {
-            warn!(%sns_message_id, %event_id, "no manager in either organisation; nothing sent")
+            warn!(%sns_message_id, %event_id, "nobody to mail in either organisation; nothing sent")
         }
     }
 }
 
-impl<D, S, I> Emailer<'_, D, S, I>
+/// The organisations of a shipment, once each.
+fn parties(event: &AlarmEvent) -> Vec<&str> {
+    let shipment = &event.shipment;
+    let mut orgs = vec![shipment.shipper_org_id.as_str()];
+    if shipment.recipient_org_id != shipment.shipper_org_id {
+        orgs.push(shipment.recipient_org_id.as_str());
+    }
+    orgs
+}
+
+/// The mails of one organisation: who, and what they read.
+struct OrgMail {
+    recipients: Vec<Recipient>,
+    content: EmailContent,
+}
+
+/// What a delivery did.
+#[derive(Debug, Default)]
+struct Delivered {
+    recipients: usize,
+    sent: usize,
+    already: usize,
+}
+
+impl<D, O, S, I, R, A> Emailer<'_, D, O, S, I, R, A>
 where
     D: UserDirectory,
+    O: Organisations,
     S: EmailSender,
     I: IdempotencyStore,
+    R: Reminders,
+    A: AlarmStates,
 {
-    /// Mails the alarm event `body` once (see the crate documentation).
+    /// Handles the alarm event `body` once (see the crate documentation).
     pub async fn process(&self, body: &str, now: OffsetDateTime) -> Result<Outcome, Failure> {
         let event: AlarmEvent = match serde_json::from_str(body) {
             Ok(event) => event,
@@ -274,106 +463,267 @@ where
             }
         };
         let event_id = event.event_id.clone();
+        self.end_chains(&event).await?;
         if !is_mailed(&event) {
             return Ok(Outcome::NotMailed { event_id });
         }
         let key = emailer_claim_key(&event_id);
-        let claims_failed = |error| Failure::Claims {
-            event_id: event_id.clone(),
-            error,
+        let Some(done) = self.claim(&key, now).await? else {
+            return Ok(Outcome::Duplicate { event_id });
         };
-        let done = match self
+        let result = self.mail_event(&event, &key, &done).await;
+        let delivered = self.finish(&key, now, result).await?;
+        if delivered.recipients == 0 {
+            return Ok(Outcome::NoRecipients { event_id });
+        }
+        Ok(Outcome::Mailed {
+            event_id,
+            sent: delivered.sent,
+            already: delivered.already,
+        })
+    }
+
+    /// An acknowledgement or a clearing ends the alarm's chains.
+    async fn end_chains(&self, event: &AlarmEvent) -> Result<(), Failure> {
+        let Some(up_to) = ends_chains_up_to(event) else {
+            return Ok(());
+        };
+        for org_id in parties(event) {
+            let ended = self
+                .ports
+                .reminders
+                .end(&event.alarm.alarm_id, org_id, up_to)
+                .await
+                .map_err(|message| store_failed(&event.event_id, "escalation chain", message))?;
+            if ended {
+                info!(event_id = %event.event_id, %org_id, "escalation chain ended");
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims `key`: the recipients done so far, or `None` when its mails
+    /// went out already.
+    async fn claim(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BTreeSet<String>>, Failure> {
+        match self
+            .ports
             .claims
-            .claim(&key, now, self.lock_for)
+            .claim(key, now, self.lock_for)
             .await
-            .map_err(claims_failed)?
+            .map_err(|error| claims_failed(key, error))?
         {
-            Claim::Acquired { done } => done,
-            Claim::Completed => return Ok(Outcome::Duplicate { event_id }),
-            Claim::Busy { until } => return Err(Failure::Busy { event_id, until }),
-        };
-        match self.deliver(&event, &key, &done).await {
-            Ok(outcome) => {
-                self.claims
-                    .complete(&key, now)
+            Claim::Acquired { done } => Ok(Some(done)),
+            Claim::Completed => Ok(None),
+            Claim::Busy { until } => Err(Failure::Busy {
+                key: key.to_owned(),
+                until,
+            }),
+        }
+    }
+
+    /// Completes the claim after a delivery, or releases it after a failure.
+    async fn finish(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        result: Result<Delivered, Failure>,
+    ) -> Result<Delivered, Failure> {
+        match result {
+            Ok(delivered) => {
+                self.ports
+                    .claims
+                    .complete(key, now)
                     .await
-                    .map_err(claims_failed)?;
-                Ok(outcome)
+                    .map_err(|error| claims_failed(key, error))?;
+                Ok(delivered)
             }
             Err(failure) => {
-                if let Err(error) = self.claims.release(&key).await {
+                if let Err(error) = self.ports.claims.release(key).await {
                     // the lock then expires by itself
-                    warn!(%event_id, %error, "claim not released");
+                    warn!(%key, %error, "claim not released");
                 }
                 Err(failure)
             }
         }
     }
 
-    /// Sends the mail to every recipient not in `done`.
-    async fn deliver(
+    /// The first mails of `event` in each organisation, then the chains it
+    /// starts.
+    async fn mail_event(
         &self,
         event: &AlarmEvent,
         key: &str,
         done: &BTreeSet<String>,
-    ) -> Result<Outcome, Failure> {
-        let event_id = event.event_id.clone();
-        let shipment = &event.shipment;
-        let mut users = self.users_of(&event_id, &shipment.shipper_org_id).await?;
-        if shipment.recipient_org_id != shipment.shipper_org_id {
-            users.extend(self.users_of(&event_id, &shipment.recipient_org_id).await?);
-        }
-        let recipients = recipients_among(users);
-        if recipients.is_empty() {
-            return Ok(Outcome::NoRecipients { event_id });
-        }
-        let content = compose_alarm_email(event, self.dashboard_url);
-        let (mut sent, mut already) = (0, 0);
-        let mut failures = Vec::new();
-        for recipient in &recipients {
-            if done.contains(&recipient.user_id) {
-                already += 1;
+    ) -> Result<Delivered, Failure> {
+        let mut mails = Vec::new();
+        let mut policies = Vec::new();
+        for org_id in parties(event) {
+            let notice = self.notice(key, org_id).await?;
+            let Some(audience) = notice.policy.first_audience(event.alarm.severity) else {
                 continue;
-            }
-            match self.sender.send(&recipient.email, &content).await {
-                Ok(message_id) => {
-                    sent += 1;
-                    info!(%event_id, user_id = %recipient.user_id, org_id = %recipient.org_id, %message_id, "alarm email sent to a manager");
-                    if let Err(error) = self.claims.record_done(key, &recipient.user_id).await {
-                        // a retry of this event would mail this manager again
-                        warn!(%event_id, user_id = %recipient.user_id, %error, "mail not recorded");
-                    }
+            };
+            let mail = self
+                .org_mail(event, org_id, &notice, &[audience], None)
+                .await?;
+            mails.push(mail);
+            policies.push((org_id, notice.policy));
+        }
+        let delivered = self.deliver(key, &mails, done).await?;
+        if starts_chain(event) {
+            for (org_id, policy) in &policies {
+                let Some(reminder) = Reminder::start(event, org_id, policy) else {
+                    continue;
+                };
+                let started = self
+                    .ports
+                    .reminders
+                    .start(&reminder)
+                    .await
+                    .map_err(|message| store_failed(key, "escalation chain", message))?;
+                if started {
+                    info!(%key, %org_id, due_at = %reminder.due_at, "escalation chain started");
                 }
-                Err(error) => {
-                    warn!(%event_id, user_id = %recipient.user_id, retryable = error.retryable, %error, "alarm email not sent");
-                    failures.push(error);
+            }
+        }
+        Ok(delivered)
+    }
+
+    async fn notice(&self, key: &str, org_id: &str) -> Result<OrgNotice, Failure> {
+        self.ports
+            .organisations
+            .notice_of(org_id)
+            .await
+            .map_err(|message| store_failed(key, &format!("organisation {org_id}"), message))
+    }
+
+    /// Who of `org_id` gets the mail of `audiences`, and what it says.
+    async fn org_mail(
+        &self,
+        event: &AlarmEvent,
+        org_id: &str,
+        notice: &OrgNotice,
+        audiences: &[&Audience],
+        reminder: Option<pharmaguard_domain::notification::ReminderNotice>,
+    ) -> Result<OrgMail, Failure> {
+        let contacts = self
+            .ports
+            .directory
+            .users_of(org_id)
+            .await
+            .map_err(|message| {
+                store_failed(&event.event_id, &format!("users of {org_id}"), message)
+            })?;
+        let recipients = recipients_for(
+            audiences,
+            &contacts,
+            org_id,
+            event.shipment.started_by.as_deref(),
+        );
+        let shipper = self
+            .name_of(&event.shipment.shipper_org_id, org_id, notice)
+            .await;
+        let recipient = self
+            .name_of(&event.shipment.recipient_org_id, org_id, notice)
+            .await;
+        let content = compose_alarm_email(
+            event,
+            &MailContext {
+                dashboard_url: self.dashboard_url,
+                shipper_name: &shipper,
+                recipient_name: &recipient,
+                reader_name: &notice.name,
+                time_zone: &notice.policy.time_zone,
+                reminder,
+            },
+        );
+        Ok(OrgMail {
+            recipients,
+            content,
+        })
+    }
+
+    /// The name of `org_id` (the reader's own from its notice); the id when
+    /// it cannot be read (a mail never waits for a name).
+    async fn name_of(&self, org_id: &str, reader: &str, notice: &OrgNotice) -> String {
+        if org_id == reader {
+            return notice.name.clone();
+        }
+        match self.ports.organisations.notice_of(org_id).await {
+            Ok(other) => other.name,
+            Err(error) => {
+                warn!(%org_id, %error, "organisation name not read; the mail shows its id");
+                org_id.to_owned()
+            }
+        }
+    }
+
+    /// Sends every mail to its recipients not in `done`, recording each.
+    async fn deliver(
+        &self,
+        key: &str,
+        mails: &[OrgMail],
+        done: &BTreeSet<String>,
+    ) -> Result<Delivered, Failure> {
+        let mut delivered = Delivered::default();
+        let mut failures = Vec::new();
+        for mail in mails {
+            for recipient in &mail.recipients {
+                delivered.recipients += 1;
+                if done.contains(&recipient.user_id) {
+                    delivered.already += 1;
+                    continue;
+                }
+                match self
+                    .ports
+                    .sender
+                    .send(&recipient.email, &mail.content)
+                    .await
+                {
+                    Ok(message_id) => {
+                        delivered.sent += 1;
+                        info!(%key, user_id = %recipient.user_id, org_id = %recipient.org_id, %message_id, "alarm email sent");
+                        if let Err(error) =
+                            self.ports.claims.record_done(key, &recipient.user_id).await
+                        {
+                            // a retry would mail this person again
+                            warn!(%key, user_id = %recipient.user_id, %error, "mail not recorded");
+                        }
+                    }
+                    Err(error) => {
+                        warn!(%key, user_id = %recipient.user_id, retryable = error.retryable, %error, "alarm email not sent");
+                        failures.push(error);
+                    }
                 }
             }
         }
         match failures.into_iter().next() {
-            None => Ok(Outcome::Mailed {
-                event_id,
-                sent,
-                already,
-            }),
+            None => Ok(delivered),
             Some(first) => Err(Failure::Send {
-                event_id,
-                failed: recipients.len() - sent - already,
-                recipients: recipients.len(),
+                key: key.to_owned(),
+                failed: delivered.recipients - delivered.sent - delivered.already,
+                recipients: delivered.recipients,
                 first,
             }),
         }
     }
+}
 
-    async fn users_of(&self, event_id: &str, org_id: &str) -> Result<Vec<Contact>, Failure> {
-        self.directory
-            .users_of(org_id)
-            .await
-            .map_err(|message| Failure::Directory {
-                event_id: event_id.to_owned(),
-                org_id: org_id.to_owned(),
-                message,
-            })
+fn claims_failed(key: &str, error: IdempotencyError) -> Failure {
+    Failure::Claims {
+        key: key.to_owned(),
+        error,
+    }
+}
+
+fn store_failed(key: &str, what: &str, message: String) -> Failure {
+    Failure::Store {
+        key: key.to_owned(),
+        what: what.to_owned(),
+        message,
     }
 }
 

@@ -1,19 +1,20 @@
-//! The handler against an in-memory identity store, a fake mail service and
-//! an in-memory idempotency table with the DynamoDB adapter's rules.
+//! The handler against an in-memory identity store, a fake mail service,
+//! and an in-memory idempotency table, reminders table and alarms table with
+//! the DynamoDB adapters' rules.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use pharmaguard_aws::org_notices::OrgNotice;
 use pharmaguard_domain::accounts::User;
 use pharmaguard_domain::accounts::memory::MemoryIdentityStore;
 use pharmaguard_domain::coldchain::{
-    Alarm, AlarmContext, AlarmEventType, AlarmState, AlarmType, Severity, ShipmentSummary,
-    estimate_risk,
+    Alarm, AlarmEventType, AlarmState, ShipmentSummary, estimate_risk,
 };
-use pharmaguard_domain::fixtures::shipment;
+use pharmaguard_domain::fixtures::{self, shipment};
 use pharmaguard_domain::identity::Role;
-use pharmaguard_domain::notification::EmailContent;
+use pharmaguard_domain::notification::{Audience, EmailContent, NotificationPolicy, RoleName};
 use pharmaguard_domain::ports::IdentityStore;
 use pharmaguard_domain::shipment::ShipmentState;
 use time::macros::datetime;
@@ -207,51 +208,17 @@ fn directory() -> MemoryIdentityStore {
     store
 }
 
+/// The fixture's alarm event on shipment `shp-1` (device `truck-7`), from the
+/// supplier to the hospital, at a position of its own.
 fn alarm_event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
-    let alarm = Alarm {
-        alarm_id: "shp-1#TEMPERATURE_EXCURSION#1795255200000".into(),
-        shipment_id: "shp-1".into(),
-        alarm_type: AlarmType::TemperatureExcursion,
-        severity,
-        state: AlarmState::ActiveUnack,
-        raised_at: datetime!(2026-11-21 10:00 UTC),
-        last_seen: datetime!(2026-11-21 10:32 UTC),
-        count: 33,
-        value: 9.5,
-        peak_value: 9.8,
-        peak_magnitude: 1.8,
-        detail: "9.5 °C, 1.5 °C above 8.0 °C".into(),
-        crossing: None,
-        acknowledged_by: None,
-        acknowledged_at: None,
-        cleared_at: None,
-        review: None,
-        earlier_reviews: Vec::new(),
+    let mut event = fixtures::alarm_event(event_type, severity);
+    event.shipment = ShipmentSummary {
+        shipper_org_id: "org-supplier".into(),
+        recipient_org_id: "org-hospital".into(),
+        ..ShipmentSummary::from(&shipment("shp-1", "truck-7", ShipmentState::InTransit))
     };
-    let mut event = AlarmEvent {
-        v: 1,
-        event_id: format!("{}:{}", alarm.alarm_id, event_type.as_str()),
-        event_type,
-        occurred_at: alarm.last_seen,
-        alarm,
-        from_severity: None,
-        shipment: ShipmentSummary {
-            shipper_org_id: "org-supplier".into(),
-            recipient_org_id: "org-hospital".into(),
-            ..ShipmentSummary::from(&shipment("shp-1", "truck-7", ShipmentState::InTransit))
-        },
-        context: AlarmContext {
-            lat: Some(52.1),
-            lon: Some(9.7),
-            temperature_c: Some(9.5),
-            mkt_c: Some(6.4),
-            excursion_minutes: 30.0,
-            budget_minutes: 60,
-            budget_used: 0.5,
-            ..AlarmContext::default()
-        },
-        risk: None,
-    };
+    event.context.lat = Some(52.1);
+    event.context.lon = Some(9.7);
     event.risk = estimate_risk(&event.risk_input()).ok();
     event
 }
@@ -260,40 +227,220 @@ fn body(event: &AlarmEvent) -> String {
     event.to_message().body
 }
 
-struct Fixture {
-    directory: MemoryIdentityStore,
-    mail: FakeMail,
-    claims: MemoryClaims,
+/// Names and policies in memory; an organisation without one has its id as
+/// its name and the default policy, as the adapter answers.
+#[derive(Default)]
+struct MemoryOrganisations {
+    notices: Mutex<BTreeMap<String, OrgNotice>>,
 }
 
-impl Fixture {
-    fn new() -> Self {
-        Self {
-            directory: directory(),
-            mail: FakeMail::default(),
-            claims: MemoryClaims::default(),
+impl MemoryOrganisations {
+    fn set(&self, org_id: &str, name: &str, policy: NotificationPolicy) {
+        self.notices.lock().unwrap().insert(
+            org_id.to_owned(),
+            OrgNotice {
+                name: name.to_owned(),
+                policy,
+            },
+        );
+    }
+}
+
+impl Organisations for MemoryOrganisations {
+    async fn notice_of(&self, org_id: &str) -> Result<OrgNotice, String> {
+        Ok(self
+            .notices
+            .lock()
+            .unwrap()
+            .get(org_id)
+            .cloned()
+            .unwrap_or_else(|| OrgNotice {
+                name: org_id.to_owned(),
+                policy: NotificationPolicy::default(),
+            }))
+    }
+}
+
+/// The reminders table in memory, with the adapter's conditions;
+/// `failing_advances` makes that many advances fail first.
+#[derive(Default)]
+struct MemoryReminders {
+    chains: Mutex<BTreeMap<(String, String), Reminder>>,
+    failing_advances: Mutex<usize>,
+}
+
+impl MemoryReminders {
+    fn chains(&self) -> Vec<Reminder> {
+        self.chains.lock().unwrap().values().cloned().collect()
+    }
+}
+
+impl Reminders for MemoryReminders {
+    async fn start(&self, reminder: &Reminder) -> Result<bool, String> {
+        let mut chains = self.chains.lock().unwrap();
+        let key = (reminder.alarm_id.clone(), reminder.org_id.clone());
+        match chains.get(&key) {
+            Some(stored) if !reminder.supersedes(stored.severity) => Ok(false),
+            _ => {
+                chains.insert(key, reminder.clone());
+                Ok(true)
+            }
         }
     }
 
-    fn emailer(&self) -> Emailer<'_, MemoryIdentityStore, FakeMail, MemoryClaims> {
+    async fn due(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<Reminder>, String> {
+        let mut due: Vec<Reminder> = self
+            .chains()
+            .into_iter()
+            .filter(|reminder| reminder.due_at <= now)
+            .collect();
+        due.sort_by_key(|reminder| reminder.due_at);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn advance(&self, current: &Reminder, next: Option<&Reminder>) -> Result<bool, String> {
+        {
+            let mut failing = self.failing_advances.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err("ProvisionedThroughputExceededException".into());
+            }
+        }
+        let mut chains = self.chains.lock().unwrap();
+        let key = (current.alarm_id.clone(), current.org_id.clone());
+        match chains.get(&key) {
+            Some(stored) if stored.step == current.step && stored.severity == current.severity => {
+                match next {
+                    Some(next) => chains.insert(key, next.clone()),
+                    None => chains.remove(&key),
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn end(&self, alarm_id: &str, org_id: &str, up_to: Severity) -> Result<bool, String> {
+        let mut chains = self.chains.lock().unwrap();
+        let key = (alarm_id.to_owned(), org_id.to_owned());
+        match chains.get(&key) {
+            Some(stored) if stored.severity <= up_to => {
+                chains.remove(&key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// The alarms table in memory.
+#[derive(Default)]
+struct MemoryAlarms {
+    alarms: Mutex<BTreeMap<String, Alarm>>,
+}
+
+impl MemoryAlarms {
+    fn store(&self, alarm: &Alarm) {
+        self.alarms
+            .lock()
+            .unwrap()
+            .insert(alarm.alarm_id.clone(), alarm.clone());
+    }
+}
+
+impl AlarmStates for MemoryAlarms {
+    async fn alarm(&self, _shipment_id: &str, alarm_id: &str) -> Result<Option<Alarm>, String> {
+        Ok(self.alarms.lock().unwrap().get(alarm_id).cloned())
+    }
+}
+
+struct Fixture {
+    directory: MemoryIdentityStore,
+    organisations: MemoryOrganisations,
+    mail: FakeMail,
+    claims: MemoryClaims,
+    reminders: MemoryReminders,
+    alarms: MemoryAlarms,
+}
+
+type TestEmailer<'a> = Emailer<
+    'a,
+    MemoryIdentityStore,
+    MemoryOrganisations,
+    FakeMail,
+    MemoryClaims,
+    MemoryReminders,
+    MemoryAlarms,
+>;
+
+impl Fixture {
+    fn new() -> Self {
+        let organisations = MemoryOrganisations::default();
+        organisations.set(
+            "org-supplier",
+            "Rhine Pharma Supply",
+            NotificationPolicy::default(),
+        );
+        organisations.set(
+            "org-hospital",
+            "St. Mary's Hospital",
+            NotificationPolicy::default(),
+        );
+        Self {
+            directory: directory(),
+            organisations,
+            mail: FakeMail::default(),
+            claims: MemoryClaims::default(),
+            reminders: MemoryReminders::default(),
+            alarms: MemoryAlarms::default(),
+        }
+    }
+
+    fn emailer(&self) -> TestEmailer<'_> {
         Emailer {
-            directory: &self.directory,
-            sender: &self.mail,
-            claims: &self.claims,
+            ports: Ports {
+                directory: &self.directory,
+                organisations: &self.organisations,
+                sender: &self.mail,
+                claims: &self.claims,
+                reminders: &self.reminders,
+                alarms: &self.alarms,
+            },
             dashboard_url: DASHBOARD,
             lock_for: CLAIM_LOCK,
         }
     }
+
+    /// Mails `event` and stores its alarm as the detector would.
+    async fn raise(&self, event: &AlarmEvent) -> Outcome {
+        self.alarms.store(&event.alarm);
+        self.emailer()
+            .process(&body(event), event.occurred_at)
+            .await
+            .unwrap()
+    }
+
+    fn sent(&self) -> Vec<(String, EmailContent)> {
+        self.mail.sent.lock().unwrap().clone()
+    }
+
+    fn clear_mail(&self) {
+        self.mail.sent.lock().unwrap().clear();
+    }
 }
 
-const MANAGERS: [&str; 3] = [
+/// Whom the default policy mails about a MAJOR alarm: the managers of both
+/// organisations and the recipient's pharmacist.
+const DEFAULT_MAJOR: [&str; 4] = [
     "hos-manager@org-hospital.example",
+    "hos-pharmacist@org-hospital.example",
     "sup-manager-1@org-supplier.example",
     "sup-manager-2@org-supplier.example",
 ];
 
 #[tokio::test]
-async fn the_managers_of_both_organisations_get_one_mail_each() {
+async fn the_default_policy_mails_the_managers_and_the_recipients_pharmacists() {
     let fixture = Fixture::new();
     let event = alarm_event(AlarmEventType::Raised, Severity::Major);
     let outcome = fixture.emailer().process(&body(&event), NOW).await.unwrap();
@@ -301,32 +448,117 @@ async fn the_managers_of_both_organisations_get_one_mail_each() {
         outcome,
         Outcome::Mailed {
             event_id: event.event_id.clone(),
-            sent: 3,
+            sent: 4,
             already: 0
         }
     );
-    // managers only: not the driver, the admin, the pharmacist, nor the
-    // manager of an organisation that is no party to the shipment
-    assert_eq!(fixture.mail.recipients(), MANAGERS);
-    let sent = fixture.mail.sent.lock().unwrap();
+    // not the driver, the admin, nor the manager of an organisation that is
+    // no party to the shipment
+    assert_eq!(fixture.mail.recipients(), DEFAULT_MAJOR);
+    let sent = fixture.sent();
     let (_, content) = &sent[0];
     assert!(
         content
             .subject
             .starts_with("[MAJOR] Temperature excursion raised: shipment shp-1")
     );
-    assert!(
-        content
-            .text
-            .contains("https://dashboard.example.org/#/shipments/shp-1")
-    );
-    assert!(content.text.contains("mlat=52.10000&mlon=9.70000"));
+    for expected in [
+        "https://dashboard.example.org/#/shipments/shp-1",
+        "mlat=52.10000&mlon=9.70000",
+        "Shipper: Rhine Pharma Supply (org-supplier)",
+        "Recipient: St. Mary's Hospital (org-hospital)",
+        "Device: truck-7",
+        "Raised at: 2026-11-21 10:00:00 UTC",
+    ] {
+        assert!(
+            content.text.contains(expected),
+            "{expected}: {}",
+            content.text
+        );
+    }
     let entry = fixture
         .claims
         .entry(&format!("emailer#{}", event.event_id))
         .unwrap();
     assert!(entry.complete);
-    assert_eq!(entry.done.len(), 3);
+    assert_eq!(entry.done.len(), 4);
+}
+
+#[tokio::test]
+async fn each_organisation_mails_by_its_own_policy_and_time_zone() {
+    let fixture = Fixture::new();
+    fixture.organisations.set(
+        "org-supplier",
+        "Rhine Pharma Supply",
+        NotificationPolicy {
+            time_zone: "Europe/Berlin".into(),
+            critical: Audience {
+                shipment_driver: true,
+                emails: vec!["control-room@rhine.example".into()],
+                ..Audience::of_roles(&[RoleName::Manager])
+            },
+            ..NotificationPolicy::default()
+        },
+    );
+    fixture.organisations.set(
+        "org-hospital",
+        "St. Mary's Hospital",
+        NotificationPolicy {
+            time_zone: "America/New_York".into(),
+            critical: Audience::of_roles(&[RoleName::Pharmacist]),
+            ..NotificationPolicy::default()
+        },
+    );
+    let mut event = alarm_event(AlarmEventType::Raised, Severity::Critical);
+    event.shipment.started_by = Some("sup-driver".into());
+    fixture.raise(&event).await;
+    assert_eq!(
+        fixture.mail.recipients(),
+        [
+            "control-room@rhine.example",
+            "hos-pharmacist@org-hospital.example",
+            "sup-driver@org-supplier.example",
+            "sup-manager-1@org-supplier.example",
+            "sup-manager-2@org-supplier.example",
+        ]
+    );
+    let sent = fixture.sent();
+    let text_to = |to: &str| {
+        sent.iter()
+            .find(|(address, _)| address == to)
+            .map(|(_, content)| content.text.clone())
+            .unwrap()
+    };
+    let supplier = text_to("sup-driver@org-supplier.example");
+    assert!(
+        supplier.contains("Raised at: 2026-11-21 11:00:00 CET (2026-11-21 10:00:00 UTC)"),
+        "{supplier}"
+    );
+    assert!(supplier.contains("under the notification policy of Rhine Pharma Supply"));
+    let hospital = text_to("hos-pharmacist@org-hospital.example");
+    assert!(
+        hospital.contains("Raised at: 2026-11-21 05:00:00 EST (2026-11-21 10:00:00 UTC)"),
+        "{hospital}"
+    );
+    assert!(hospital.contains("under the notification policy of St. Mary's Hospital"));
+}
+
+#[tokio::test]
+async fn an_organisation_whose_policy_matches_nobody_mails_its_admins() {
+    let fixture = Fixture::new();
+    fixture.organisations.set(
+        "org-supplier",
+        "Rhine Pharma Supply",
+        NotificationPolicy {
+            major: Audience::of_roles(&[RoleName::Pharmacist]),
+            ..NotificationPolicy::default()
+        },
+    );
+    let event = alarm_event(AlarmEventType::Raised, Severity::Major);
+    fixture.raise(&event).await;
+    let recipients = fixture.mail.recipients();
+    assert!(recipients.contains(&"sup-admin@org-supplier.example".to_owned()));
+    assert!(!recipients.iter().any(|r| r.starts_with("sup-manager")));
 }
 
 #[tokio::test]
@@ -343,7 +575,7 @@ async fn a_duplicate_or_replayed_event_sends_nothing() {
             }
         );
     }
-    assert_eq!(fixture.mail.sent.lock().unwrap().len(), 3);
+    assert_eq!(fixture.sent().len(), 4);
 }
 
 #[tokio::test]
@@ -359,7 +591,7 @@ async fn a_failed_send_releases_the_claim_and_the_retry_mails_only_the_rest() {
             failure,
             Failure::Send {
                 failed: 1,
-                recipients: 3,
+                recipients: 4,
                 ..
             }
         ),
@@ -381,10 +613,10 @@ async fn a_failed_send_releases_the_claim_and_the_retry_mails_only_the_rest() {
         Outcome::Mailed {
             event_id: event.event_id.clone(),
             sent: 1,
-            already: 2
+            already: 3
         }
     );
-    assert_eq!(fixture.mail.recipients(), MANAGERS);
+    assert_eq!(fixture.mail.recipients(), DEFAULT_MAJOR);
     assert!(fixture.claims.entry(&key).unwrap().complete);
 }
 
@@ -401,13 +633,13 @@ async fn the_handler_fails_the_invocation_so_that_lambda_retries() {
     let invoke = || handle(&emailer, LambdaEvent::new(sns.clone(), Default::default()));
     let error = invoke().await.unwrap_err();
     assert!(
-        error.to_string().contains("1 of 3 mails not sent"),
+        error.to_string().contains("1 of 4 mails not sent"),
         "{error}"
     );
     fixture.mail.accept_all();
     invoke().await.unwrap();
     invoke().await.unwrap();
-    assert_eq!(fixture.mail.recipients(), MANAGERS);
+    assert_eq!(fixture.mail.recipients(), DEFAULT_MAJOR);
 }
 
 #[tokio::test]
@@ -420,12 +652,12 @@ async fn a_concurrent_delivery_is_retried_later_and_a_crashed_one_expires() {
     let emailer = fixture.emailer();
     let failure = emailer.process(&body(&event), NOW).await.unwrap_err();
     assert!(matches!(failure, Failure::Busy { .. }), "{failure:?}");
-    assert!(fixture.mail.sent.lock().unwrap().is_empty());
+    assert!(fixture.sent().is_empty());
     // its lock expired (it crashed): the next delivery mails
     let later = NOW + CLAIM_LOCK + Duration::seconds(1);
     assert!(matches!(
         emailer.process(&body(&event), later).await.unwrap(),
-        Outcome::Mailed { sent: 3, .. }
+        Outcome::Mailed { sent: 4, .. }
     ));
 }
 
@@ -449,10 +681,14 @@ async fn store_failures_are_retried_and_send_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&failure, Failure::Directory { org_id, .. } if org_id == "org-supplier"),
+        matches!(&failure, Failure::Store { what, .. } if what == "users of org-supplier"),
         "{failure:?}"
     );
-    assert!(fixture.mail.sent.lock().unwrap().is_empty());
+    assert!(fixture.sent().is_empty());
+    assert!(
+        fixture.reminders.chains().is_empty(),
+        "no chain without its first mail"
+    );
     let entry = fixture
         .claims
         .entry(&format!("emailer#{}", event.event_id))
@@ -477,8 +713,9 @@ async fn warnings_and_acknowledgements_send_nothing_and_are_not_retried() {
             }
         );
     }
-    assert!(fixture.mail.sent.lock().unwrap().is_empty());
+    assert!(fixture.sent().is_empty());
     assert!(fixture.claims.entries.lock().unwrap().is_empty());
+    assert!(fixture.reminders.chains().is_empty());
 }
 
 /// A message that is not an alarm event fails: Lambda retries it and then
@@ -501,7 +738,7 @@ async fn a_message_that_is_not_an_alarm_event_fails_the_invocation() {
             .expect_err("the invocation fails");
         assert!(error.to_string().contains("not an alarm event"), "{error}");
     }
-    assert!(fixture.mail.sent.lock().unwrap().is_empty());
+    assert!(fixture.sent().is_empty());
     assert!(fixture.claims.entries.lock().unwrap().is_empty());
 }
 
@@ -517,26 +754,33 @@ async fn a_disabled_manager_gets_no_mail() {
         fixture.mail.recipients(),
         [
             "hos-manager@org-hospital.example",
+            "hos-pharmacist@org-hospital.example",
             "sup-manager-1@org-supplier.example"
         ]
     );
 }
 
 #[tokio::test]
-async fn an_all_clear_of_a_major_alarm_is_mailed() {
+async fn an_all_clear_of_a_major_alarm_is_mailed_and_ends_the_chains() {
     let fixture = Fixture::new();
+    let raised = alarm_event(AlarmEventType::Raised, Severity::Major);
+    fixture.raise(&raised).await;
+    assert_eq!(fixture.reminders.chains().len(), 2, "one per organisation");
+    fixture.clear_mail();
+
     let mut event = alarm_event(AlarmEventType::Cleared, Severity::Major);
     event.alarm.state = AlarmState::Cleared;
     event.alarm.cleared_at = Some(datetime!(2026-11-21 10:40 UTC));
     event.risk = None;
     fixture.emailer().process(&body(&event), NOW).await.unwrap();
-    let sent = fixture.mail.sent.lock().unwrap();
-    assert_eq!(sent.len(), 3);
+    let sent = fixture.sent();
+    assert_eq!(sent.len(), 4);
     assert!(sent[0].1.subject.starts_with("[CLEARED]"));
+    assert!(fixture.reminders.chains().is_empty());
 }
 
 #[tokio::test]
-async fn one_organisation_on_both_ends_or_no_manager() {
+async fn one_organisation_on_both_ends_or_nobody_to_mail() {
     let fixture = Fixture::new();
     let mut event = alarm_event(AlarmEventType::Raised, Severity::Major);
     event.shipment.recipient_org_id = "org-supplier".into();
@@ -559,11 +803,219 @@ async fn one_organisation_on_both_ends_or_no_manager() {
     ));
 }
 
+// ------------------------------------------------------------ escalation
+
+fn minutes_after(event: &AlarmEvent, minutes: i64) -> OffsetDateTime {
+    event.occurred_at + Duration::minutes(minutes)
+}
+
+/// A raise as the detector publishes it: at the alarm's raise.
+fn raised(severity: Severity) -> AlarmEvent {
+    let mut event = alarm_event(AlarmEventType::Raised, severity);
+    event.occurred_at = event.alarm.raised_at;
+    event
+}
+
+#[tokio::test]
+async fn an_unacknowledged_critical_alarm_is_reminded_then_escalated_then_left() {
+    let fixture = Fixture::new();
+    let event = raised(Severity::Critical);
+    fixture.raise(&event).await;
+    fixture.clear_mail();
+    let emailer = fixture.emailer();
+
+    let early = emailer.sweep(minutes_after(&event, 14)).await;
+    assert_eq!((early.due, early.sent), (0, 0));
+
+    // 15 min: the same four people are reminded
+    let first = emailer.sweep(minutes_after(&event, 15)).await;
+    assert_eq!(
+        (first.due, first.sent, first.failed),
+        (2, 4, 0),
+        "{first:?}"
+    );
+    assert_eq!(fixture.mail.recipients(), DEFAULT_MAJOR);
+    let sent = fixture.sent();
+    assert!(
+        sent.iter().all(|(_, mail)| mail
+            .subject
+            .starts_with("[REMINDER 1] [CRITICAL] Temperature excursion raised")
+            && mail.subject.ends_with("not acknowledged for 15 min")),
+        "{:?}",
+        sent.iter()
+            .map(|(_, mail)| &mail.subject)
+            .collect::<Vec<_>>()
+    );
+    // the same minute again: nothing new
+    assert_eq!(emailer.sweep(minutes_after(&event, 15)).await.sent, 0);
+    fixture.clear_mail();
+
+    // 30 min: the next tier (the supplier's admin; the hospital has none) joins
+    let second = emailer.sweep(minutes_after(&event, 30)).await;
+    assert_eq!(second.sent, 5, "{second:?}");
+    let recipients = fixture.mail.recipients();
+    assert!(recipients.contains(&"sup-admin@org-supplier.example".to_owned()));
+    assert!(
+        fixture
+            .sent()
+            .iter()
+            .all(|(_, mail)| mail.text.contains("it is escalated to you"))
+    );
+    // the default chain ends there
+    assert!(fixture.reminders.chains().is_empty());
+    assert_eq!(emailer.sweep(minutes_after(&event, 120)).await.due, 0);
+}
+
+#[tokio::test]
+async fn an_acknowledgement_ends_the_chain_even_when_its_event_is_lost() {
+    // the acknowledgement event arrives
+    let fixture = Fixture::new();
+    let event = raised(Severity::Critical);
+    fixture.raise(&event).await;
+    let mut ack = alarm_event(AlarmEventType::Acknowledged, Severity::Critical);
+    ack.alarm.state = AlarmState::ActiveAck;
+    fixture.emailer().process(&body(&ack), NOW).await.unwrap();
+    assert!(fixture.reminders.chains().is_empty());
+
+    // it does not: the stored alarm says it was acknowledged
+    let fixture = Fixture::new();
+    fixture.raise(&event).await;
+    fixture.clear_mail();
+    let mut reviewed = event.alarm.clone();
+    assert!(reviewed.review(
+        &pharmaguard_domain::fixtures::review(),
+        "hos-pharmacist",
+        minutes_after(&event, 3)
+    ));
+    fixture.alarms.store(&reviewed);
+    let swept = fixture.emailer().sweep(minutes_after(&event, 15)).await;
+    assert_eq!((swept.due, swept.sent, swept.ended), (2, 0, 2));
+    assert!(fixture.sent().is_empty());
+    assert!(fixture.reminders.chains().is_empty());
+}
+
+#[tokio::test]
+async fn a_cleared_alarm_is_not_reminded() {
+    let fixture = Fixture::new();
+    let event = raised(Severity::Major);
+    fixture.raise(&event).await;
+    fixture.clear_mail();
+    let mut cleared = event.alarm.clone();
+    cleared.state = AlarmState::Cleared;
+    fixture.alarms.store(&cleared);
+    let swept = fixture.emailer().sweep(minutes_after(&event, 30)).await;
+    assert_eq!((swept.sent, swept.ended), (0, 2));
+}
+
+#[tokio::test]
+async fn an_escalation_restarts_the_chain_and_a_late_major_acknowledgement_does_not_stop_it() {
+    let fixture = Fixture::new();
+    let major = raised(Severity::Major);
+    fixture.raise(&major).await;
+    let mut critical = alarm_event(AlarmEventType::Escalated, Severity::Critical);
+    critical.occurred_at = minutes_after(&major, 5);
+    critical.from_severity = Some(Severity::Major);
+    fixture.raise(&critical).await;
+    // the MAJOR acknowledgement, delivered after the escalation reset it
+    let ack = alarm_event(AlarmEventType::Acknowledged, Severity::Major);
+    fixture.emailer().process(&body(&ack), NOW).await.unwrap();
+    // a redelivered raise does not replace the CRITICAL chain either
+    fixture.raise(&major).await;
+    let chains = fixture.reminders.chains();
+    assert_eq!(chains.len(), 2);
+    assert!(
+        chains
+            .iter()
+            .all(|chain| chain.severity == Severity::Critical
+                && chain.due_at == minutes_after(&major, 20))
+    );
+    fixture.clear_mail();
+    let swept = fixture.emailer().sweep(minutes_after(&major, 20)).await;
+    assert_eq!(swept.sent, 4);
+    assert!(
+        fixture
+            .sent()
+            .iter()
+            .all(|(_, mail)| mail.subject.starts_with("[REMINDER 1] [CRITICAL]"))
+    );
+}
+
+#[tokio::test]
+async fn a_step_is_mailed_once_per_person_whatever_fails() {
+    let fixture = Fixture::new();
+    let event = raised(Severity::Critical);
+    fixture.raise(&event).await;
+    fixture.clear_mail();
+    let emailer = fixture.emailer();
+    let at = minutes_after(&event, 15);
+
+    // a refused address: the hospital's step stays due (its manager was
+    // mailed), the supplier's goes out and moves on
+    fixture.mail.refuse("hos-pharmacist@org-hospital.example");
+    let swept = emailer.sweep(at).await;
+    assert_eq!(
+        (swept.due, swept.sent, swept.failed),
+        (2, 2, 1),
+        "{swept:?}"
+    );
+    assert_eq!(fixture.sent().len(), 3);
+    fixture.mail.accept_all();
+    // the next minute mails only the pharmacist, but the chain cannot move
+    // on: the minute after moves it without mailing anyone again
+    *fixture.reminders.failing_advances.lock().unwrap() = 1;
+    let swept = emailer.sweep(at + Duration::minutes(1)).await;
+    assert_eq!((swept.due, swept.failed), (1, 1), "{swept:?}");
+    let swept = emailer.sweep(at + Duration::minutes(2)).await;
+    assert_eq!(
+        (swept.due, swept.sent, swept.failed),
+        (1, 0, 0),
+        "{swept:?}"
+    );
+    assert_eq!(
+        fixture.mail.recipients(),
+        DEFAULT_MAJOR,
+        "one reminder each"
+    );
+    assert!(
+        fixture
+            .reminders
+            .chains()
+            .iter()
+            .all(|chain| chain.step == 2)
+    );
+}
+
+#[tokio::test]
+async fn the_schedule_sweeps_and_anything_else_fails() {
+    let fixture = Fixture::new();
+    let emailer = fixture.emailer();
+    let scheduled = serde_json::json!({
+        "version": "0", "id": "e-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "time": "2026-11-21T10:47:00Z", "detail": {}
+    });
+    handle_any(&emailer, LambdaEvent::new(scheduled, Default::default()))
+        .await
+        .unwrap();
+    let error = handle_any(
+        &emailer,
+        LambdaEvent::new(serde_json::json!({"hello": 1}), Default::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("neither SNS records nor the schedule")
+    );
+}
+
 #[test]
 fn settings_need_every_variable() {
     let all = BTreeMap::from([
         (IDENTITY_TABLE_VAR, "identity"),
         (IDEMPOTENCY_TABLE_VAR, "idempotency"),
+        (REMINDERS_TABLE_VAR, "reminders"),
+        (ALARMS_TABLE_VAR, "alarms"),
         (SENDER_VAR, "alerts@pharmaguard.example"),
         (DASHBOARD_URL_VAR, " https://dashboard.example.org "),
     ]);
@@ -612,12 +1064,12 @@ async fn the_sample_events_replay() {
         handle(&emailer, LambdaEvent::new(sns.clone(), Default::default()))
             .await
             .unwrap();
-        let sent = fixture.mail.sent.lock().unwrap().len();
+        let sent = fixture.sent().len();
         if name.starts_with("alarm-warning") {
             assert_eq!(sent, 0, "{name}");
         } else {
             assert!(is_mailed(&event), "{name}");
-            assert_eq!(sent, 3, "{name}");
+            assert_eq!(sent, 4, "{name}");
         }
     }
 }

@@ -1,7 +1,16 @@
-//! The deployed emailer on the local stack: alarm events published to the
-//! alarm topic become SES mails to the managers of both organisations
-//! (read back from LocalStack's `GET /_aws/ses`), once per event, and
-//! WARNINGs are filtered out. Needs `localstack/up` (or `infra/deploy`) first.
+//! The deployed emailer on the local stack, its mails read back from
+//! LocalStack's `GET /_aws/ses`:
+//!
+//! - alarm events published to the alarm topic become one mail per person
+//!   the default policy names in each organisation (managers and
+//!   pharmacists), once per event, naming both organisations; WARNINGs are
+//!   filtered out;
+//! - with policies of their own (set through the API), a real CRITICAL alarm
+//!   (a crash reported by a device) is mailed to the people they name, in
+//!   their time zones, reminded and escalated by the minute's schedule while
+//!   nobody acknowledges it, and no longer once someone does.
+//!
+//! Needs `localstack/up` (or `infra/deploy`) first.
 
 use std::time::Duration;
 
@@ -11,9 +20,10 @@ use pharmaguard_domain::coldchain::{
     estimate_risk,
 };
 use pharmaguard_domain::shipment::Shipment;
-use pharmaguard_testkit::{Stack, World};
-use serde_json::Value;
+use pharmaguard_testkit::{Session, Stack, World, unique};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// How long the mails of one event may take (SNS → Lambda → SES).
 const MAIL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -70,19 +80,41 @@ async fn mails_about(stack: &Stack, alarm_id: &str) -> Vec<Mail> {
 
 /// Waits until `count` mails about `alarm_id` are there; returns them.
 async fn wait_for_mails(stack: &Stack, alarm_id: &str, count: usize) -> Vec<Mail> {
+    wait_for(stack, alarm_id, "", count, MAIL_TIMEOUT).await
+}
+
+/// Waits up to `timeout` until `count` mails about `alarm_id` whose subject
+/// starts with `prefix` are there; returns them.
+async fn wait_for(
+    stack: &Stack,
+    alarm_id: &str,
+    prefix: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Mail> {
     let started = std::time::Instant::now();
     loop {
-        let mails = mails_about(stack, alarm_id).await;
+        let mails: Vec<Mail> = mails_about(stack, alarm_id)
+            .await
+            .into_iter()
+            .filter(|mail| mail.subject.starts_with(prefix))
+            .collect();
         if mails.len() >= count {
             return mails;
         }
         assert!(
-            started.elapsed() < MAIL_TIMEOUT,
-            "{} of {count} mails about {alarm_id} after {MAIL_TIMEOUT:?}; see localstack/.state/logs/lambda/",
+            started.elapsed() < timeout,
+            "{} of {count} mails {prefix:?} about {alarm_id} after {timeout:?}; see localstack/.state/logs/lambda/",
             mails.len()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+fn addressees(mails: &[Mail]) -> Vec<String> {
+    let mut to: Vec<String> = mails.iter().flat_map(|mail| mail.to.clone()).collect();
+    to.sort();
+    to
 }
 
 /// An alarm event of `alarm_type` at `severity` for `shipment`, raised now,
@@ -129,7 +161,7 @@ fn alarm_event(
 }
 
 #[tokio::test]
-async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
+async fn alarm_events_are_mailed_once_to_the_managers_and_pharmacists_of_both_organisations() {
     let stack = Stack::load();
     let world = World::build(&stack).await;
     let created: Shipment =
@@ -137,23 +169,23 @@ async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
     let shipment = ShipmentSummary::from(&created);
     let sns = aws_sdk_sns::Client::new(&stack.sdk_config().await);
     let topic = SnsPublisher::new(sns, stack.output("AlarmEventsTopicArn"));
-    let managers = {
-        let mut emails = vec![
-            world.shipper.users["MANAGER"].email.clone(),
-            world.recipient.users["MANAGER"].email.clone(),
-        ];
-        emails.sort();
-        emails
-    };
+    let mut default_audience: Vec<String> = [&world.shipper, &world.recipient]
+        .iter()
+        .flat_map(|org| ["MANAGER", "PHARMACIST"].map(|role| org.users[role].email.to_lowercase()))
+        .collect();
+    default_audience.sort();
 
-    // a MAJOR excursion with its estimate: one mail to each manager
+    // a MAJOR excursion with its estimate: one mail to each manager and
+    // pharmacist (the default policy of both organisations)
     let major = alarm_event(&shipment, AlarmType::TemperatureExcursion, Severity::Major);
     let risk = major.risk.clone().expect("an estimate");
     topic.publish(&major.to_message()).await.expect("published");
-    let mails = wait_for_mails(&stack, &major.alarm.alarm_id, 2).await;
-    let mut to: Vec<String> = mails.iter().flat_map(|mail| mail.to.clone()).collect();
-    to.sort();
-    assert_eq!(to, managers, "the managers only, one mail each");
+    let mails = wait_for_mails(&stack, &major.alarm.alarm_id, 4).await;
+    assert_eq!(
+        addressees(&mails),
+        default_audience,
+        "managers and pharmacists, one mail each; not the drivers, not the admins"
+    );
     let id = &shipment.shipment_id;
     for mail in &mails {
         assert_eq!(mail.to.len(), 1, "one recipient per mail");
@@ -173,6 +205,10 @@ async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
             "Excursion budget used: 42.0 of 60 min out of range (70 % used)".to_owned(),
             format!("Total: {} EUR of a cargo value of 48000.00 EUR", risk.total),
             format!("Shipment: {}/#/shipments/{id}", stack.output("DashboardUrl")),
+            format!("({})", world.shipper.id),
+            "Recipient: Hospital ".to_owned(),
+            format!("({})", world.recipient.id),
+            "Device: ".to_owned(),
         ] {
             assert!(mail.text.contains(&expected), "{expected:?} missing from:\n{}", mail.text);
         }
@@ -194,13 +230,13 @@ async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
     // then a CRITICAL shock: once its mails are there, the two before had their turn
     let shock = alarm_event(&shipment, AlarmType::Shock, Severity::Critical);
     topic.publish(&shock.to_message()).await.expect("published");
-    wait_for_mails(&stack, &shock.alarm.alarm_id, 2).await;
+    wait_for_mails(&stack, &shock.alarm.alarm_id, 4).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     assert_eq!(
         mails_about(&stack, &major.alarm.alarm_id).await.len(),
-        2,
-        "still exactly one mail per manager for the MAJOR event"
+        4,
+        "still exactly one mail per person for the MAJOR event"
     );
     assert!(
         mails_about(&stack, &warning.alarm.alarm_id)
@@ -208,4 +244,266 @@ async fn alarm_events_are_mailed_once_to_the_managers_of_both_organisations() {
             .is_empty(),
         "a WARNING is not mailed (filter policy)"
     );
+}
+
+/// How long a step of a one-minute chain may take: its minute, the
+/// schedule's minute, and LocalStack under load.
+const STEP_TIMEOUT: Duration = Duration::from_secs(200);
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap()
+}
+
+fn policy_path(org_id: &str) -> String {
+    format!("/v1/auth/organisations/{org_id}/notifications")
+}
+
+async fn put_policy(world: &World, session: &Session, org_id: &str, policy: &Value) -> u16 {
+    world
+        .api
+        .call(
+            "PUT",
+            &policy_path(org_id),
+            Some(&session.access_token),
+            Some(policy),
+        )
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_policy_chooses_who_is_mailed_and_an_unacknowledged_alarm_is_escalated_until_acknowledged()
+ {
+    let stack = Stack::load();
+    let world = World::build(&stack).await;
+    let api = &world.api;
+    let control_room = format!("control-{}@example.org", unique());
+
+    // the shipper: its managers, the driver of the shipment and its control
+    // room, in Berlin time; reminded after a minute, then its admins
+    let shipper_policy = json!({
+        "time_zone": "Europe/Berlin",
+        "major": { "roles": ["MANAGER"] },
+        "critical": { "roles": ["MANAGER"], "shipment_driver": true, "emails": [control_room] },
+        "escalation": {
+            "major_after_minutes": 30, "critical_after_minutes": 1, "reminders": 1,
+            "tiers": [{ "roles": ["ADMIN"] }]
+        }
+    });
+    // the recipient: its pharmacists, in New York time, reminded every minute
+    let recipient_policy = json!({
+        "time_zone": "America/New_York",
+        "major": { "roles": ["PHARMACIST"] },
+        "critical": { "roles": ["PHARMACIST"] },
+        "escalation": {
+            "major_after_minutes": 30, "critical_after_minutes": 1, "reminders": 5, "tiers": []
+        }
+    });
+
+    // who may read and set a policy
+    let shipper_id = &world.shipper.id;
+    let recipient_id = &world.recipient.id;
+    let reply = api
+        .get(
+            world.recipient.as_role("DRIVER"),
+            &policy_path(recipient_id),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.body["default"], json!(true));
+    assert_eq!(
+        reply.body["policy"]["major"]["roles"],
+        json!(["MANAGER", "PHARMACIST"])
+    );
+    let outsider = world.outsider.as_role("MANAGER");
+    assert_eq!(
+        api.get(outsider, &policy_path(shipper_id)).await.status,
+        403
+    );
+    assert_eq!(
+        put_policy(&world, outsider, shipper_id, &shipper_policy).await,
+        403
+    );
+    let pharmacist = world.shipper.as_role("PHARMACIST");
+    assert_eq!(
+        put_policy(&world, pharmacist, shipper_id, &shipper_policy).await,
+        403,
+        "only a manager or an admin sets the policy"
+    );
+    let mut invalid = shipper_policy.clone();
+    invalid["escalation"]["critical_after_minutes"] = json!(0);
+    invalid["time_zone"] = json!("Europe/Atlantis");
+    let reply = api
+        .call(
+            "PUT",
+            &policy_path(shipper_id),
+            Some(&world.shipper.as_role("MANAGER").access_token),
+            Some(&invalid),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{reply}");
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["time_zone", "escalation.critical_after_minutes"]);
+    let manager = world.shipper.as_role("MANAGER");
+    assert_eq!(
+        put_policy(&world, manager, shipper_id, &shipper_policy).await,
+        200
+    );
+    assert_eq!(
+        put_policy(
+            &world,
+            world.recipient.as_role("ADMIN"),
+            recipient_id,
+            &recipient_policy
+        )
+        .await,
+        200
+    );
+    let reply = api
+        .get(world.shipper.as_role("DRIVER"), &policy_path(shipper_id))
+        .await;
+    assert_eq!(reply.body["default"], json!(false), "{reply}");
+    assert_eq!(reply.body["policy"], shipper_policy);
+
+    // a shipment the shipper's driver starts, and a crash: a CRITICAL SHOCK
+    let device = api.create_device(manager, shipper_id).await;
+    let mut body = world.new_shipment();
+    body["device_id"] = json!(device.id);
+    let reply = api.post(manager, "/v1/shipments", body).await;
+    assert_eq!(reply.status, 201, "{reply}");
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    let driver = world.shipper.as_role("DRIVER");
+    assert_eq!(
+        world.transition(manager, &id, "dispatch", 1).await.status,
+        200
+    );
+    assert_eq!(world.transition(driver, &id, "start", 2).await.status, 200);
+    let crash = json!({ "readings": [{
+        "device_id": device.id, "shipment_id": id, "reading_id": format!("{}-1", device.id),
+        "ts": rfc3339(OffsetDateTime::now_utc()), "lat": 52.1, "lon": 9.7,
+        "temperature_c": 5.0, "vibration_g": 9.5,
+    }]});
+    let reply = api.post(&device, "/v1/telemetry", crash).await;
+    assert_eq!(reply.status, 200, "{reply}");
+
+    // the first mails: the alarm's id from the tracking API
+    let reader = world.recipient.as_role("PHARMACIST");
+    let started = std::time::Instant::now();
+    let alarm_id = loop {
+        let reply = api
+            .get(reader, &format!("/v1/shipments/{id}/tracking"))
+            .await;
+        let found = reply.body["alarms"].as_array().and_then(|alarms| {
+            alarms
+                .iter()
+                .find(|alarm| alarm["alarm_type"] == "SHOCK")
+                .map(|alarm| alarm["alarm_id"].as_str().unwrap().to_owned())
+        });
+        if let Some(alarm_id) = found {
+            break alarm_id;
+        }
+        assert!(started.elapsed() < MAIL_TIMEOUT, "no SHOCK alarm: {reply}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let email = |org: &pharmaguard_testkit::Org, role: &str| org.users[role].email.to_lowercase();
+    let mut first_audience = vec![
+        control_room.clone(),
+        email(&world.shipper, "MANAGER"),
+        email(&world.shipper, "DRIVER"),
+        email(&world.recipient, "PHARMACIST"),
+    ];
+    first_audience.sort();
+    let first = wait_for(&stack, &alarm_id, "[CRITICAL]", 4, MAIL_TIMEOUT).await;
+    assert_eq!(
+        addressees(&first),
+        first_audience,
+        "the people each policy names"
+    );
+    for mail in &first {
+        let shipper_side = !mail.to.contains(&email(&world.recipient, "PHARMACIST"));
+        let zone = if shipper_side { "CET" } else { "EST" };
+        assert!(
+            mail.text.contains(&format!(" {zone} (")) && mail.text.contains(" UTC)"),
+            "{zone} next to UTC in:\n{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains(&format!("Device: {}", device.id)),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains("Shipper: Supplier ")
+                && mail.text.contains(&format!("({shipper_id})"))
+        );
+        assert!(mail.text.contains(&format!("({recipient_id})")));
+        assert!(
+            mail.text.contains("under the notification policy of"),
+            "{}",
+            mail.text
+        );
+    }
+
+    // a minute later nobody acknowledged: the same people are reminded
+    let reminders = wait_for(&stack, &alarm_id, "[REMINDER 1]", 4, STEP_TIMEOUT).await;
+    assert_eq!(addressees(&reminders), first_audience);
+    // a minute after that the shipper's chain escalates to its admin; the
+    // recipient's pharmacist is reminded again
+    let mut second_audience = first_audience.clone();
+    second_audience.push(email(&world.shipper, "ADMIN"));
+    second_audience.sort();
+    let second = wait_for(&stack, &alarm_id, "[REMINDER 2]", 5, STEP_TIMEOUT).await;
+    assert_eq!(addressees(&second), second_audience);
+    assert!(
+        second
+            .iter()
+            .filter(|mail| mail.to.contains(&email(&world.shipper, "ADMIN")))
+            .all(|mail| mail.text.contains("it is escalated to you"))
+    );
+
+    // the recipient's pharmacist acknowledges: no more reminders
+    let reply = api
+        .post(
+            reader,
+            &format!(
+                "/v1/shipments/{id}/alarms/{}/acknowledge",
+                alarm_id.replace('#', "%23")
+            ),
+            json!({ "reason": "Driver reports the load is secured; quarantined for inspection",
+                    "disposition": "PRODUCT_QUARANTINED" }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply}");
+    // a sweep under way at the acknowledgement may still send its step
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let settled = mails_about(&stack, &alarm_id).await.len();
+    tokio::time::sleep(Duration::from_secs(130)).await;
+    let after = mails_about(&stack, &alarm_id).await;
+    assert_eq!(
+        after.len(),
+        settled,
+        "no reminder after the acknowledgement: {:?}",
+        after.iter().map(|mail| &mail.subject).collect::<Vec<_>>()
+    );
+    // one mail per person per step: no duplicates at all
+    let mut seen = std::collections::BTreeSet::new();
+    for mail in &after {
+        let step = mail
+            .subject
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            seen.insert((step, mail.to.clone())),
+            "a duplicate: {} to {:?}",
+            mail.subject,
+            mail.to
+        );
+    }
 }

@@ -355,8 +355,13 @@ async fn change<S: ShipmentStore, P: Parties, C: Clock>(
         return forbidden(&denied);
     }
     let now = clock.now();
-    let next = match shipment.transition(transition, request.expected_version, now, request.reason)
-    {
+    let next = match shipment.transition_by(
+        transition,
+        request.expected_version,
+        now,
+        request.reason,
+        caller.id(),
+    ) {
         Ok(next) => next,
         Err(TransitionError::VersionConflict { current, .. }) => {
             return version_conflict(Some(current));

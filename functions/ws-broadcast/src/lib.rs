@@ -42,6 +42,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
 use pharmaguard_aws::connections::DynamoConnectionRegistry;
+use pharmaguard_aws::schedule::is_scheduled;
 use pharmaguard_domain::accounts::session::{UserStatus, check_connection};
 use pharmaguard_domain::live::{
     Connection, ConnectionGateway, ConnectionRegistry, LiveEvent, PostError, RegistryError,
@@ -332,12 +333,6 @@ where
         }
         Ok(swept)
     }
-}
-
-/// Whether `event` is the schedule's (EventBridge `Scheduled Event`).
-pub fn is_scheduled(event: &Value) -> bool {
-    event.get("source").and_then(Value::as_str) == Some("aws.events")
-        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
 /// The Lambda handler for every trigger: SNS records are broadcast

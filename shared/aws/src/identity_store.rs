@@ -11,6 +11,7 @@
 //! | item | `pk` | `sk` | `gsi1pk` / `gsi1sk` | other attributes |
 //! |---|---|---|---|---|
 //! | organisation | `ORG#<id>` | `ORG` | `ORGS` / `<lowercase name>#<id>` | `id`, `name`, `kind`, `created_at` |
+//! | its notification policy | `ORG#<id>` | `NOTIFICATIONS` | — | `org_id`, `policy` (JSON), `updated_at` (see [`crate::org_notices`]) |
 //! | user | `USER#<id>` | `USER` | `ORG#<org>#USERS` / `<email>` | `id`, `email`, `name`, `org_id`, `role`, `password_hash`, `version`, `created_at`, `updated_at`, `disabled_at` (while disabled), `tokens_valid_after` (after a role change or a disable) |
 //! | unique email | `EMAIL#<email>` | `EMAIL` | — | `user_id` |
 //! | device | `DEVICE#<id>` | `DEVICE` | `ORG#<org>#DEVICES` / `<id>` | `id`, `org_id`, `name`, `secret_hash`, `created_at`, `disabled_at` (while disabled) |
@@ -72,6 +73,7 @@ use pharmaguard_domain::accounts::session::{DeviceStatus, UserStatus};
 use pharmaguard_domain::accounts::{Device, Organisation, RefreshToken, User};
 use pharmaguard_domain::audit::AuditRecord;
 use pharmaguard_domain::identity::{OrganisationKind, Role};
+use pharmaguard_domain::notification::NotificationPolicy;
 use pharmaguard_domain::ports::{AccountStatuses, IdentityStore, IdentityStoreError, Rotation};
 use time::OffsetDateTime;
 use tracing::{debug, warn};
@@ -81,6 +83,7 @@ use crate::dynamo::{
     CancellationReason, Item, cancellation_reasons, describe, epoch, epoch_n, n, number_u64,
     optional_time, query_all, s, text, time, time_s,
 };
+use crate::org_notices::{NOTIFICATIONS_SK, policy_from_item, policy_item};
 
 /// Environment variable naming the identity table.
 pub const IDENTITY_TABLE_VAR: &str = "IDENTITY_TABLE";
@@ -874,6 +877,46 @@ impl IdentityStore for DynamoIdentityStore {
             .iter()
             .map(organisation_from_item)
             .collect()
+    }
+
+    async fn get_notification_policy(
+        &self,
+        org_id: &str,
+    ) -> Result<Option<NotificationPolicy>, IdentityStoreError> {
+        self.get(org_pk(org_id), NOTIFICATIONS_SK)
+            .await?
+            .map(|item| policy_from_item(&item).map_err(|e| corrupt("notification policy", e)))
+            .transpose()
+    }
+
+    async fn set_notification_policy(
+        &self,
+        org_id: &str,
+        policy: &NotificationPolicy,
+        audit: &AuditRecord,
+    ) -> Result<(), IdentityStoreError> {
+        let items = vec![
+            organisation_exists(&self.table, org_id)?,
+            // the policy replaces the one before, whatever it was
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(policy_item(org_id, policy, audit.at)))
+                        .build()
+                        .map_err(|e| corrupt("transaction not buildable", e))?,
+                )
+                .build(),
+            audit_put(&self.audit_table, audit),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactionFailure::Failed(error)) => Err(error),
+            Err(TransactionFailure::Cancelled(reasons)) if failed_at(&reasons, 0) => {
+                Err(IdentityStoreError::OrganisationNotFound)
+            }
+            Err(TransactionFailure::Cancelled(reasons)) => Err(unavailable(&reasons)),
+        }
     }
 
     async fn create_user(

@@ -27,7 +27,11 @@
 //! - [`dashboard_store`]: [`dashboard_store::DynamoDashboard`], what the
 //!   dashboard's REST API reads (shipments, trackings, the alarm feed, the
 //!   reading history) and the alarm acknowledgement.
+//! - [`schedule`]: the EventBridge schedule's invocations, told apart.
 //! - [`ses`]: [`ses::SesEmailSender`], email through SES.
+//! - emailer: [`org_notices`] (an organisation's name and notification
+//!   policy) and [`reminder_store`] (the escalation chains of unacknowledged
+//!   alarms, and the alarms as stored now).
 //! - [`idempotency`]: [`idempotency::DynamoIdempotencyStore`], claims that
 //!   make at-least-once deliveries act once.
 //! - live events: [`connections`] (the registry of open WebSocket
@@ -45,8 +49,11 @@ pub mod identity_store;
 pub mod kinesis;
 pub mod logging;
 pub mod order_parties;
+pub mod org_notices;
 pub mod readings_store;
+pub mod reminder_store;
 pub mod risk_client;
+pub mod schedule;
 pub mod ses;
 pub mod shipment_directory;
 pub mod shipment_store;

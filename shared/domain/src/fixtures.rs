@@ -5,6 +5,10 @@
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+use crate::coldchain::alarm::{Alarm, AlarmState, AlarmType, Severity};
+use crate::coldchain::events::{AlarmContext, AlarmEvent, AlarmEventType, ShipmentSummary};
+use crate::coldchain::risk::estimate_risk;
+use crate::coldchain::zone::{Crossing, Limit};
 use crate::identity::{Principal, Role};
 use crate::shipment::{
     Location, Money, Shipment, ShipmentDraft, ShipmentState, TemperatureProfile, Transition,
@@ -134,6 +138,104 @@ pub fn review() -> crate::coldchain::ReviewRequest {
         reason: "Door closed by the driver; load within limits".into(),
         disposition: crate::coldchain::Disposition::NoProductImpact,
     }
+}
+
+fn alarm_shipment() -> ShipmentSummary {
+    ShipmentSummary {
+        shipment_id: "shp-1".into(),
+        product: "COVID-19 vaccine, 6-dose vials".into(),
+        quantity: 600,
+        cargo_value: Money {
+            amount: "48000.00".into(),
+            currency: "EUR".into(),
+        },
+        profile: TemperatureProfile::Refrigerated,
+        shipper_org_id: "org-a".into(),
+        recipient_org_id: "org-b".into(),
+        origin: Location {
+            name: "Pharma Hub Rotterdam".into(),
+            lat: 51.9244,
+            lon: 4.4777,
+        },
+        destination: Location {
+            name: "Charité Berlin".into(),
+            lat: 52.5263,
+            lon: 13.3766,
+        },
+        device_id: Some("truck-7".into()),
+        truck_id: None,
+        started_by: None,
+        state: ShipmentState::InTransit,
+    }
+}
+
+fn alarm_of(severity: Severity) -> Alarm {
+    Alarm {
+        alarm_id: "shp-1#TEMPERATURE_EXCURSION#1795255200000".into(),
+        shipment_id: "shp-1".into(),
+        alarm_type: AlarmType::TemperatureExcursion,
+        severity,
+        state: AlarmState::ActiveUnack,
+        raised_at: datetime!(2026-11-21 10:00 UTC),
+        last_seen: datetime!(2026-11-21 10:32 UTC),
+        count: 33,
+        value: 9.5,
+        peak_value: 9.8,
+        peak_magnitude: 1.8,
+        detail: "9.5 °C above the 8.0 °C limit".into(),
+        crossing: Some(Crossing {
+            limit: Limit::Upper,
+            threshold_c: 8.0,
+            by_c: 1.8,
+        }),
+        acknowledged_by: None,
+        acknowledged_at: None,
+        review: None,
+        earlier_reviews: Vec::new(),
+        cleared_at: None,
+    }
+}
+
+fn alarm_context() -> AlarmContext {
+    AlarmContext {
+        reading_ts: Some(datetime!(2026-11-21 10:32 UTC)),
+        reading_id: Some("truck-7-0033".into()),
+        received_at: None,
+        lat: Some(52.52),
+        lon: Some(13.405),
+        temperature_c: Some(9.5),
+        vibration_g: Some(0.3),
+        peak_vibration_g: Some(1.2),
+        mkt_c: Some(6.2123),
+        excursion_minutes: 30.0,
+        budget_minutes: 60,
+        budget_used: 0.5,
+        minutes_above: Some(30.0),
+        minutes_below: Some(0.0),
+        min_temperature_c: Some(4.1),
+        max_temperature_c: Some(9.8),
+        ..AlarmContext::default()
+    }
+}
+
+/// A MAJOR (or `severity`) temperature excursion on shipment `shp-1` (from
+/// `org-a` to `org-b`, device `truck-7`), 32 minutes after its raise, as the
+/// alarm event of `event_type`, with its risk estimate.
+pub fn alarm_event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
+    let alarm = alarm_of(severity);
+    let mut event = AlarmEvent {
+        v: 1,
+        event_id: format!("{}:{}", alarm.alarm_id, event_type.as_str()),
+        event_type,
+        occurred_at: alarm.last_seen,
+        alarm,
+        from_severity: None,
+        shipment: alarm_shipment(),
+        context: alarm_context(),
+        risk: None,
+    };
+    event.risk = estimate_risk(&event.risk_input()).ok();
+    event
 }
 
 #[cfg(test)]

@@ -331,6 +331,16 @@ pub fn may_administer(actor: &Principal, org_id: &str) -> Result<(), Denied> {
     }
 }
 
+/// May `actor` read the settings of `org_id` (its notification policy)? Its
+/// own users, whatever their role, and an ADMIN anywhere; never a device.
+pub fn may_read_settings(actor: &Principal, org_id: &str) -> Result<(), Denied> {
+    match user_role(actor)? {
+        Role::Admin => Ok(()),
+        _ if actor.org_id() == org_id => Ok(()),
+        _ => Err(Denied::OtherOrganisation),
+    }
+}
+
 /// May `actor` create a user with `role` in `org_id`? An ADMIN anywhere, a
 /// MANAGER in their own organisation; never a role above the actor's own.
 pub fn may_create_user(actor: &Principal, org_id: &str, role: Role) -> Result<(), Denied> {

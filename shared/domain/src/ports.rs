@@ -19,6 +19,7 @@ use crate::accounts::lockout::LoginAttempts;
 use crate::accounts::session::{DeviceStatus, UserStatus};
 use crate::accounts::{Device, Organisation, RefreshToken, User};
 use crate::audit::AuditRecord;
+use crate::notification::NotificationPolicy;
 use crate::telemetry::Reading;
 
 /// Why a reading could not be written to the telemetry stream.
@@ -144,6 +145,22 @@ pub trait IdentityStore: Send + Sync {
     fn list_organisations(
         &self,
     ) -> impl Future<Output = Result<Vec<Organisation>, IdentityStoreError>> + Send;
+
+    /// The notification policy of an organisation (`None`: it set none, and
+    /// [`NotificationPolicy::default`] applies).
+    fn get_notification_policy(
+        &self,
+        org_id: &str,
+    ) -> impl Future<Output = Result<Option<NotificationPolicy>, IdentityStoreError>> + Send;
+
+    /// Stores the notification policy of an organisation, with its record, if
+    /// the organisation exists ([`IdentityStoreError::OrganisationNotFound`]).
+    fn set_notification_policy(
+        &self,
+        org_id: &str,
+        policy: &NotificationPolicy,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<(), IdentityStoreError>> + Send;
 
     /// Stores a new user and reserves its email, if the organisation exists
     /// ([`IdentityStoreError::OrganisationNotFound`]) and the email is free

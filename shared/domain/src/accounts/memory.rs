@@ -15,6 +15,7 @@ use super::lockout::{self, LoginAttempts};
 use super::session::{DeviceStatus, UserStatus};
 use super::{Device, Organisation, RefreshToken, User};
 use crate::audit::AuditRecord;
+use crate::notification::NotificationPolicy;
 use crate::ports::{
     AccountStatuses, AuditError, AuditLog, IdentityStore, IdentityStoreError, Rotation,
 };
@@ -22,6 +23,7 @@ use crate::ports::{
 #[derive(Default)]
 struct State {
     organisations: BTreeMap<String, Organisation>,
+    policies: BTreeMap<String, NotificationPolicy>,
     users: BTreeMap<String, User>,
     emails: BTreeMap<String, String>,
     devices: BTreeMap<String, Device>,
@@ -166,6 +168,28 @@ impl IdentityStore for MemoryIdentityStore {
             self.state()?.organisations.values().cloned().collect();
         organisations.sort_by_key(|org| (org.name.to_lowercase(), org.id.clone()));
         Ok(organisations)
+    }
+
+    async fn get_notification_policy(
+        &self,
+        org_id: &str,
+    ) -> Result<Option<NotificationPolicy>, IdentityStoreError> {
+        Ok(self.state()?.policies.get(org_id).cloned())
+    }
+
+    async fn set_notification_policy(
+        &self,
+        org_id: &str,
+        policy: &NotificationPolicy,
+        audit: &AuditRecord,
+    ) -> Result<(), IdentityStoreError> {
+        let mut state = self.state()?;
+        if !state.organisations.contains_key(org_id) {
+            return Err(IdentityStoreError::OrganisationNotFound);
+        }
+        state.policies.insert(org_id.to_owned(), policy.clone());
+        state.audit.push(audit.clone());
+        Ok(())
     }
 
     async fn create_user(

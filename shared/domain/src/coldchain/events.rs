@@ -123,6 +123,9 @@ pub struct ShipmentSummary {
     /// The truck.
     #[serde(default)]
     pub truck_id: Option<String>,
+    /// The user who started the shipment (its driver, in the usual case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
     /// The shipment's state.
     pub state: ShipmentState,
 }
@@ -141,6 +144,7 @@ impl From<&Shipment> for ShipmentSummary {
             destination: shipment.destination.clone(),
             device_id: shipment.device_id.clone(),
             truck_id: shipment.truck_id.clone(),
+            started_by: shipment.started_by.clone(),
             state: shipment.state,
         }
     }

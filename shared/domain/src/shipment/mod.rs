@@ -117,11 +117,16 @@ pub struct Shipment {
     /// The truck carrying the goods.
     #[serde(default)]
     pub truck_id: Option<String>,
-    /// Where the shipment is in its life.
     /// Stretches of the trip where the logger cannot report (see
     /// [`silence`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expected_silences: Vec<silence::Silence>,
+    /// Who started the trip (the driver, in the usual case): set by
+    /// [`Shipment::transition_by`] at `start`; the alarm mails of a policy that
+    /// asks for the shipment's driver go to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// Where the shipment is in its life.
     pub state: ShipmentState,
     /// Optimistic concurrency version: 1 at creation, +1 per change.
     pub version: u64,
@@ -207,6 +212,7 @@ impl Shipment {
             delivered_at: None,
             cancelled_at: None,
             cancel_reason: None,
+            started_by: None,
         }
     }
 
@@ -241,6 +247,23 @@ impl Shipment {
                 next.cancel_reason = reason;
             }
             ShipmentState::Pending => {}
+        }
+        Ok(next)
+    }
+
+    /// [`Shipment::transition`] by the user `actor`: a `start` records them
+    /// as the one who started the trip ([`Shipment::started_by`]).
+    pub fn transition_by(
+        &self,
+        transition: Transition,
+        expected_version: u64,
+        at: OffsetDateTime,
+        reason: Option<String>,
+        actor: &str,
+    ) -> Result<Shipment, TransitionError> {
+        let mut next = self.transition(transition, expected_version, at, reason)?;
+        if transition == Transition::Start {
+            next.started_by = Some(actor.to_owned());
         }
         Ok(next)
     }

@@ -1,42 +1,21 @@
-//! Notifications: the email the managers of a shipment get about its alarms.
-//!
-//! Pure: [`compose_alarm_email`] turns an [`AlarmEvent`] into a subject, a
-//! plain-text and a simple HTML body; [`alarm_recipients`] picks who gets it;
-//! [`is_mailed`] says which events are mailed at all. The emailer function
-//! sends the result through SES.
-//!
-//! # Which events are mailed
-//!
-//! | event | mailed |
-//! |---|---|
-//! | `alarm.raised`, `alarm.escalated` at MAJOR or CRITICAL | yes: someone must act |
-//! | `alarm.cleared` of an alarm that was MAJOR or CRITICAL | yes, as an all-clear: whoever was alarmed learns that the condition is gone |
-//! | `alarm.acknowledged` | no: a person has already taken it on (the dashboard shows who) |
-//! | anything at WARNING | no: the dashboard shows it |
-//!
-//! An alarm's severity never goes down while it is active, so the severity a
-//! cleared event carries is the highest the alarm reached: an alarm that was
-//! ever mailed gets its all-clear, and one that never was gets none. The
-//! subscription's filter policy says the same on the message attributes
-//! (`severity` MAJOR or CRITICAL, `event_type` raised, escalated or cleared);
-//! [`is_mailed`] checks it again on the body.
+//! The alarm email: [`compose_alarm_email`] turns an [`AlarmEvent`] into a
+//! subject, a plain-text and a simple HTML body, for the people of one
+//! organisation ([`MailContext`]): times in its time zone next to UTC, the
+//! device and the route, both organisations by name, and for a reminder how
+//! long the alarm has gone unacknowledged.
 //!
 //! # Missing values
 //!
 //! Whatever the event lacks (no position, no MKT yet, no risk estimate, a
 //! number that is not finite) is written as `unknown`; composing never fails.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::accounts::User;
-use crate::coldchain::alarm::{AlarmType, Severity};
+use crate::coldchain::alarm::AlarmType;
 use crate::coldchain::events::{AlarmEvent, AlarmEventType};
 use crate::coldchain::risk::{RiskComponent, RiskEstimate, budget_used, minutes_text};
-use crate::identity::Role;
 
 /// Written for every value the event does not have.
 pub const UNKNOWN: &str = "unknown";
@@ -44,8 +23,6 @@ pub const UNKNOWN: &str = "unknown";
 pub const MAP_ZOOM: u8 = 14;
 /// Most characters of the product name in a subject line.
 pub const MAX_SUBJECT_PRODUCT_CHARS: usize = 80;
-/// The idempotency key prefix of the emailer (`emailer#{event_id}`).
-pub const EMAILER_CONSUMER: &str = "emailer";
 
 /// The subject and the bodies of one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,91 +33,6 @@ pub struct EmailContent {
     pub text: String,
     /// The same as simple HTML (every value escaped).
     pub html: String,
-}
-
-/// Someone who gets the email.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Recipient {
-    /// The user's id (what the emailer records as mailed).
-    pub user_id: String,
-    /// The address.
-    pub email: String,
-    /// The person's name.
-    pub name: String,
-    /// The user's organisation.
-    pub org_id: String,
-}
-
-/// Whether `event` is mailed (see the module table).
-pub fn is_mailed(event: &AlarmEvent) -> bool {
-    let type_mailed = matches!(
-        event.event_type,
-        AlarmEventType::Raised | AlarmEventType::Escalated | AlarmEventType::Cleared
-    );
-    type_mailed && event.alarm.severity >= Severity::Major
-}
-
-/// The idempotency key under which the emailer claims `event_id`.
-pub fn emailer_claim_key(event_id: &str) -> String {
-    format!("{EMAILER_CONSUMER}#{event_id}")
-}
-
-/// A user as the emailer knows them: who they are and where to write,
-/// never their credentials (its directory reads an index that projects only
-/// these).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contact {
-    /// The user's id.
-    pub user_id: String,
-    /// The sign-in email, where the mail goes.
-    pub email: String,
-    /// The person's name.
-    pub name: String,
-    /// The user's organisation.
-    pub org_id: String,
-    /// The user's role in it.
-    pub role: Role,
-    /// A disabled account gets no mail.
-    pub disabled: bool,
-}
-
-impl From<&User> for Contact {
-    fn from(user: &User) -> Self {
-        Self {
-            user_id: user.id.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            org_id: user.org_id.clone(),
-            role: user.role,
-            disabled: user.disabled_at.is_some(),
-        }
-    }
-}
-
-/// The MANAGERs among `users` (of the shipper's and of the recipient's
-/// organisation): [`recipients_among`] their contacts.
-pub fn alarm_recipients<'a>(users: impl IntoIterator<Item = &'a User>) -> Vec<Recipient> {
-    recipients_among(users.into_iter().map(Contact::from))
-}
-
-/// The enabled MANAGERs among `contacts`, once each even when both
-/// organisations are the same or a user is listed twice, ordered by
-/// organisation and email. Users without an address are left out.
-pub fn recipients_among(contacts: impl IntoIterator<Item = Contact>) -> Vec<Recipient> {
-    let mut seen = BTreeSet::new();
-    let mut recipients: Vec<Recipient> = contacts
-        .into_iter()
-        .filter(|c| c.role == Role::Manager && !c.disabled && !c.email.trim().is_empty())
-        .filter(|c| seen.insert(c.user_id.clone()))
-        .map(|c| Recipient {
-            user_id: c.user_id,
-            email: c.email,
-            name: c.name,
-            org_id: c.org_id,
-        })
-        .collect();
-    recipients.sort_by(|a, b| (&a.org_id, &a.email).cmp(&(&b.org_id, &b.email)));
-    recipients
 }
 
 /// The OpenStreetMap link of a position, with a marker:
@@ -227,9 +119,72 @@ fn one_line(text: &str, max_chars: usize) -> String {
     cut
 }
 
-fn time_text(at: Option<OffsetDateTime>) -> String {
-    at.and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_else(|| UNKNOWN.to_owned())
+/// `at` in `zone` next to UTC, e.g. `2026-11-21 11:32:00 CET (2026-11-21
+/// 10:32:00 UTC)`; in UTC alone when the zone is UTC (or unknown).
+pub fn local_and_utc(at: OffsetDateTime, zone: &str) -> String {
+    let Ok(timestamp) = jiff::Timestamp::from_second(at.unix_timestamp()) else {
+        return UNKNOWN.to_owned();
+    };
+    let utc = timestamp.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    match jiff::tz::TimeZone::get(zone) {
+        Ok(tz) if zone != "UTC" => {
+            let local = timestamp.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %Z");
+            format!("{local} ({utc})")
+        }
+        _ => utc,
+    }
+}
+
+/// Who a mail is for and what it knows besides the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailContext<'a> {
+    /// The dashboard's base URL, for the link to the shipment.
+    pub dashboard_url: &'a str,
+    /// The shipper organisation's name.
+    pub shipper_name: &'a str,
+    /// The recipient organisation's name.
+    pub recipient_name: &'a str,
+    /// The name of the organisation whose people get the mail.
+    pub reader_name: &'a str,
+    /// The IANA time zone of that organisation.
+    pub time_zone: &'a str,
+    /// Set for the reminders and escalations of an unacknowledged alarm.
+    pub reminder: Option<ReminderNotice>,
+}
+
+/// What a reminder says besides the alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReminderNotice {
+    /// The step of the escalation chain (1 for the first reminder).
+    pub step: u32,
+    /// How long the alarm has gone unacknowledged.
+    pub unacknowledged_minutes: i64,
+    /// Whether the step adds people beyond the first mail's (an escalation
+    /// to a next tier) rather than repeating it.
+    pub escalated: bool,
+}
+
+fn time_text(at: Option<OffsetDateTime>, zone: &str) -> String {
+    at.map_or_else(|| UNKNOWN.to_owned(), |at| local_and_utc(at, zone))
+}
+
+/// `75 min` as `1 h 15 min`.
+fn waited_text(minutes: i64) -> String {
+    let minutes = minutes.max(0);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+fn named(name: &str, id: &str) -> String {
+    let name = one_line(name, 120);
+    if name.is_empty() || name == id {
+        id.to_owned()
+    } else {
+        format!("{name} ({id})")
+    }
 }
 
 fn number(value: Option<f64>, decimals: usize, unit: &str) -> String {
@@ -336,7 +291,8 @@ fn link_row(label: impl Into<String>, url: Option<String>) -> Row {
     }
 }
 
-fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
+fn sections(event: &AlarmEvent, mail: &MailContext<'_>) -> Vec<Section> {
+    let zone = mail.time_zone;
     let alarm = &event.alarm;
     let context = &event.context;
     let shipment = &event.shipment;
@@ -360,7 +316,7 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
                     "{} ({}) at {}",
                     transition_words(event),
                     event.event_type,
-                    time_text(Some(event.occurred_at))
+                    time_text(Some(event.occurred_at), zone)
                 ),
             ),
             row(
@@ -398,15 +354,30 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
                     one_line(&shipment.destination.name, 120)
                 ),
             ),
+            row("Device", device_text(shipment)),
+        ],
+    };
+
+    let parties = Section {
+        title: "Organisations",
+        rows: vec![
+            row(
+                "Shipper",
+                named(mail.shipper_name, &shipment.shipper_org_id),
+            ),
+            row(
+                "Recipient",
+                named(mail.recipient_name, &shipment.recipient_org_id),
+            ),
         ],
     };
 
     let mut since_rows = vec![
-        row("Raised at", time_text(Some(alarm.raised_at))),
-        row("Last seen", time_text(Some(alarm.last_seen))),
+        row("Raised at", time_text(Some(alarm.raised_at), zone)),
+        row("Last seen", time_text(Some(alarm.last_seen), zone)),
     ];
     if event.event_type == AlarmEventType::Cleared {
-        since_rows.push(row("Cleared at", time_text(alarm.cleared_at)));
+        since_rows.push(row("Cleared at", time_text(alarm.cleared_at, zone)));
     }
     let since = Section {
         title: "Since when",
@@ -441,7 +412,7 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
                 ),
             ),
             row("Peak vibration", number(context.peak_vibration_g, 1, " g")),
-            row("Reading time", time_text(context.reading_ts)),
+            row("Reading time", time_text(context.reading_ts, zone)),
         ],
     };
 
@@ -454,11 +425,22 @@ fn sections(event: &AlarmEvent, dashboard_url: &str) -> Vec<Section> {
         title: "Dashboard",
         rows: vec![link_row(
             "Shipment",
-            shipment_link(dashboard_url, &shipment.shipment_id),
+            shipment_link(mail.dashboard_url, &shipment.shipment_id),
         )],
     };
 
-    vec![what, where_, since, cold_chain, risk, dashboard]
+    vec![what, where_, parties, since, cold_chain, risk, dashboard]
+}
+
+fn device_text(shipment: &crate::coldchain::events::ShipmentSummary) -> String {
+    let device = shipment
+        .device_id
+        .as_deref()
+        .map_or_else(|| UNKNOWN.to_owned(), |id| one_line(id, 120));
+    match shipment.truck_id.as_deref() {
+        Some(truck) => format!("{device} on truck {}", one_line(truck, 120)),
+        None => device,
+    }
 }
 
 fn risk_rows(risk: Option<&RiskEstimate>) -> Vec<Row> {
@@ -495,7 +477,7 @@ fn risk_rows(risk: Option<&RiskEstimate>) -> Vec<Row> {
 /// The subject line, e.g. `[CRITICAL] Temperature excursion escalated from
 /// MAJOR: shipment shp-1 (COVID-19 vaccine)`; an all-clear starts with
 /// `[CLEARED]`.
-pub fn alarm_subject(event: &AlarmEvent) -> String {
+pub fn alarm_subject(event: &AlarmEvent, reminder: Option<ReminderNotice>) -> String {
     let tag = if event.event_type == AlarmEventType::Cleared {
         "CLEARED"
     } else {
@@ -507,34 +489,61 @@ pub fn alarm_subject(event: &AlarmEvent) -> String {
         _ => transition_words(event),
     };
     let product = one_line(&event.shipment.product, MAX_SUBJECT_PRODUCT_CHARS);
+    let (prefix, suffix) = match reminder {
+        Some(notice) => (
+            format!("[REMINDER {}] ", notice.step),
+            format!(
+                ", not acknowledged for {}",
+                waited_text(notice.unacknowledged_minutes)
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     one_line(
         &format!(
-            "[{tag}] {alarm} {transition}: shipment {} ({product})",
+            "{prefix}[{tag}] {alarm} {transition}: shipment {} ({product}){suffix}",
             event.shipment.shipment_id
         ),
         400,
     )
 }
 
-/// The email about `event` (see the module documentation), with links to the
-/// shipment on the dashboard at `dashboard_url`.
-pub fn compose_alarm_email(event: &AlarmEvent, dashboard_url: &str) -> EmailContent {
-    let subject = alarm_subject(event);
+/// The email about `event` for the people of one organisation (see the
+/// module documentation).
+pub fn compose_alarm_email(event: &AlarmEvent, mail: &MailContext<'_>) -> EmailContent {
+    let subject = alarm_subject(event, mail.reminder);
     let shipment = &event.shipment;
-    let intro = format!(
+    let mut intro = format!(
         "{} alarm on shipment {}: {} ({} units).",
         event.alarm.severity,
         shipment.shipment_id,
         one_line(&shipment.product, 200),
         shipment.quantity
     );
+    if let Some(notice) = mail.reminder {
+        let waited = waited_text(notice.unacknowledged_minutes);
+        intro = if notice.escalated {
+            format!(
+                "Nobody has acknowledged this alarm for {waited}; it is escalated to you. {intro}"
+            )
+        } else {
+            format!(
+                "Reminder {}: nobody has acknowledged this alarm for {waited}. {intro}",
+                notice.step
+            )
+        };
+    }
     let closing = match event.event_type {
         AlarmEventType::Cleared => {
             "The condition is gone. Check the shipment's history before releasing the goods."
         }
         _ => "Please check the shipment and act on the alarm (acknowledge it on the dashboard).",
     };
-    let sections = sections(event, dashboard_url);
+    let why = format!(
+        "You get this email under the notification policy of {}.",
+        one_line(mail.reader_name, 120)
+    );
+    let sections = sections(event, mail);
 
     let mut text = format!("{intro}\n");
     for section in &sections {
@@ -543,10 +552,7 @@ pub fn compose_alarm_email(event: &AlarmEvent, dashboard_url: &str) -> EmailCont
             let _ = writeln!(text, "  {}: {}", row.label, row.value);
         }
     }
-    let _ = write!(
-        text,
-        "\n{closing}\n\nYou get this email as a manager of an organisation that ships or receives this shipment.\n"
-    );
+    let _ = write!(text, "\n{closing}\n\n{why}\n");
 
     let mut html = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family: sans-serif\">\n",
@@ -571,8 +577,9 @@ pub fn compose_alarm_email(event: &AlarmEvent, dashboard_url: &str) -> EmailCont
     }
     let _ = write!(
         html,
-        "<p>{}</p>\n<p style=\"color: #666\">You get this email as a manager of an organisation that ships or receives this shipment.</p>\n</body></html>\n",
-        escape_html(closing)
+        "<p>{}</p>\n<p style=\"color: #666\">{}</p>\n</body></html>\n",
+        escape_html(closing),
+        escape_html(&why)
     );
 
     EmailContent {
@@ -603,129 +610,36 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::coldchain::alarm::{Alarm, AlarmState};
+    use crate::coldchain::alarm::{AlarmState, Severity};
     use crate::coldchain::events::{AlarmContext, ShipmentSummary};
-    use crate::coldchain::risk::estimate_risk;
-    use crate::coldchain::zone::{Crossing, Limit};
-    use crate::shipment::{Location, Money, ShipmentState, TemperatureProfile};
+    use crate::fixtures;
+    use crate::shipment::TemperatureProfile;
 
     const DASHBOARD: &str = "https://dashboard.example.org/";
 
     fn shipment() -> ShipmentSummary {
-        ShipmentSummary {
-            shipment_id: "shp-1".into(),
-            product: "COVID-19 vaccine, 6-dose vials".into(),
-            quantity: 600,
-            cargo_value: Money {
-                amount: "48000.00".into(),
-                currency: "EUR".into(),
-            },
-            profile: TemperatureProfile::Refrigerated,
-            shipper_org_id: "org-a".into(),
-            recipient_org_id: "org-b".into(),
-            origin: Location {
-                name: "Pharma Hub Rotterdam".into(),
-                lat: 51.9244,
-                lon: 4.4777,
-            },
-            destination: Location {
-                name: "Charité Berlin".into(),
-                lat: 52.5263,
-                lon: 13.3766,
-            },
-            device_id: Some("truck-7".into()),
-            truck_id: None,
-            state: ShipmentState::InTransit,
-        }
-    }
-
-    fn alarm(severity: Severity) -> Alarm {
-        Alarm {
-            alarm_id: "shp-1#TEMPERATURE_EXCURSION#1795255200000".into(),
-            shipment_id: "shp-1".into(),
-            alarm_type: AlarmType::TemperatureExcursion,
-            severity,
-            state: AlarmState::ActiveUnack,
-            raised_at: datetime!(2026-11-21 10:00 UTC),
-            last_seen: datetime!(2026-11-21 10:32 UTC),
-            count: 33,
-            value: 9.5,
-            peak_value: 9.8,
-            peak_magnitude: 1.8,
-            detail: "9.5 °C above the 8.0 °C limit".into(),
-            crossing: Some(Crossing {
-                limit: Limit::Upper,
-                threshold_c: 8.0,
-                by_c: 1.8,
-            }),
-            acknowledged_by: None,
-            acknowledged_at: None,
-            review: None,
-            earlier_reviews: Vec::new(),
-            cleared_at: None,
-        }
-    }
-
-    fn context() -> AlarmContext {
-        AlarmContext {
-            reading_ts: Some(datetime!(2026-11-21 10:32 UTC)),
-            reading_id: Some("truck-7-0033".into()),
-            received_at: None,
-            lat: Some(52.52),
-            lon: Some(13.405),
-            temperature_c: Some(9.5),
-            vibration_g: Some(0.3),
-            peak_vibration_g: Some(1.2),
-            mkt_c: Some(6.2123),
-            excursion_minutes: 30.0,
-            budget_minutes: 60,
-            budget_used: 0.5,
-            minutes_above: Some(30.0),
-            minutes_below: Some(0.0),
-            min_temperature_c: Some(4.1),
-            max_temperature_c: Some(9.8),
-            ..AlarmContext::default()
-        }
+        fixtures::alarm_event(AlarmEventType::Raised, Severity::Major).shipment
     }
 
     fn event(event_type: AlarmEventType, severity: Severity) -> AlarmEvent {
-        let alarm = alarm(severity);
-        let mut event = AlarmEvent {
-            v: 1,
-            event_id: format!("{}:{}", alarm.alarm_id, event_type.as_str()),
-            event_type,
-            occurred_at: alarm.last_seen,
-            alarm,
-            from_severity: None,
-            shipment: shipment(),
-            context: context(),
-            risk: None,
-        };
-        event.risk = estimate_risk(&event.risk_input()).ok();
-        event
+        fixtures::alarm_event(event_type, severity)
     }
 
-    fn user(id: &str, org: &str, role: Role, email: &str) -> User {
-        let at = datetime!(2026-11-01 00:00 UTC);
-        User {
-            id: id.into(),
-            email: email.into(),
-            name: format!("Name of {id}"),
-            org_id: org.into(),
-            role,
-            password_hash: "$argon2id$redacted".into(),
-            version: 1,
-            created_at: at,
-            updated_at: at,
-            disabled_at: None,
-            tokens_valid_after: None,
+    fn mail(dashboard_url: &str) -> MailContext<'_> {
+        MailContext {
+            dashboard_url,
+            shipper_name: "Pharma Hub Rotterdam BV",
+            recipient_name: "Charité Pharmacy",
+            reader_name: "Charité Pharmacy",
+            time_zone: "UTC",
+            reminder: None,
         }
     }
 
     #[test]
     fn major_raise_says_what_where_since_when_and_the_money() {
         let event = event(AlarmEventType::Raised, Severity::Major);
-        let email = compose_alarm_email(&event, DASHBOARD);
+        let email = compose_alarm_email(&event, &mail(DASHBOARD));
         assert_eq!(
             email.subject,
             "[MAJOR] Temperature excursion raised: shipment shp-1 (COVID-19 vaccine, 6-dose vials)"
@@ -734,13 +648,16 @@ mod tests {
         for expected in [
             "Alarm: Temperature excursion (TEMPERATURE_EXCURSION)",
             "Severity: MAJOR",
-            "Transition: raised (alarm.raised) at 2026-11-21T10:32:00Z",
+            "Transition: raised (alarm.raised) at 2026-11-21 10:32:00 UTC",
             "Detail: 9.5 °C above the 8.0 °C limit",
             "Position: 52.52000, 13.40500",
             "Map: https://www.openstreetmap.org/?mlat=52.52000&mlon=13.40500#map=14/52.52000/13.40500",
             "Route: Pharma Hub Rotterdam → Charité Berlin",
-            "Raised at: 2026-11-21T10:00:00Z",
-            "Last seen: 2026-11-21T10:32:00Z",
+            "Device: truck-7",
+            "Shipper: Pharma Hub Rotterdam BV (org-a)",
+            "Recipient: Charité Pharmacy (org-b)",
+            "Raised at: 2026-11-21 10:00:00 UTC",
+            "Last seen: 2026-11-21 10:32:00 UTC",
             "Current temperature: 9.5 °C",
             "Allowed range: 2.0 to 8.0 °C (REFRIGERATED)",
             "Mean kinetic temperature: 6.21 °C",
@@ -776,7 +693,7 @@ mod tests {
     fn escalation_names_the_severity_before() {
         let mut event = event(AlarmEventType::Escalated, Severity::Critical);
         event.from_severity = Some(Severity::Major);
-        let email = compose_alarm_email(&event, DASHBOARD);
+        let email = compose_alarm_email(&event, &mail(DASHBOARD));
         assert!(
             email.subject.starts_with(
                 "[CRITICAL] Temperature excursion escalated from MAJOR: shipment shp-1"
@@ -798,7 +715,7 @@ mod tests {
         event.alarm.state = AlarmState::Cleared;
         event.alarm.cleared_at = Some(datetime!(2026-11-21 10:45 UTC));
         event.risk = None;
-        let email = compose_alarm_email(&event, DASHBOARD);
+        let email = compose_alarm_email(&event, &mail(DASHBOARD));
         assert!(
             email.subject.starts_with(
                 "[CLEARED] Temperature excursion cleared (was CRITICAL): shipment shp-1"
@@ -806,7 +723,7 @@ mod tests {
             "{}",
             email.subject
         );
-        assert!(email.text.contains("Cleared at: 2026-11-21T10:45:00Z"));
+        assert!(email.text.contains("Cleared at: 2026-11-21 10:45:00 UTC"));
         assert!(
             email
                 .text
@@ -827,7 +744,7 @@ mod tests {
         event.context.temperature_c = Some(f64::INFINITY);
         event.alarm.detail = "  ".into();
         event.risk = None;
-        let email = compose_alarm_email(&event, "");
+        let email = compose_alarm_email(&event, &mail(""));
         let text = &email.text;
         for expected in [
             "Position: unknown",
@@ -852,7 +769,7 @@ mod tests {
             excursion_minutes: 45.0,
             ..AlarmContext::default()
         };
-        let text = compose_alarm_email(&event, DASHBOARD).text;
+        let text = compose_alarm_email(&event, &mail(DASHBOARD)).text;
         assert!(
             text.contains("Excursion budget used: 45.0 of 60 min out of range (75 % used)"),
             "{text}"
@@ -869,7 +786,7 @@ mod tests {
             "Vaccine <script>alert(1)</script>\r\nBcc: evil@example.org".into();
         event.alarm.detail = "\"hot\" & <rising>".into();
         event.shipment.shipment_id = "shp/1 x".into();
-        let email = compose_alarm_email(&event, DASHBOARD);
+        let email = compose_alarm_email(&event, &mail(DASHBOARD));
         assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
         assert!(
             email
@@ -891,72 +808,11 @@ mod tests {
             },
             ..event
         };
-        let subject = alarm_subject(&long);
+        let subject = alarm_subject(&long, None);
         assert!(
             subject.contains(&format!("{}…)", "x".repeat(79))),
             "{subject}"
         );
-    }
-
-    #[test]
-    fn which_events_are_mailed() {
-        use AlarmEventType::*;
-        use Severity::*;
-        for (event_type, severity, mailed) in [
-            (Raised, Warning, false),
-            (Raised, Major, true),
-            (Raised, Critical, true),
-            (Escalated, Major, true),
-            (Escalated, Critical, true),
-            (Cleared, Warning, false),
-            (Cleared, Major, true),
-            (Cleared, Critical, true),
-            (Acknowledged, Major, false),
-            (Acknowledged, Critical, false),
-        ] {
-            assert_eq!(
-                is_mailed(&event(event_type, severity)),
-                mailed,
-                "{event_type} at {severity}"
-            );
-        }
-        assert_eq!(
-            emailer_claim_key("shp-1#SHOCK#1:RAISED"),
-            "emailer#shp-1#SHOCK#1:RAISED"
-        );
-    }
-
-    #[test]
-    fn recipients_are_the_managers_of_both_organisations_once() {
-        let shipper = [
-            user("u1", "org-a", Role::Manager, "zoe@a.example"),
-            user("u2", "org-a", Role::Driver, "driver@a.example"),
-            user("u3", "org-a", Role::Admin, "admin@a.example"),
-            user("u4", "org-a", Role::Manager, "anna@a.example"),
-        ];
-        let recipient = [
-            user("u5", "org-b", Role::Pharmacist, "pharma@b.example"),
-            user("u6", "org-b", Role::Manager, "max@b.example"),
-            user("u7", "org-b", Role::Manager, " "),
-        ];
-        let recipients = alarm_recipients(shipper.iter().chain(&recipient).chain(&shipper));
-        let emails: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
-        assert_eq!(emails, ["anna@a.example", "zoe@a.example", "max@b.example"]);
-        assert_eq!(recipients[0].user_id, "u4");
-        assert_eq!(recipients[2].org_id, "org-b");
-        assert!(alarm_recipients(&[]).is_empty());
-    }
-
-    #[test]
-    fn a_disabled_manager_gets_no_mail() {
-        let mut gone = user("u1", "org-a", Role::Manager, "gone@a.example");
-        gone.disabled_at = Some(datetime!(2026-11-20 08:00 UTC));
-        let users = [gone, user("u2", "org-a", Role::Manager, "here@a.example")];
-        let emails: Vec<String> = alarm_recipients(&users)
-            .into_iter()
-            .map(|r| r.email)
-            .collect();
-        assert_eq!(emails, ["here@a.example"]);
     }
 
     #[test]
@@ -982,10 +838,97 @@ mod tests {
             event.alarm.alarm_type = alarm_type;
             event.shipment.profile = TemperatureProfile::custom(-20.0, -10.0, 10, 0).unwrap();
             event.context.budget_minutes = 0;
-            let email = compose_alarm_email(&event, DASHBOARD);
+            let email = compose_alarm_email(&event, &mail(DASHBOARD));
             assert!(email.subject.contains(alarm_type_words(alarm_type)));
             assert!(email.text.contains(alarm_type.as_str()));
             assert!(email.text.contains("-20.0 to -10.0 °C (CUSTOM)"));
         }
+    }
+
+    #[test]
+    fn times_are_in_the_readers_time_zone_next_to_utc() {
+        let event = event(AlarmEventType::Raised, Severity::Major);
+        let context = MailContext {
+            time_zone: "Europe/Berlin",
+            ..mail(DASHBOARD)
+        };
+        let text = compose_alarm_email(&event, &context).text;
+        assert!(
+            text.contains("Raised at: 2026-11-21 11:00:00 CET (2026-11-21 10:00:00 UTC)"),
+            "{text}"
+        );
+        assert!(text.contains("under the notification policy of Charité Pharmacy"));
+        // summer time, and a date that differs from UTC's
+        let summer = datetime!(2026-07-01 23:30 UTC);
+        assert_eq!(
+            local_and_utc(summer, "Europe/Berlin"),
+            "2026-07-02 01:30:00 CEST (2026-07-01 23:30:00 UTC)"
+        );
+        assert_eq!(
+            local_and_utc(summer, "America/New_York"),
+            "2026-07-01 19:30:00 EDT (2026-07-01 23:30:00 UTC)"
+        );
+        assert_eq!(
+            local_and_utc(summer, "Nowhere/Else"),
+            "2026-07-01 23:30:00 UTC"
+        );
+    }
+
+    #[test]
+    fn a_reminder_says_how_long_nobody_acknowledged() {
+        let event = event(AlarmEventType::Raised, Severity::Critical);
+        let reminder = MailContext {
+            reminder: Some(ReminderNotice {
+                step: 1,
+                unacknowledged_minutes: 15,
+                escalated: false,
+            }),
+            ..mail(DASHBOARD)
+        };
+        let email = compose_alarm_email(&event, &reminder);
+        assert!(
+            email
+                .subject
+                .starts_with("[REMINDER 1] [CRITICAL] Temperature excursion raised"),
+            "{}",
+            email.subject
+        );
+        assert!(email.subject.ends_with(", not acknowledged for 15 min"));
+        assert!(
+            email
+                .text
+                .starts_with("Reminder 1: nobody has acknowledged this alarm for 15 min."),
+            "{}",
+            email.text
+        );
+        let escalated = MailContext {
+            reminder: Some(ReminderNotice {
+                step: 2,
+                unacknowledged_minutes: 75,
+                escalated: true,
+            }),
+            ..mail(DASHBOARD)
+        };
+        let email = compose_alarm_email(&event, &escalated);
+        assert!(email.subject.contains("not acknowledged for 1 h 15 min"));
+        assert!(email.text.contains("it is escalated to you"));
+    }
+
+    #[test]
+    fn the_device_names_its_truck_and_nameless_organisations_their_id() {
+        let mut event = event(AlarmEventType::Raised, Severity::Major);
+        event.shipment.truck_id = Some("NL-42-TX".into());
+        let context = MailContext {
+            shipper_name: "",
+            recipient_name: "org-b",
+            ..mail(DASHBOARD)
+        };
+        let text = compose_alarm_email(&event, &context).text;
+        assert!(text.contains("Device: truck-7 on truck NL-42-TX"), "{text}");
+        assert!(text.contains("Shipper: org-a\n"), "{text}");
+        assert!(text.contains("Recipient: org-b\n"), "{text}");
+        event.shipment.device_id = None;
+        let text = compose_alarm_email(&event, &context).text;
+        assert!(text.contains("Device: unknown on truck NL-42-TX"), "{text}");
     }
 }
