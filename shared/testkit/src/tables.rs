@@ -28,6 +28,9 @@ pub enum Layout {
     /// and `by-recipient` (`recipient_feed`/`feed_sk`), projection ALL (the
     /// alarms table).
     Alarms,
+    /// Keys plus the `due` index on `queue`/`due_sk`, projection ALL (the
+    /// reminders table).
+    Reminders,
 }
 
 /// What the identity table's `contacts` index projects besides the keys
@@ -128,6 +131,14 @@ pub async fn create_table(client: &Client, name: &str, layout: Layout) {
                 ProjectionType::All,
             ));
         }
+    }
+    if layout == Layout::Reminders {
+        attributes.extend(["queue", "due_sk"]);
+        request = request.global_secondary_indexes(index(
+            "due",
+            &[("queue", KeyType::Hash), ("due_sk", KeyType::Range)],
+            ProjectionType::All,
+        ));
     }
     for attribute in attributes {
         request = request.attribute_definitions(string_attribute(attribute));
