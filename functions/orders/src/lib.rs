@@ -13,6 +13,7 @@
 //! | `GET /v1/shipments/{id}` | `200` the shipment · `404` |
 //! | `POST /v1/shipments/{id}/dispatch\|start\|deliver\|cancel` with `{"version": n}` (cancel: optional `"reason"`) | `200` the updated shipment · `400` · `403` · `404` · `409` `invalid_transition` (message naming both states, `from`, `to`) · `409` `version_conflict` (`current_version`) |
 //! | `GET /v1/shipments/{id}/audit` | `200` `{"items": [audit records, oldest first]}` · `404` |
+//! | `PUT /v1/shipments/{id}/silences` with `{"version": n, "expected_silences": [...]}` (DRIVER, MANAGER, ADMIN of the shipper) | `200` the updated shipment · `400` · `403` · `404` · `409` `invalid_state` (delivered or cancelled) · `409` `version_conflict` |
 //!
 //! Besides: `405` (with `Allow`) for another method on a known path, `404`
 //! for an unknown path, `503` (with `Retry-After`) when the store is
@@ -42,9 +43,11 @@ use pharmaguard_domain::shipment::ports::{Clock, ListQuery, Parties, ShipmentSto
 use pharmaguard_domain::shipment::validation::{
     MAX_BODY_BYTES, MAX_SHIPMENT_ID_CHARS, is_identifier,
 };
+use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
+use pharmaguard_domain::shipment::silence::{SILENCES_CHANGED, parse_silences_request};
 use pharmaguard_domain::shipment::{
-    Shipment, Transition, TransitionError, audit_record, new_shipment_id, parse_create_request,
-    parse_list_params, parse_transition_request,
+    Shipment, SilencesRefused, Transition, TransitionError, audit_record, new_shipment_id,
+    parse_create_request, parse_list_params, parse_transition_request,
 };
 pub use pharmaguard_http::Reply;
 use serde::Serialize;
@@ -131,6 +134,8 @@ enum Resource<'a> {
     Transition(&'a str, Transition),
     /// `/v1/shipments/{id}/audit`
     Audit(&'a str),
+    /// `/v1/shipments/{id}/silences`
+    Silences(&'a str),
 }
 
 impl Resource<'_> {
@@ -139,6 +144,7 @@ impl Resource<'_> {
             Resource::Collection => "GET, POST",
             Resource::Shipment(_) | Resource::Audit(_) => "GET",
             Resource::Transition(..) => "POST",
+            Resource::Silences(_) => "PUT",
         }
     }
 }
@@ -154,6 +160,7 @@ fn resource(path: &str) -> Option<Resource<'_>> {
         [] => Some(Resource::Collection),
         [id] => Some(Resource::Shipment(id)),
         [id, "audit"] => Some(Resource::Audit(id)),
+        [id, "silences"] => Some(Resource::Silences(id)),
         [id, action] => action
             .parse()
             .ok()
@@ -180,6 +187,7 @@ pub async fn route<S: ShipmentStore, P: Parties, C: Clock>(
         (Resource::Collection, "GET" | "POST")
             | (Resource::Shipment(_) | Resource::Audit(_), "GET")
             | (Resource::Transition(..), "POST")
+            | (Resource::Silences(_), "PUT")
     );
     if !allowed {
         return method_not_allowed(method, resource.allowed_methods());
@@ -202,6 +210,7 @@ pub async fn route<S: ShipmentStore, P: Parties, C: Clock>(
         Resource::Transition(id, transition) => {
             change(store, parties, clock, caller, id, transition, request.body).await
         }
+        Resource::Silences(id) => declare_silences(store, clock, caller, id, request.body).await,
     };
     info!(
         method,
@@ -388,6 +397,64 @@ async fn change<S: ShipmentStore, P: Parties, C: Clock>(
     match store.update(&next, shipment.version, &record).await {
         Ok(()) => {
             info!(shipment_id = id, state = %next.state, version = next.version, "shipment changed");
+            json_reply(200, &next)
+        }
+        Err(StoreError::VersionConflict { current_version }) => version_conflict(current_version),
+        Err(error) => store_failure(&error),
+    }
+}
+
+/// `PUT /v1/shipments/{id}/silences`: replaces the trip's expected silences
+/// (DRIVER, MANAGER or ADMIN of the shipper), until it is delivered or
+/// cancelled; audited as `shipment.silences_changed`.
+async fn declare_silences<S: ShipmentStore, C: Clock>(
+    store: &S,
+    clock: &C,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Reply {
+    if body.len() > MAX_BODY_BYTES {
+        return payload_too_large(body.len());
+    }
+    let request = match parse_silences_request(body) {
+        Ok(request) => request,
+        Err(errors) => return invalid_request(errors),
+    };
+    let shipment = match visible(store, caller, id, Action::Read).await {
+        Ok(shipment) => shipment,
+        Err(reply) => return reply,
+    };
+    if let Err(denied) = authorize(caller, Action::DeclareSilences, &shipment) {
+        return forbidden(&denied);
+    }
+    let now = clock.now();
+    let next = match shipment.with_silences(request.silences, request.expected_version, now) {
+        Ok(next) => next,
+        Err(SilencesRefused::VersionConflict { current }) => return version_conflict(Some(current)),
+        Err(refused @ SilencesRefused::Final(state)) => {
+            return json_reply(
+                409,
+                &json!({
+                    "error": "invalid_state",
+                    "message": refused.to_string(),
+                    "state": state,
+                }),
+            );
+        }
+    };
+    let record = AuditRecord::new(
+        EntityType::Shipment,
+        &next.id,
+        Actor::from(caller),
+        SILENCES_CHANGED,
+        now,
+        Some(shipment.to_json()),
+        Some(next.to_json()),
+    );
+    match store.update(&next, shipment.version, &record).await {
+        Ok(()) => {
+            info!(shipment_id = id, silences = next.expected_silences.len(), version = next.version, "expected silences changed");
             json_reply(200, &next)
         }
         Err(StoreError::VersionConflict { current_version }) => version_conflict(current_version),

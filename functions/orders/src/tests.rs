@@ -316,6 +316,13 @@ impl Fixture {
         (status, json)
     }
 
+    async fn put(&self, caller: &Principal, path: &str, body: Value) -> (u16, Value) {
+        let (status, json, _) = self
+            .call(Some(caller), "PUT", path, &[], body.to_string().as_bytes())
+            .await;
+        (status, json)
+    }
+
     async fn get(&self, caller: &Principal, path: &str) -> (u16, Value) {
         let (status, json, _) = self.call(Some(caller), "GET", path, &[], b"").await;
         (status, json)
@@ -641,6 +648,18 @@ async fn the_table_is_complete_for_the_routes() {
             }
             // a route of tracking-api (functions/tracking-api tests every row of it)
             Action::AcknowledgeAlarm => continue,
+            Action::DeclareSilences => {
+                let id = fixture.create_in(ShipmentState::InTransit).await;
+                let version = fixture.store.stored(&id).version;
+                fixture
+                    .put(
+                        &caller,
+                        &format!("/v1/shipments/{id}/silences"),
+                        json!({ "version": version, "expected_silences": [] }),
+                    )
+                    .await
+                    .0
+            }
         };
         assert!(
             (200..300).contains(&status),
@@ -1357,4 +1376,100 @@ async fn a_shipment_without_a_device_is_created_but_not_dispatched() {
         .await;
     assert_eq!(status, 409, "{json}");
     assert_eq!(json["error"], "no_device");
+}
+
+fn ferry() -> Value {
+    json!([{ "from": "2026-11-21T12:00:00Z", "to": "2026-11-21T15:30:00Z",
+             "reason": "ferry Rostock-Trelleborg" }])
+}
+
+#[tokio::test]
+async fn the_driver_declares_a_ferry_during_the_trip_and_it_is_audited() {
+    let fixture = Fixture::new();
+    let id = fixture.create_in(ShipmentState::InTransit).await;
+    let version = fixture.store.stored(&id).version;
+    let driver = user(SHIPPER, Role::Driver);
+    let path = format!("/v1/shipments/{id}/silences");
+    let (status, json) = fixture
+        .put(
+            &driver,
+            &path,
+            json!({ "version": version, "expected_silences": ferry() }),
+        )
+        .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["version"], json!(version + 1));
+    assert_eq!(json["state"], "IN_TRANSIT", "the state stays");
+    assert_eq!(json["expected_silences"], ferry());
+    let stored = fixture.store.stored(&id);
+    assert_eq!(stored.expected_silences.len(), 1);
+    assert_eq!(
+        stored.expected_silences[0].reason.as_deref(),
+        Some("ferry Rostock-Trelleborg")
+    );
+    let (_, trail) = fixture
+        .get(&user(RECIPIENT, Role::Pharmacist), &format!("/v1/shipments/{id}/audit"))
+        .await;
+    let last = trail["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "shipment.silences_changed");
+    assert_eq!(last["actor"]["role"], "DRIVER");
+
+    // a stale version is refused; so is removing them all with it
+    let (status, json) = fixture
+        .put(&driver, &path, json!({ "version": version, "expected_silences": [] }))
+        .await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["error"], "version_conflict");
+    // with the current one the list is replaced (here: emptied)
+    let (status, json) = fixture
+        .put(&driver, &path, json!({ "version": version + 1, "expected_silences": [] }))
+        .await;
+    assert_eq!(status, 200, "{json}");
+    assert!(fixture.store.stored(&id).expected_silences.is_empty());
+}
+
+#[tokio::test]
+async fn silences_are_declared_by_the_shipper_only_and_only_until_the_trip_ends() {
+    let fixture = Fixture::new();
+    let id = fixture.create_in(ShipmentState::InTransit).await;
+    let version = fixture.store.stored(&id).version;
+    let path = format!("/v1/shipments/{id}/silences");
+    let body = json!({ "version": version, "expected_silences": ferry() });
+    for role in [Role::Manager, Role::Pharmacist, Role::Driver] {
+        let (status, json) = fixture.put(&user(RECIPIENT, role), &path, body.clone()).await;
+        assert_eq!(status, 403, "recipient {role}: {json}");
+    }
+    let (status, _) = fixture.put(&user(SHIPPER, Role::Pharmacist), &path, body.clone()).await;
+    assert_eq!(status, 403);
+    let (status, _) = fixture.put(&user(OUTSIDER, Role::Manager), &path, body.clone()).await;
+    assert_eq!(status, 404, "outsiders never learn it exists");
+
+    let (status, json) = fixture
+        .put(
+            &user(SHIPPER, Role::Manager),
+            &path,
+            json!({ "version": version, "expected_silences": [{"from": "soon", "to": 4}], "x": 1 }),
+        )
+        .await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(
+        fields(&json),
+        ["x", "expected_silences[0].from", "expected_silences[0].to"]
+    );
+
+    let delivered = fixture.create_in(ShipmentState::Delivered).await;
+    let version = fixture.store.stored(&delivered).version;
+    let (status, json) = fixture
+        .put(
+            &user(SHIPPER, Role::Manager),
+            &format!("/v1/shipments/{delivered}/silences"),
+            json!({ "version": version, "expected_silences": ferry() }),
+        )
+        .await;
+    assert_eq!(status, 409, "{json}");
+    assert_eq!(json["error"], "invalid_state");
+    let (status, _) = fixture
+        .get(&user(SHIPPER, Role::Manager), &path)
+        .await;
+    assert_eq!(status, 405, "GET is the shipment's own route");
 }

@@ -56,7 +56,7 @@ async fn escalation_chains_on_dynamodb() {
     );
     assert_eq!(
         store.due(next.due_at, 100).await.unwrap()[1..],
-        [next.clone()],
+        *std::slice::from_ref(&next),
         "org-a at step 2, sorted after the overdue org-b"
     );
 

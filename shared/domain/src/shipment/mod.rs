@@ -164,6 +164,20 @@ impl Parties for Shipment {
     }
 }
 
+/// Why expected silences are not changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SilencesRefused {
+    /// The caller's copy is stale.
+    #[error("the shipment is at version {current}; reload it and try again")]
+    VersionConflict {
+        /// The shipment's version.
+        current: u64,
+    },
+    /// The trip is over.
+    #[error("the shipment is {0}: its silences can no longer change")]
+    Final(ShipmentState),
+}
+
 /// Why a requested transition is not applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
@@ -248,6 +262,30 @@ impl Shipment {
             }
             ShipmentState::Pending => {}
         }
+        Ok(next)
+    }
+
+    /// The shipment with `silences` as its expected silences, if the caller's
+    /// `expected_version` is current and the shipment is not delivered or
+    /// cancelled: the version + 1 and `updated_at` set; the state stays.
+    pub fn with_silences(
+        &self,
+        silences: Vec<silence::Silence>,
+        expected_version: u64,
+        at: OffsetDateTime,
+    ) -> Result<Shipment, SilencesRefused> {
+        if expected_version != self.version {
+            return Err(SilencesRefused::VersionConflict {
+                current: self.version,
+            });
+        }
+        if self.state.is_final() {
+            return Err(SilencesRefused::Final(self.state));
+        }
+        let mut next = self.clone();
+        next.expected_silences = silences;
+        next.version = self.version + 1;
+        next.updated_at = at;
         Ok(next)
     }
 

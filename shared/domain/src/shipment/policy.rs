@@ -50,11 +50,14 @@ pub enum Action {
     Cancel,
     /// Acknowledge an active alarm of the shipment.
     AcknowledgeAlarm,
+    /// Declare the trip's expected silences (a flight, a ferry) while the
+    /// shipment is not delivered or cancelled.
+    DeclareSilences,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Create,
         Action::Read,
         Action::List,
@@ -64,6 +67,7 @@ impl Action {
         Action::Deliver,
         Action::Cancel,
         Action::AcknowledgeAlarm,
+        Action::DeclareSilences,
     ];
 
     /// The name, e.g. `dispatch`.
@@ -78,6 +82,7 @@ impl Action {
             Action::Deliver => "deliver",
             Action::Cancel => "cancel",
             Action::AcknowledgeAlarm => "acknowledge_alarm",
+            Action::DeclareSilences => "declare_silences",
         }
     }
 
@@ -94,6 +99,7 @@ impl Action {
             Action::Deliver => "deliver a shipment",
             Action::Cancel => "cancel a shipment",
             Action::AcknowledgeAlarm => "acknowledge an alarm of a shipment",
+            Action::DeclareSilences => "declare the expected silences of a shipment",
         }
     }
 
@@ -234,6 +240,10 @@ pub const PERMISSIONS: &[Permission] = &[
     allow(A::AcknowledgeAlarm, MANAGER, RECIPIENT),
     allow(A::AcknowledgeAlarm, PHARMACIST, RECIPIENT),
     allow(A::AcknowledgeAlarm, ADMIN, RECIPIENT),
+    // declare expected silences: DRIVER, MANAGER or ADMIN of the shipper (who run the trip)
+    allow(A::DeclareSilences, DRIVER, SHIPPER),
+    allow(A::DeclareSilences, MANAGER, SHIPPER),
+    allow(A::DeclareSilences, ADMIN, SHIPPER),
 ];
 
 /// Whether the table has the row (action, role, relation).
@@ -385,6 +395,8 @@ mod tests {
             (Deliver, Recipient) => &[Role::Pharmacist, Role::Manager, Role::Admin],
             (Cancel, _) => &[Role::Manager, Role::Admin],
             (AcknowledgeAlarm, _) => &[Role::Manager, Role::Pharmacist, Role::Admin],
+            (DeclareSilences, Shipper) => &[Role::Driver, Role::Manager, Role::Admin],
+            (DeclareSilences, Recipient) => &[],
         }
     }
 

@@ -8,12 +8,21 @@
 //! JSON: `"expected_silences": [{"from": "2026-12-03T10:00:00Z", "to":
 //! "2026-12-03T13:30:00Z", "reason": "flight AMS-MAD"}]`; at most
 //! [`MAX_SILENCES`], each at most [`MAX_SILENCE`] long.
+//!
+//! They are declared with the order, and changed during the trip (a ferry
+//! booked at the last minute) with `PUT /v1/shipments/{id}/silences`
+//! `{"version", "expected_silences"}` ([`parse_silences_request`],
+//! [`crate::shipment::Shipment::with_silences`]): the whole list, replaced,
+//! until the shipment is delivered or cancelled.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 use crate::FieldError;
+
+/// The audit action of a change of the expected silences.
+pub const SILENCES_CHANGED: &str = "shipment.silences_changed";
 
 /// Most expected silences a shipment may declare.
 pub const MAX_SILENCES: usize = 10;
@@ -161,6 +170,56 @@ pub fn silences_from_json(value: &Value) -> Result<Vec<Silence>, Vec<FieldError>
     }
 }
 
+/// `PUT …/silences`: the caller's version and the new list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilencesRequest {
+    /// The shipment's version the caller read.
+    pub expected_version: u64,
+    /// The silences that replace the declared ones.
+    pub silences: Vec<Silence>,
+}
+
+/// Reads a `PUT …/silences` body, naming every bad field.
+pub fn parse_silences_request(body: &[u8]) -> Result<SilencesRequest, Vec<FieldError>> {
+    let object = crate::shipment::validation::parse_body(body).map_err(|error| vec![error])?;
+    let mut errors = Vec::new();
+    for key in object.keys() {
+        if !["version", "expected_silences"].contains(&key.as_str()) {
+            errors.push(FieldError::new(key.as_str(), "unknown field"));
+        }
+    }
+    let version = object
+        .get("version")
+        .and_then(Value::as_u64)
+        .filter(|version| *version >= 1);
+    if version.is_none() {
+        errors.push(FieldError::new(
+            "version",
+            "must be the shipment's current version (a whole number ≥ 1)",
+        ));
+    }
+    let silences = match object.get("expected_silences") {
+        None => {
+            errors.push(FieldError::new("expected_silences", "is required"));
+            None
+        }
+        Some(value) => match silences_from_json(value) {
+            Ok(silences) => Some(silences),
+            Err(found) => {
+                errors.extend(found);
+                None
+            }
+        },
+    };
+    match (version, silences) {
+        (Some(expected_version), Some(silences)) if errors.is_empty() => Ok(SilencesRequest {
+            expected_version,
+            silences,
+        }),
+        _ => Err(errors),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +291,38 @@ mod tests {
             ])),
             ["expected_silences"]
         );
+    }
+
+    #[test]
+    fn a_silences_request_names_its_bad_fields() {
+        let body = json!({"version": 3, "expected_silences": [
+            {"from": "2026-12-03T10:00:00Z", "to": "2026-12-03T13:00:00Z", "reason": "flight AMS-MAD"}
+        ]});
+        let request = parse_silences_request(body.to_string().as_bytes()).unwrap();
+        assert_eq!(request.expected_version, 3);
+        assert_eq!(request.silences, [flight()]);
+        let cleared = json!({"version": 3, "expected_silences": []});
+        assert!(
+            parse_silences_request(cleared.to_string().as_bytes())
+                .unwrap()
+                .silences
+                .is_empty()
+        );
+        let fields = |body: Value| -> Vec<String> {
+            parse_silences_request(body.to_string().as_bytes())
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(
+            fields(json!({"version": 0, "silences": []})),
+            ["silences", "version", "expected_silences"]
+        );
+        assert_eq!(
+            fields(json!({"version": 2, "expected_silences": [{"from": "x", "to": "y"}]})),
+            ["expected_silences[0].from", "expected_silences[0].to"]
+        );
+        assert!(parse_silences_request(b"[1]").is_err());
     }
 }
