@@ -36,15 +36,15 @@
 use lambda_http::http::header::LOCATION;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use pharmaguard_domain::FieldError;
+use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
 use pharmaguard_domain::identity::Principal;
 use pharmaguard_domain::shipment::binding::{BindingError, check_device, check_dispatch};
 use pharmaguard_domain::shipment::policy::{Action, Denied, authorize, may_ever};
 use pharmaguard_domain::shipment::ports::{Clock, ListQuery, Parties, ShipmentStore, StoreError};
+use pharmaguard_domain::shipment::silence::{SILENCES_CHANGED, parse_silences_request};
 use pharmaguard_domain::shipment::validation::{
     MAX_BODY_BYTES, MAX_SHIPMENT_ID_CHARS, is_identifier,
 };
-use pharmaguard_domain::audit::{Actor, AuditRecord, EntityType};
-use pharmaguard_domain::shipment::silence::{SILENCES_CHANGED, parse_silences_request};
 use pharmaguard_domain::shipment::{
     Shipment, SilencesRefused, Transition, TransitionError, audit_record, new_shipment_id,
     parse_create_request, parse_list_params, parse_transition_request,
@@ -431,7 +431,9 @@ async fn declare_silences<S: ShipmentStore, C: Clock>(
     let now = clock.now();
     let next = match shipment.with_silences(request.silences, request.expected_version, now) {
         Ok(next) => next,
-        Err(SilencesRefused::VersionConflict { current }) => return version_conflict(Some(current)),
+        Err(SilencesRefused::VersionConflict { current }) => {
+            return version_conflict(Some(current));
+        }
         Err(refused @ SilencesRefused::Final(state)) => {
             return json_reply(
                 409,
@@ -454,7 +456,12 @@ async fn declare_silences<S: ShipmentStore, C: Clock>(
     );
     match store.update(&next, shipment.version, &record).await {
         Ok(()) => {
-            info!(shipment_id = id, silences = next.expected_silences.len(), version = next.version, "expected silences changed");
+            info!(
+                shipment_id = id,
+                silences = next.expected_silences.len(),
+                version = next.version,
+                "expected silences changed"
+            );
             json_reply(200, &next)
         }
         Err(StoreError::VersionConflict { current_version }) => version_conflict(current_version),

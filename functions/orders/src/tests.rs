@@ -1408,7 +1408,10 @@ async fn the_driver_declares_a_ferry_during_the_trip_and_it_is_audited() {
         Some("ferry Rostock-Trelleborg")
     );
     let (_, trail) = fixture
-        .get(&user(RECIPIENT, Role::Pharmacist), &format!("/v1/shipments/{id}/audit"))
+        .get(
+            &user(RECIPIENT, Role::Pharmacist),
+            &format!("/v1/shipments/{id}/audit"),
+        )
         .await;
     let last = trail["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "shipment.silences_changed");
@@ -1416,13 +1419,21 @@ async fn the_driver_declares_a_ferry_during_the_trip_and_it_is_audited() {
 
     // a stale version is refused; so is removing them all with it
     let (status, json) = fixture
-        .put(&driver, &path, json!({ "version": version, "expected_silences": [] }))
+        .put(
+            &driver,
+            &path,
+            json!({ "version": version, "expected_silences": [] }),
+        )
         .await;
     assert_eq!(status, 409, "{json}");
     assert_eq!(json["error"], "version_conflict");
     // with the current one the list is replaced (here: emptied)
     let (status, json) = fixture
-        .put(&driver, &path, json!({ "version": version + 1, "expected_silences": [] }))
+        .put(
+            &driver,
+            &path,
+            json!({ "version": version + 1, "expected_silences": [] }),
+        )
         .await;
     assert_eq!(status, 200, "{json}");
     assert!(fixture.store.stored(&id).expected_silences.is_empty());
@@ -1436,12 +1447,18 @@ async fn silences_are_declared_by_the_shipper_only_and_only_until_the_trip_ends(
     let path = format!("/v1/shipments/{id}/silences");
     let body = json!({ "version": version, "expected_silences": ferry() });
     for role in [Role::Manager, Role::Pharmacist, Role::Driver] {
-        let (status, json) = fixture.put(&user(RECIPIENT, role), &path, body.clone()).await;
+        let (status, json) = fixture
+            .put(&user(RECIPIENT, role), &path, body.clone())
+            .await;
         assert_eq!(status, 403, "recipient {role}: {json}");
     }
-    let (status, _) = fixture.put(&user(SHIPPER, Role::Pharmacist), &path, body.clone()).await;
+    let (status, _) = fixture
+        .put(&user(SHIPPER, Role::Pharmacist), &path, body.clone())
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = fixture.put(&user(OUTSIDER, Role::Manager), &path, body.clone()).await;
+    let (status, _) = fixture
+        .put(&user(OUTSIDER, Role::Manager), &path, body.clone())
+        .await;
     assert_eq!(status, 404, "outsiders never learn it exists");
 
     let (status, json) = fixture
@@ -1468,8 +1485,6 @@ async fn silences_are_declared_by_the_shipper_only_and_only_until_the_trip_ends(
         .await;
     assert_eq!(status, 409, "{json}");
     assert_eq!(json["error"], "invalid_state");
-    let (status, _) = fixture
-        .get(&user(SHIPPER, Role::Manager), &path)
-        .await;
+    let (status, _) = fixture.get(&user(SHIPPER, Role::Manager), &path).await;
     assert_eq!(status, 405, "GET is the shipment's own route");
 }
