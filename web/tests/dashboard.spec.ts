@@ -182,6 +182,16 @@ test('a manager sees the truck move and a crash alarm arrive live, and reviews i
   await expect(page.getByTestId('audit-trail')).toContainText('reviewed: Escalated to QA');
   const onShipmentPage = page.locator(`[data-testid="alarm"][data-alarm-id="${alarmId}"]`);
   await expect(onShipmentPage.getByTestId('alarm-disposition')).toHaveText('Escalated to QA');
+
+  // a ferry crossing declared during the trip: listed on the page and audited
+  const silences = page.getByTestId('silences');
+  await silences.getByLabel('Silence from').fill('2030-01-01T10:00');
+  await silences.getByLabel('Silence to').fill('2030-01-01T13:30');
+  await silences.getByLabel('Silence reason').fill('ferry Rostock–Trelleborg');
+  await silences.getByRole('button', { name: 'Add expected silence' }).click();
+  await expect(silences.getByTestId('silence')).toHaveCount(1);
+  await expect(silences.getByTestId('silence')).toContainText('ferry Rostock–Trelleborg');
+  await expect(page.getByTestId('audit-trail')).toContainText('1 expected silence');
   await page.screenshot({ path: join(RESULTS, 'shipment.png'), fullPage: true });
 });
 

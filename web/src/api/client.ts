@@ -13,6 +13,7 @@ import type {
   Reading,
   Shipment,
   ShipmentState,
+  Silence,
   Tracking,
   TrackingDetail,
 } from './types';
@@ -102,6 +103,14 @@ export class ApiClient {
     return this.request('POST', `/v1/shipments/${encodeURIComponent(id)}/${action}`, {
       version,
       ...(reason ? { reason } : {}),
+    });
+  }
+
+  /** Replaces the trip's expected silences (the whole list). */
+  setSilences(id: string, version: number, silences: Silence[]): Promise<Shipment> {
+    return this.request('PUT', `/v1/shipments/${encodeURIComponent(id)}/silences`, {
+      version,
+      expected_silences: silences,
     });
   }
 

@@ -86,9 +86,20 @@ export interface Shipment {
   truck_id?: string | null;
   state: ShipmentState;
   version: number;
+  /** Stretches where the logger cannot report (a flight, a ferry). */
+  expected_silences?: Silence[];
+  /** Who started the trip (its driver, in the usual case). */
+  started_by?: string | null;
   created_at?: string;
   created_by?: string;
   updated_at?: string;
+}
+
+/** An expected silence: no DEVICE_OFFLINE or NO_DATA alarm from `from` to `to`. */
+export interface Silence {
+  from: string;
+  to: string;
+  reason?: string | null;
 }
 
 export interface NewShipment {

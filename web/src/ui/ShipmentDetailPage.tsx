@@ -16,6 +16,7 @@ import { AlarmRow } from './AlarmFeed';
 import { useApp } from './AppContext';
 import { ColdChainStats } from './ColdChainStats';
 import { allowedTransitions } from './permissions';
+import { SilencesPanel } from './SilencesPanel';
 import { TemperatureChart } from './TemperatureChart';
 import { TrackingMap } from './TrackingMap';
 import { useOrganisations } from './useOrganisations';
@@ -184,6 +185,14 @@ export function ShipmentDetailPage({ id }: { id: string }) {
 
       <ColdChainStats tracking={tracking} band={band} />
 
+      <SilencesPanel
+        shipment={current}
+        onChanged={(s) => {
+          setShipment(s);
+          void loadSide();
+        }}
+      />
+
       <section className="card">
         <h3>Temperature</h3>
         <TemperatureChart readings={readings} band={band} />
@@ -322,6 +331,10 @@ function describeChange(r: AuditRecord): string {
     if (review.reason) parts.push(`reason: “${review.reason}”`);
   } else if (after.acknowledged_by && !before.acknowledged_by) {
     parts.push('acknowledged');
+  }
+  if (r.action === 'shipment.silences_changed') {
+    const count = Array.isArray(after.expected_silences) ? after.expected_silences.length : 0;
+    parts.push(count === 0 ? 'no expected silences' : `${count} expected silence${count === 1 ? '' : 's'}`);
   }
   if (typeof after.note === 'string' && after.note) parts.push(`note: “${after.note}”`);
   if (typeof after.reason === 'string' && after.reason) parts.push(`reason: “${after.reason}”`);

@@ -12,6 +12,13 @@ export function canAcknowledge(user: User): boolean {
   return user.role === 'MANAGER' || user.role === 'PHARMACIST' || user.role === 'ADMIN';
 }
 
+/** The shipper's driver, manager or admin, until the trip is over. */
+export function canDeclareSilences(user: User, shipment: Shipment): boolean {
+  const final = shipment.state === 'DELIVERED' || shipment.state === 'CANCELLED';
+  const role = user.role === 'DRIVER' || user.role === 'MANAGER' || user.role === 'ADMIN';
+  return !final && role && user.org_id === shipment.shipper_org_id;
+}
+
 export function allowedTransitions(user: User, shipment: Shipment): Transition[] {
   const shipper = user.org_id === shipment.shipper_org_id;
   const recipient = user.org_id === shipment.recipient_org_id;
