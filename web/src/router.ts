@@ -9,6 +9,7 @@ export type Route =
   | { page: 'shipments' }
   | { page: 'new-shipment' }
   | { page: 'shipment'; id: string }
+  | { page: 'notifications' }
   | { page: 'not-found'; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -17,6 +18,7 @@ export function parseRoute(hash: string): Route {
   if (path === '/alarms') return { page: 'alarms' };
   if (path === '/shipments') return { page: 'shipments' };
   if (path === '/shipments/new') return { page: 'new-shipment' };
+  if (path === '/settings/notifications') return { page: 'notifications' };
   const match = /^\/shipments\/([^/]+)$/.exec(path);
   if (match) return { page: 'shipment', id: decodeURIComponent(match[1]) };
   return { page: 'not-found', path };
@@ -34,6 +36,8 @@ export function href(route: Route): string {
       return '#/shipments/new';
     case 'shipment':
       return `#/shipments/${encodeURIComponent(route.id)}`;
+    case 'notifications':
+      return '#/settings/notifications';
     case 'not-found':
       return `#${route.path}`;
   }

@@ -275,3 +275,35 @@ test('the tokens stay in the page: a reload signs out and says why', async ({ pa
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByTestId('who')).toBeVisible();
 });
+
+test('a manager sets who is mailed and when an unacknowledged alarm escalates', async ({ page }) => {
+  await signIn(page, manager);
+  await page.getByRole('link', { name: 'Notifications' }).click();
+  const settings = page.getByTestId('notifications');
+  await expect(settings.getByLabel('Time zone')).not.toHaveValue('');
+  await expect(settings.getByTestId('chain-summary')).toContainText('A CRITICAL alarm: first');
+
+  // a time zone that does not exist is refused, naming the field
+  await settings.getByLabel('Time zone').fill('Europe/Atlantis');
+  await settings.getByRole('button', { name: 'Save policy' }).click();
+  await expect(settings.getByTestId('policy-errors')).toContainText('time_zone');
+
+  await settings.getByLabel('Time zone').fill('Europe/Berlin');
+  await settings.getByLabel('CRITICAL minutes').fill('10');
+  const extra = settings.getByLabel('CRITICAL: extra addresses');
+  await extra.fill('control-room@operator.example');
+  await extra.blur();
+  await settings.getByRole('button', { name: 'Save policy' }).click();
+  await expect(settings.getByRole('status')).toHaveText('Saved.');
+  await expect(settings.getByTestId('policy-default')).toHaveCount(0);
+  await expect(settings.getByTestId('chain-summary')).toContainText('control-room@operator.example; after 10 min a reminder');
+
+  // stored: another page and back shows it again
+  await page.getByRole('link', { name: 'Shipments' }).click();
+  await page.getByRole('link', { name: 'Notifications' }).click();
+  await expect(settings.getByLabel('CRITICAL minutes')).toHaveValue('10');
+  await expect(settings.getByLabel('Time zone')).toHaveValue('Europe/Berlin');
+  await expect(extra).toHaveValue('control-room@operator.example');
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, 'notifications.png'), fullPage: true });
+});

@@ -8,6 +8,8 @@ import type {
   AuditRecord,
   Disposition,
   NewShipment,
+  NotificationPolicy,
+  NotificationPolicyAnswer,
   Organisation,
   Page,
   Reading,
@@ -116,6 +118,14 @@ export class ApiClient {
 
   audit(id: string): Promise<Page<AuditRecord>> {
     return this.request('GET', `/v1/shipments/${encodeURIComponent(id)}/audit`);
+  }
+
+  notificationPolicy(orgId: string): Promise<NotificationPolicyAnswer> {
+    return this.request('GET', `/v1/auth/organisations/${encodeURIComponent(orgId)}/notifications`);
+  }
+
+  setNotificationPolicy(orgId: string, policy: NotificationPolicy): Promise<NotificationPolicyAnswer> {
+    return this.request('PUT', `/v1/auth/organisations/${encodeURIComponent(orgId)}/notifications`, policy);
   }
 
   async organisations(): Promise<Organisation[]> {

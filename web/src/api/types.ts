@@ -330,3 +330,31 @@ export interface ServerMessage {
   message?: string;
   field?: string;
 }
+
+/** Who an organisation mails for a severity (shared/domain/src/notification/policy.rs). */
+export interface Audience {
+  roles: Role[];
+  shipment_driver: boolean;
+  emails: string[];
+}
+
+/** An organisation's notification policy. */
+export interface NotificationPolicy {
+  time_zone: string;
+  major: Audience;
+  critical: Audience;
+  escalation: {
+    major_after_minutes: number;
+    critical_after_minutes: number;
+    reminders: number;
+    tiers: Audience[];
+  };
+}
+
+/** `GET|PUT /v1/auth/organisations/{id}/notifications`. */
+export interface NotificationPolicyAnswer {
+  org_id: string;
+  policy: NotificationPolicy;
+  /** True while the organisation set no policy of its own. */
+  default: boolean;
+}

@@ -6,6 +6,7 @@ import { useApp } from './AppContext';
 import { canCreateShipment } from './permissions';
 import { LivePage } from './LivePage';
 import { NewShipmentPage } from './NewShipmentPage';
+import { NotificationsPage } from './NotificationsPage';
 import { ShipmentDetailPage } from './ShipmentDetailPage';
 import { ShipmentsPage } from './ShipmentsPage';
 import { useOrganisations } from './useOrganisations';
@@ -55,6 +56,7 @@ export function Layout() {
           )}
           {tab('shipments', 'Shipments', href({ page: 'shipments' }))}
           {canCreateShipment(user) && tab('new-shipment', 'New shipment', href({ page: 'new-shipment' }))}
+          {tab('notifications', 'Notifications', href({ page: 'notifications' }))}
         </nav>
         <div className="spacer" />
         <span className={`live-status ${status}`} data-testid="live-status" data-status={status} data-connects={connects} title="Live updates">
@@ -73,6 +75,7 @@ export function Layout() {
         {route.page === 'shipments' && <ShipmentsPage />}
         {route.page === 'new-shipment' && <NewShipmentPage />}
         {route.page === 'shipment' && <ShipmentDetailPage key={route.id} id={route.id} />}
+        {route.page === 'notifications' && <NotificationsPage />}
         {route.page === 'not-found' && (
           <div className="card">
             <h2>Not found</h2>

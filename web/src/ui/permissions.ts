@@ -8,6 +8,11 @@ export function canCreateShipment(user: User): boolean {
   return user.role === 'MANAGER' || user.role === 'PHARMACIST' || user.role === 'ADMIN';
 }
 
+/** A MANAGER of the organisation, or an ADMIN, sets its notification policy. */
+export function canSetNotifications(user: User): boolean {
+  return user.role === 'MANAGER' || user.role === 'ADMIN';
+}
+
 export function canAcknowledge(user: User): boolean {
   return user.role === 'MANAGER' || user.role === 'PHARMACIST' || user.role === 'ADMIN';
 }
