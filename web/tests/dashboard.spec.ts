@@ -249,7 +249,7 @@ test('a manager creates a shipment with the form, dispatches it and cancels it',
   await page.getByRole('button', { name: 'Dispatch' }).click();
   await expect(page.getByTestId('shipment-state')).toHaveText('Dispatched');
   await page.getByRole('button', { name: 'Cancel shipment' }).click();
-  await page.getByLabel('Reason').fill('customer postponed the order');
+  await page.getByLabel('Reason', { exact: true }).fill('customer postponed the order');
   await page.getByRole('button', { name: 'Confirm cancel' }).click();
   await expect(page.getByTestId('shipment-state')).toHaveText('Cancelled');
   await expect(page.getByTestId('shipment-actions')).toHaveCount(0);
