@@ -244,7 +244,11 @@ class Mail:
 def parse_mail(message: dict) -> Mail | None:
     """A mail of `GET /_aws/ses` tied to its alarm event: the body names the
     alarm id, the severity and the transition (`alarm.raised`, ...), which
-    make the event id (`<alarm id>:RAISED`, `:ESCALATED:<severity>`, `:CLEARED`)."""
+    make the event id (`<alarm id>:RAISED`, `:ESCALATED:<severity>`, `:CLEARED`).
+    Reminders of unacknowledged alarms (`[REMINDER n] …`) are no event's mail:
+    `None`."""
+    if str(message.get("Subject") or "").startswith("[REMINDER"):
+        return None  # a step of an escalation chain, not the mail of an event
     body = message.get("Body") or {}
     text = body.get("text_part") or ""
     alarm = MAIL_ALARM_ID.search(text)

@@ -153,6 +153,8 @@ def test_a_mail_is_tied_to_its_event():
     cleared = analysis.parse_mail({"Body": {"text_part": MAIL_TEXT.replace("(alarm.escalated)", "(alarm.cleared)")}})
     assert cleared.event_id.endswith(":CLEARED")
     assert analysis.parse_mail({"Body": {"text_part": "hello"}}) is None
+    reminder = {"Subject": "[REMINDER 1] [CRITICAL] Device offline ...", "Body": {"text_part": MAIL_TEXT}}
+    assert analysis.parse_mail(reminder) is None
     assert analysis.shipment_of_alarm("shp-1#SHOCK#17") == "shp-1"
 
 
