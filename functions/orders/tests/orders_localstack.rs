@@ -74,21 +74,47 @@ async fn a_shipment_lives_its_life_seen_only_by_its_parties() {
     assert_eq!(reply.body["error"], "version_conflict");
     assert_eq!(reply.body["current_version"], 2);
 
-    // on the road with the shipper's driver, delivered to the recipient's pharmacist
-    let reply = world
-        .transition(world.shipper.as_role("DRIVER"), &id, "start", 2)
-        .await;
+    // on the road with the shipper's driver, who is recorded as having started it
+    let driver = world.shipper.as_role("DRIVER");
+    let reply = world.transition(driver, &id, "start", 2).await;
     assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        reply.body["started_by"],
+        json!(world.shipper.users["DRIVER"].id)
+    );
+
+    // a ferry the driver declares on the way: the shipper may, the recipient may not
+    let silences = json!({ "version": 3, "expected_silences": [{
+        "from": "2030-01-01T10:00:00Z", "to": "2030-01-01T13:30:00Z", "reason": "ferry Rostock-Trelleborg"
+    }]});
+    let silences_path = format!("{path}/silences");
+    let put = |session: &pharmaguard_testkit::Session| {
+        let token = session.access_token.clone();
+        let (path, body) = (silences_path.clone(), silences.clone());
+        async move { api.call("PUT", &path, Some(&token), Some(&body)).await }
+    };
+    assert_eq!(put(world.recipient.as_role("MANAGER")).await.status, 403);
+    assert_eq!(put(world.outsider.as_role("MANAGER")).await.status, 404);
+    let reply = put(driver).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.body["state"], "IN_TRANSIT");
+    assert_eq!(
+        reply.body["expected_silences"][0]["reason"],
+        "ferry Rostock-Trelleborg"
+    );
+    assert_eq!(put(driver).await.status, 409, "the version moved on");
+
+    // delivered to the recipient's pharmacist
     let reply = world
-        .transition(world.recipient.as_role("PHARMACIST"), &id, "deliver", 3)
+        .transition(world.recipient.as_role("PHARMACIST"), &id, "deliver", 4)
         .await;
     assert_eq!(reply.status, 200, "{reply}");
     assert_eq!(reply.body["state"], "DELIVERED");
-    assert_eq!(reply.body["version"], 4);
+    assert_eq!(reply.body["version"], 5);
 
     // a delivered shipment cannot be cancelled
     let reply = world
-        .transition(world.shipper.as_role("MANAGER"), &id, "cancel", 4)
+        .transition(world.shipper.as_role("MANAGER"), &id, "cancel", 5)
         .await;
     assert_eq!(reply.status, 409, "{reply}");
     assert_eq!(reply.body["error"], "invalid_transition");
@@ -109,6 +135,7 @@ async fn a_shipment_lives_its_life_seen_only_by_its_parties() {
             "shipment.created",
             "shipment.dispatched",
             "shipment.in_transit",
+            "shipment.silences_changed",
             "shipment.delivered"
         ]
     );
