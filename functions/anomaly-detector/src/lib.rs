@@ -179,9 +179,7 @@ pub fn trigger_of(event: Value) -> Result<Trigger, UnsupportedEvent> {
             .map(Trigger::Records)
             .map_err(|e| UnsupportedEvent(format!("not a Kinesis event: {e}")));
     }
-    let scheduled = event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-        || event.get("source").and_then(Value::as_str) == Some("aws.events");
-    if scheduled {
+    if pharmaguard_aws::schedule::is_scheduled(&event) {
         let time = event
             .get("time")
             .and_then(Value::as_str)

@@ -107,11 +107,15 @@ where
             escalated,
         };
         let result = async {
+            let names = self
+                .names(&reminder.event, &[(reminder.org_id.as_str(), &notice)])
+                .await;
             let mail = self
                 .org_mail(
                     &reminder.event,
                     &reminder.org_id,
                     &notice,
+                    &names,
                     &step.audiences,
                     Some(notice_text),
                 )

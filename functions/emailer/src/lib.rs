@@ -435,6 +435,12 @@ struct OrgMail {
     content: EmailContent,
 }
 
+/// The names of a shipment's two organisations.
+struct Names {
+    shipper: String,
+    recipient: String,
+}
+
 /// What a delivery did.
 #[derive(Debug, Default)]
 struct Delivered {
@@ -559,23 +565,26 @@ where
         key: &str,
         done: &BTreeSet<String>,
     ) -> Result<Delivered, Failure> {
-        let mut mails = Vec::new();
-        let mut policies = Vec::new();
+        let mut notices = Vec::new();
         for org_id in parties(event) {
-            let notice = self.notice(key, org_id).await?;
+            notices.push((org_id, self.notice(key, org_id).await?));
+        }
+        let known: Vec<(&str, &OrgNotice)> = notices.iter().map(|(id, n)| (*id, n)).collect();
+        let names = self.names(event, &known).await;
+        let mut mails = Vec::new();
+        for (org_id, notice) in &notices {
             let Some(audience) = notice.policy.first_audience(event.alarm.severity) else {
                 continue;
             };
             let mail = self
-                .org_mail(event, org_id, &notice, &[audience], None)
+                .org_mail(event, org_id, notice, &names, &[audience], None)
                 .await?;
             mails.push(mail);
-            policies.push((org_id, notice.policy));
         }
         let delivered = self.deliver(key, &mails, done).await?;
         if starts_chain(event) {
-            for (org_id, policy) in &policies {
-                let Some(reminder) = Reminder::start(event, org_id, policy) else {
+            for (org_id, notice) in &notices {
+                let Some(reminder) = Reminder::start(event, org_id, &notice.policy) else {
                     continue;
                 };
                 let started = self
@@ -606,6 +615,7 @@ where
         event: &AlarmEvent,
         org_id: &str,
         notice: &OrgNotice,
+        names: &Names,
         audiences: &[&Audience],
         reminder: Option<pharmaguard_domain::notification::ReminderNotice>,
     ) -> Result<OrgMail, Failure> {
@@ -623,18 +633,12 @@ where
             org_id,
             event.shipment.started_by.as_deref(),
         );
-        let shipper = self
-            .name_of(&event.shipment.shipper_org_id, org_id, notice)
-            .await;
-        let recipient = self
-            .name_of(&event.shipment.recipient_org_id, org_id, notice)
-            .await;
         let content = compose_alarm_email(
             event,
             &MailContext {
                 dashboard_url: self.dashboard_url,
-                shipper_name: &shipper,
-                recipient_name: &recipient,
+                shipper_name: &names.shipper,
+                recipient_name: &names.recipient,
                 reader_name: &notice.name,
                 time_zone: &notice.policy.time_zone,
                 reminder,
@@ -646,19 +650,28 @@ where
         })
     }
 
-    /// The name of `org_id` (the reader's own from its notice); the id when
-    /// it cannot be read (a mail never waits for a name).
-    async fn name_of(&self, org_id: &str, reader: &str, notice: &OrgNotice) -> String {
-        if org_id == reader {
-            return notice.name.clone();
+    /// The names of the shipment's organisations: from the notices read
+    /// already (`known`), the others read once; an id when a name cannot be
+    /// read (a mail never waits for a name).
+    async fn names(&self, event: &AlarmEvent, known: &[(&str, &OrgNotice)]) -> Names {
+        let shipment = &event.shipment;
+        let mut named = Vec::new();
+        for org_id in [&shipment.shipper_org_id, &shipment.recipient_org_id] {
+            let name = match known.iter().find(|(id, _)| id == org_id) {
+                Some((_, notice)) => notice.name.clone(),
+                None => match self.ports.organisations.notice_of(org_id).await {
+                    Ok(other) => other.name,
+                    Err(error) => {
+                        warn!(%org_id, %error, "organisation name not read; the mail shows its id");
+                        org_id.clone()
+                    }
+                },
+            };
+            named.push(name);
         }
-        match self.ports.organisations.notice_of(org_id).await {
-            Ok(other) => other.name,
-            Err(error) => {
-                warn!(%org_id, %error, "organisation name not read; the mail shows its id");
-                org_id.to_owned()
-            }
-        }
+        let recipient = named.pop().unwrap_or_default();
+        let shipper = named.pop().unwrap_or_default();
+        Names { shipper, recipient }
     }
 
     /// Sends every mail to its recipients not in `done`, recording each.

@@ -232,6 +232,7 @@ fn body(event: &AlarmEvent) -> String {
 #[derive(Default)]
 struct MemoryOrganisations {
     notices: Mutex<BTreeMap<String, OrgNotice>>,
+    reads: Mutex<usize>,
 }
 
 impl MemoryOrganisations {
@@ -248,6 +249,7 @@ impl MemoryOrganisations {
 
 impl Organisations for MemoryOrganisations {
     async fn notice_of(&self, org_id: &str) -> Result<OrgNotice, String> {
+        *self.reads.lock().unwrap() += 1;
         Ok(self
             .notices
             .lock()
@@ -482,6 +484,11 @@ async fn the_default_policy_mails_the_managers_and_the_recipients_pharmacists() 
         .unwrap();
     assert!(entry.complete);
     assert_eq!(entry.done.len(), 4);
+    assert_eq!(
+        *fixture.organisations.reads.lock().unwrap(),
+        2,
+        "each organisation read once"
+    );
 }
 
 #[tokio::test]

@@ -96,9 +96,22 @@ pub struct DynamoReminders {
     table: String,
 }
 
-fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
-    matches!(error, SdkError::ServiceError(service)
-        if service.err().code() == Some("ConditionalCheckFailedException"))
+/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its
+/// condition did not hold (someone else moved the chain first), an error
+/// otherwise.
+fn conditional<T, E>(result: Result<T, SdkError<E>>) -> Result<bool, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(service))
+            if service.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(unavailable(&error)),
+    }
 }
 
 fn unavailable<E>(error: &SdkError<E>) -> PortError
@@ -129,11 +142,7 @@ impl DynamoReminders {
             .expression_attribute_values(":rank", n(severity_rank(reminder.severity)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(&error)),
-        }
+        conditional(result)
     }
 
     /// Up to `limit` reminders due at `now`, the most overdue first.
@@ -165,37 +174,30 @@ impl DynamoReminders {
         const AT_STEP: &str = "step = :step AND severity_rank = :rank";
         let step = n(current.step);
         let rank = n(severity_rank(current.severity));
-        let result = match next {
-            Some(next) => self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(reminder_item(next)?))
-                .condition_expression(AT_STEP)
-                .expression_attribute_values(":step", step)
-                .expression_attribute_values(":rank", rank)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|error| (condition_failed(&error), unavailable(&error))),
-            None => self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(&current.alarm_id))
-                .key("sk", s(&current.org_id))
-                .condition_expression(AT_STEP)
-                .expression_attribute_values(":step", step)
-                .expression_attribute_values(":rank", rank)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|error| (condition_failed(&error), unavailable(&error))),
-        };
-        match result {
-            Ok(()) => Ok(true),
-            Err((true, _)) => Ok(false),
-            Err((false, error)) => Err(error),
+        match next {
+            Some(next) => conditional(
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(reminder_item(next)?))
+                    .condition_expression(AT_STEP)
+                    .expression_attribute_values(":step", step)
+                    .expression_attribute_values(":rank", rank)
+                    .send()
+                    .await,
+            ),
+            None => conditional(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(&current.alarm_id))
+                    .key("sk", s(&current.org_id))
+                    .condition_expression(AT_STEP)
+                    .expression_attribute_values(":step", step)
+                    .expression_attribute_values(":rank", rank)
+                    .send()
+                    .await,
+            ),
         }
     }
 
@@ -217,11 +219,7 @@ impl DynamoReminders {
             .expression_attribute_values(":rank", n(severity_rank(up_to)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(&error)),
-        }
+        conditional(result)
     }
 }
 

@@ -140,32 +140,17 @@ pub fn review() -> crate::coldchain::ReviewRequest {
     }
 }
 
+/// [`pending`] on the road from `org-a` to `org-b`: 600 vials of vaccine on
+/// device `truck-7`, no truck named.
 fn alarm_shipment() -> ShipmentSummary {
     ShipmentSummary {
-        shipment_id: "shp-1".into(),
         product: "COVID-19 vaccine, 6-dose vials".into(),
         quantity: 600,
-        cargo_value: Money {
-            amount: "48000.00".into(),
-            currency: "EUR".into(),
-        },
-        profile: TemperatureProfile::Refrigerated,
         shipper_org_id: "org-a".into(),
         recipient_org_id: "org-b".into(),
-        origin: Location {
-            name: "Pharma Hub Rotterdam".into(),
-            lat: 51.9244,
-            lon: 4.4777,
-        },
-        destination: Location {
-            name: "Charité Berlin".into(),
-            lat: 52.5263,
-            lon: 13.3766,
-        },
-        device_id: Some("truck-7".into()),
         truck_id: None,
-        started_by: None,
         state: ShipmentState::InTransit,
+        ..ShipmentSummary::from(&pending())
     }
 }
 
