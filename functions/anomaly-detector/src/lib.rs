@@ -75,7 +75,7 @@ use pharmaguard_aws::sns::MessagePublisher;
 use pharmaguard_domain::coldchain::backfill::{history_window, rebuild};
 use pharmaguard_domain::coldchain::detector::{
     Lookup, Owner, Poison, alarm_context, alarm_events, alarm_states, apply_to_shipment, assign,
-    decode_record, group_readings, is_monitored, pick, vet,
+    decode_record, group_readings, is_monitored, pick, vet, with_owners,
 };
 use pharmaguard_domain::coldchain::tracking::{
     PortError, ReadingHistory, RejectedRecord, RejectedSink, RiskError, RiskEstimator, SaveError,
@@ -324,7 +324,7 @@ where
             .map(|(_, r)| r.device_id.as_str())
             .collect();
         let mut shipments: HashMap<String, Shipment> = HashMap::new();
-        let mut owned = Vec::with_capacity(readings.len());
+        let mut owners = Vec::with_capacity(readings.len());
         for (index, reading) in &readings {
             if held_devices.contains(reading.device_id.as_str()) {
                 failed.insert(*index);
@@ -366,7 +366,7 @@ where
                 report.unassigned += 1;
                 debug!(reading_id = %reading.reading_id, device_id = %reading.device_id, reason = ?why, "reading kept under its device");
             }
-            owned.push((*index, owner, reading.clone()));
+            owners.push((*index, owner));
         }
         for (_, problem) in found
             .iter()
@@ -375,7 +375,9 @@ where
             error!(%problem, "shipment lookup failed; the device's readings will be retried");
         }
 
-        // 3. group and keep the history (one batch write for every reading)
+        // 3. group and keep the history (one batch write for every reading);
+        //    the placed readings move on to their groups
+        let owned = with_owners(readings, owners);
         let groups = group_readings(owned);
         report.duplicates = groups.iter().map(|g| g.duplicates).sum();
         let entries: Vec<(Owner, Reading)> = groups
@@ -535,7 +537,7 @@ where
     async fn update_shipment(
         &self,
         shipment: &Shipment,
-        readings: &[Reading],
+        readings: &[&Reading],
         now: OffsetDateTime,
     ) -> Result<Update, String> {
         let summary = ShipmentSummary::from(shipment);
@@ -546,8 +548,11 @@ where
                 .await
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Tracking::new(shipment, now));
-            let mut monitor = current.monitor.clone();
-            let applied = match history_window(&monitor, readings) {
+            // the loaded tracking is changed in place: no copy of its state
+            let mut current = current;
+            let expected_version = current.version;
+            let monitor = &mut current.monitor;
+            let applied = match history_window(monitor, readings) {
                 Some((from, to)) => {
                     let owner = Owner::Shipment(shipment.id.clone());
                     let history = self
@@ -562,26 +567,30 @@ where
                     );
                     monitor.follow_start(shipment.started_at());
                     let (rebuilt, applied) = rebuild(
-                        &monitor,
+                        monitor,
                         &history,
                         readings,
                         &shipment.profile,
                         &self.settings,
                     );
-                    monitor = rebuilt;
+                    *monitor = rebuilt;
                     applied
                 }
-                None => apply_to_shipment(&mut monitor, readings, shipment, &self.settings),
+                None => apply_to_shipment(monitor, readings, shipment, &self.settings),
             };
             if !applied.changed() {
                 return Ok(Update::default());
             }
             let published = self.publish(&applied.transitions, &summary).await?;
-            let next = current.next(shipment, monitor, applied.latest.clone(), now);
             let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
-            match self.tracking.save(&next, current.version, &alarms).await {
+            current.advance(shipment, applied.latest, now);
+            match self
+                .tracking
+                .save(&current, expected_version, &alarms)
+                .await
+            {
                 Ok(()) => {
-                    let position = self.publish_position(&next, shipment).await;
+                    let position = self.publish_position(&current, shipment).await;
                     return Ok(Update {
                         applied: applied.applied,
                         published,

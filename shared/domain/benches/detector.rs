@@ -38,7 +38,6 @@
 //! the history write, the DynamoDB reads and writes (and their
 //! (de)serialization), the risk calculator call and the SNS and SQS calls.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -48,7 +47,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use pharmaguard_domain::coldchain::detector::{
     Lookup, Owner, alarm_events, alarm_states, apply_readings, assign, decode_record,
-    group_readings, pick, vet,
+    group_readings, pick, vet, with_owners,
 };
 use pharmaguard_domain::coldchain::tracking::Tracking;
 use pharmaguard_domain::coldchain::{MonitorSettings, ShipmentSummary};
@@ -277,37 +276,37 @@ fn process_batch(
     }
 
     // 2. one lookup per shipment or device, then place each reading
-    let mut found: HashMap<Lookup, Vec<Shipment>> = HashMap::new();
-    let mut devices: HashMap<String, Option<RegisteredDevice>> = HashMap::new();
-    for (_, reading) in &readings {
-        if let Entry::Vacant(slot) = found.entry(Lookup::of(reading)) {
-            let shipment = directory.look_up(slot.key());
-            slot.insert(shipment);
+    let lookups: Vec<Lookup> = readings.iter().map(|(_, r)| Lookup::of(r)).collect();
+    let mut found: HashMap<&Lookup, Vec<Shipment>> = HashMap::new();
+    let mut devices: HashMap<&str, Option<RegisteredDevice>> = HashMap::new();
+    for ((_, reading), lookup) in readings.iter().zip(&lookups) {
+        if !found.contains_key(lookup) {
+            found.insert(lookup, directory.look_up(lookup));
         }
-        if let Entry::Vacant(slot) = devices.entry(reading.device_id.clone()) {
-            let device = directory.device(slot.key());
-            slot.insert(device);
+        if !devices.contains_key(reading.device_id.as_str()) {
+            devices.insert(&reading.device_id, directory.device(&reading.device_id));
         }
     }
     // a device whose lookup failed is held back whole (none fails here)
-    let held_devices: HashSet<&str> = readings
+    let held_devices: HashSet<String> = readings
         .iter()
-        .filter(|(_, r)| !found.contains_key(&Lookup::of(r)))
-        .map(|(_, r)| r.device_id.as_str())
+        .zip(&lookups)
+        .filter(|(_, lookup)| !found.contains_key(lookup))
+        .map(|((_, r), _)| r.device_id.clone())
         .collect();
     let mut shipments: HashMap<String, Shipment> = HashMap::new();
-    let mut owned = Vec::with_capacity(readings.len());
-    for (index, reading) in &readings {
+    let mut placed_readings = Vec::with_capacity(readings.len());
+    for ((index, reading), lookup) in readings.iter().zip(&lookups) {
         if held_devices.contains(reading.device_id.as_str()) {
             continue;
         }
-        let device = devices.get(&reading.device_id).and_then(Option::as_ref);
-        let candidates = found
-            .get(&Lookup::of(reading))
-            .map_or(&[][..], Vec::as_slice);
+        let device = devices
+            .get(reading.device_id.as_str())
+            .and_then(Option::as_ref);
+        let candidates = found.get(lookup).map_or(&[][..], Vec::as_slice);
         let placed = vet(reading, device).and_then(|()| match device {
             Some(device) => {
-                let shipment = pick(&Lookup::of(reading), candidates, device);
+                let shipment = pick(lookup, candidates, device);
                 assign(reading, shipment, device).map(|placed| (placed, shipment))
             }
             None => Err(Refusal::UnknownDevice(reading.device_id.clone())),
@@ -321,62 +320,66 @@ fn process_batch(
             }
         };
         if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
-            shipments
-                .entry(id.clone())
-                .or_insert_with(|| shipment.clone());
+            if !shipments.contains_key(id) {
+                shipments.insert(id.clone(), shipment.clone());
+            }
         }
         if unassigned.is_some() {
             tally.unassigned += 1;
         }
-        owned.push((*index, owner, reading.clone()));
+        placed_readings.push((*index, owner));
     }
+    drop(found);
+    drop(devices);
+    // the readings move on to their groups (no copy)
+    let owned = with_owners(readings, placed_readings);
 
     // 3. group per owner (by time, a repeated reading id once)
     let groups = group_readings(owned);
     tally.duplicates += groups.iter().map(|g| g.duplicates).sum::<usize>();
 
     // 4. the rules, per shipment, on the tracking carried from the last batch
+    //    (changed in place, as a tracking just loaded would be)
     for group in &groups {
         let Owner::Shipment(id) = &group.owner else {
             continue;
         };
         let shipment = &shipments[id];
         tally.shipment_groups += 1;
-        let summary = ShipmentSummary::from(shipment);
-        let current = trackings
-            .get(&shipment.id)
-            .cloned()
+        let mut tracking = trackings
+            .remove(&shipment.id)
             .unwrap_or_else(|| Tracking::new(shipment, now));
-        let mut monitor = current.monitor.clone();
         let applied = apply_readings(
-            &mut monitor,
+            &mut tracking.monitor,
             &group.plain_readings(),
             &shipment.profile,
             settings,
         );
         tally.ignored += applied.ignored.len();
-        if !applied.changed() {
-            continue;
+        if applied.changed() {
+            tally.applied += applied.applied;
+            tally.transitions += applied.transitions.len();
+            if !applied.transitions.is_empty() {
+                let summary = ShipmentSummary::from(shipment);
+                for event in alarm_events(&applied.transitions, &summary) {
+                    *tally
+                        .events
+                        .entry(format!(
+                            "{} {} {}",
+                            event.event_type.as_str(),
+                            event.alarm.alarm_type.as_str(),
+                            event.alarm.severity.as_str()
+                        ))
+                        .or_default() += 1;
+                    black_box(event.to_message());
+                }
+            }
+            let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
+            tally.alarm_writes += alarms.len();
+            black_box(alarms);
+            tracking.advance(shipment, applied.latest, now);
         }
-        tally.applied += applied.applied;
-        tally.transitions += applied.transitions.len();
-        for event in alarm_events(&applied.transitions, &summary) {
-            *tally
-                .events
-                .entry(format!(
-                    "{} {} {}",
-                    event.event_type.as_str(),
-                    event.alarm.alarm_type.as_str(),
-                    event.alarm.severity.as_str()
-                ))
-                .or_default() += 1;
-            black_box(event.to_message());
-        }
-        let next = current.next(shipment, monitor, applied.latest.clone(), now);
-        let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
-        tally.alarm_writes += alarms.len();
-        black_box(alarms);
-        trackings.insert(next.shipment_id.clone(), next);
+        trackings.insert(shipment.id.clone(), tracking);
     }
 }
 

@@ -25,14 +25,27 @@ pub(crate) fn identifier(value: &Value, max_chars: usize) -> Result<String, Stri
     let text = value
         .as_str()
         .ok_or_else(|| "must be a string".to_owned())?;
+    identifier_text(text, max_chars).map(str::to_owned)
+}
+
+/// [`identifier`] of a string already read.
+pub(crate) fn identifier_text(text: &str, max_chars: usize) -> Result<&str, String> {
+    // every allowed character is ASCII: for such a text bytes are characters
+    if text.bytes().all(is_identifier_byte) {
+        if text.is_empty() || text.len() > max_chars {
+            return Err(format!("must be 1 to {max_chars} characters long"));
+        }
+        return Ok(text);
+    }
     let length = text.chars().count();
     if length == 0 || length > max_chars {
         return Err(format!("must be 1 to {max_chars} characters long"));
     }
-    if !text.chars().all(is_identifier_char) {
-        return Err(IDENTIFIER_CHARS_MESSAGE.to_owned());
-    }
-    Ok(text.to_owned())
+    Err(IDENTIFIER_CHARS_MESSAGE.to_owned())
+}
+
+fn is_identifier_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-')
 }
 
 pub(crate) fn is_identifier_char(c: char) -> bool {
@@ -45,6 +58,14 @@ pub(crate) fn number_in(value: &Value, min: f64, max: f64) -> Result<f64, String
         .as_f64()
         .filter(|n| n.is_finite())
         .ok_or_else(|| "must be a number".to_owned())?;
+    number_between(number, min, max)
+}
+
+/// [`number_in`] of a number already read.
+pub(crate) fn number_between(number: f64, min: f64, max: f64) -> Result<f64, String> {
+    if !number.is_finite() {
+        return Err("must be a number".to_owned());
+    }
     if !(min..=max).contains(&number) {
         return Err(format!("must be between {min} and {max} (got {number})"));
     }

@@ -28,6 +28,7 @@
 //! A batch that was already applied (a retried stream batch, a resent
 //! upload) rebuilds to the same state: nothing is published or written.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use time::{Duration, OffsetDateTime};
@@ -47,12 +48,16 @@ pub const HISTORY_SPAN: Duration = Duration::days(62);
 
 /// The readings of `readings` that are late for `monitor`: older than the
 /// last one it applied, and not that reading again.
-pub fn late_readings<'a>(monitor: &ShipmentMonitor, readings: &'a [Reading]) -> Vec<&'a Reading> {
+pub fn late_readings<'a, R: Borrow<Reading>>(
+    monitor: &ShipmentMonitor,
+    readings: &'a [R],
+) -> Vec<&'a Reading> {
     let Some(last) = monitor.last_reading_at() else {
         return Vec::new();
     };
     readings
         .iter()
+        .map(Borrow::borrow)
         .filter(|r| {
             r.effective_ts() < last
                 && monitor.last_reading_id.as_deref() != Some(r.reading_id.as_str())
@@ -65,9 +70,9 @@ pub fn late_readings<'a>(monitor: &ShipmentMonitor, readings: &'a [Reading]) -> 
 /// starts at the earliest of the trip's first reading and the late ones; the
 /// history is keyed by each reading's own time, never earlier than the time
 /// it counts at.
-pub fn history_window(
+pub fn history_window<R: Borrow<Reading>>(
     monitor: &ShipmentMonitor,
-    readings: &[Reading],
+    readings: &[R],
 ) -> Option<(OffsetDateTime, OffsetDateTime)> {
     let earliest = late_readings(monitor, readings)
         .iter()
@@ -83,10 +88,10 @@ pub fn history_window(
 /// Rebuilds `old` from the shipment's whole `history` (which holds the late
 /// readings of `batch`) with `profile` (see the module docs). Returns the
 /// new monitor and what to publish and store.
-pub fn rebuild(
+pub fn rebuild<R: Borrow<Reading>>(
     old: &ShipmentMonitor,
     history: &[Reading],
-    batch: &[Reading],
+    batch: &[R],
     profile: &TemperatureProfile,
     settings: &MonitorSettings,
 ) -> (ShipmentMonitor, Applied) {
@@ -97,7 +102,7 @@ pub fn rebuild(
     let mut readings: Vec<Reading> = history.to_vec();
     // the batch is in the history already, unless the history's (eventually
     // consistent) query does not show the latest writes yet
-    readings.extend(batch.iter().cloned());
+    readings.extend(batch.iter().map(|r| r.borrow().clone()));
     readings.sort_by(|a, b| {
         a.effective_ts()
             .cmp(&b.effective_ts())

@@ -3,7 +3,7 @@
 //!
 //! 1. **Decode** ([`decode_record`]): each record's data is the JSON of a
 //!    [`Reading`]; it is checked again with the ingest validation
-//!    ([`validate_reading`], at the reading's own `received_at`). A record that
+//!    ([`crate::telemetry::validate_reading`], at the reading's own `received_at`). A record that
 //!    can never be processed is [`Poison`]: it goes to the rejected-telemetry
 //!    queue and counts as handled, so it never blocks the shard.
 //! 2. **Assign** ([`assign`]): a reading belongs to its shipment when that
@@ -21,10 +21,10 @@
 //! 5. **Store** ([`alarm_states`]): one alarm item per alarm, in its last state
 //!    of the batch.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Borrow;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 use super::MonitorSettings;
@@ -32,13 +32,10 @@ use super::alarm::{Alarm, AlarmTransition};
 use super::events::{AlarmContext, AlarmEvent, ShipmentSummary};
 use super::excursion::Ignored;
 use super::monitor::ShipmentMonitor;
+pub use super::record::decode_record;
 use crate::FieldError;
-use crate::identity::Principal;
 use crate::shipment::{Shipment, ShipmentState, TemperatureProfile};
-use crate::telemetry::{
-    READING_SCHEMA_VERSION, Reading, Refusal, RegisteredDevice, Source, may_place, may_speak_for,
-    validate_reading,
-};
+use crate::telemetry::{Reading, Refusal, RegisteredDevice, may_place, may_speak_for};
 
 /// How long a reading stays in the history (its TTL counts from its `ts`).
 pub const HISTORY_RETENTION: Duration = Duration::days(30);
@@ -97,76 +94,6 @@ impl Poison {
             _ => &[],
         }
     }
-}
-
-/// Decodes the data of one stream record into a [`Reading`], or says why it
-/// is poison.
-///
-/// The record must be a JSON object with `v` = [`READING_SCHEMA_VERSION`],
-/// `received_at` (RFC 3339, within [`crate::instant`]'s range), `source`
-/// (`https` or `mqtt`), `sender` (the [`Principal`] that sent it; over MQTT
-/// always a device) and the reading fields, which must pass
-/// [`validate_reading`] at `received_at` (the time window is the one the
-/// reading was accepted in, so an old record replayed from the stream stays
-/// valid).
-///
-/// Never panics: should a defect make decoding panic anyway, the record is
-/// [`Poison::Panicked`] (with unwinding panics, as the functions are built).
-pub fn decode_record(data: &[u8]) -> Result<Reading, Poison> {
-    std::panic::catch_unwind(|| decode_unchecked(data)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|m| (*m).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".to_owned());
-        Err(Poison::Panicked(message))
-    })
-}
-
-fn decode_unchecked(data: &[u8]) -> Result<Reading, Poison> {
-    let value: Value =
-        serde_json::from_slice(data).map_err(|error| Poison::NotJson(error.to_string()))?;
-    let Value::Object(mut object) = value else {
-        return Err(Poison::NotAReading("must be a JSON object".into()));
-    };
-    match object.remove("v") {
-        Some(Value::Number(v)) if v.as_u64() == Some(u64::from(READING_SCHEMA_VERSION)) => {}
-        Some(Value::Number(v)) => return Err(Poison::UnsupportedVersion(v.to_string())),
-        Some(_) => return Err(Poison::NotAReading("v must be a number".into())),
-        None => return Err(Poison::NotAReading("v is missing".into())),
-    }
-    let received_at = match object.remove("received_at") {
-        Some(Value::String(text)) => crate::instant::parse_rfc3339(&text),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        Poison::NotAReading(
-            "received_at must be an RFC 3339 date-time between 1970 and 9000".into(),
-        )
-    })?;
-    let source = match object.remove("source") {
-        Some(Value::String(text)) if text == Source::Https.as_str() => Source::Https,
-        Some(Value::String(text)) if text == Source::Mqtt.as_str() => Source::Mqtt,
-        _ => {
-            return Err(Poison::NotAReading(
-                "source must be \"https\" or \"mqtt\"".into(),
-            ));
-        }
-    };
-    let sender = match object.remove("sender") {
-        None | Some(Value::Null) => return Err(Poison::Refused(Refusal::NoSender)),
-        Some(value) => serde_json::from_value::<Principal>(value)
-            .map_err(|e| Poison::NotAReading(format!("sender is not a principal: {e}")))?,
-    };
-    if source == Source::Mqtt && !matches!(sender, Principal::Device { .. }) {
-        return Err(Poison::NotAReading(
-            "sender of an MQTT record must be a device".into(),
-        ));
-    }
-    let mut reading =
-        validate_reading(&Value::Object(object), received_at, source).map_err(Poison::Invalid)?;
-    reading.sender = Some(sender);
-    Ok(reading)
 }
 
 /// Whether `reading` may be taken from its sender, given what the registry
@@ -327,48 +254,68 @@ pub struct Group {
 
 impl Group {
     /// The readings alone.
-    pub fn plain_readings(&self) -> Vec<Reading> {
-        self.readings.iter().map(|r| r.reading.clone()).collect()
+    pub fn plain_readings(&self) -> Vec<&Reading> {
+        self.readings.iter().map(|r| &r.reading).collect()
     }
+}
+
+/// The decoded `readings` paired with the `owners` found for them (both
+/// by record index, in batch order), moved rather than copied; a reading
+/// without an owner (refused, held back) is left out.
+pub fn with_owners(
+    readings: Vec<(usize, Reading)>,
+    owners: Vec<(usize, Owner)>,
+) -> Vec<(usize, Owner, Reading)> {
+    let mut readings = readings.into_iter();
+    owners
+        .into_iter()
+        .filter_map(|(index, owner)| {
+            let (_, reading) = readings.find(|(i, _)| *i == index)?;
+            Some((index, owner, reading))
+        })
+        .collect()
 }
 
 /// Groups assigned readings per owner, in order of first appearance; within
 /// a group, drops a reading whose id was already seen (the first copy stays)
 /// and sorts by time, then reading id.
 pub fn group_readings(items: Vec<(usize, Owner, Reading)>) -> Vec<Group> {
-    let mut order: Vec<Owner> = Vec::new();
-    let mut groups: HashMap<Owner, (Group, HashSet<String>)> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut position: HashMap<Owner, usize> = HashMap::new();
     for (index, owner, reading) in items {
-        let (group, seen) = groups.entry(owner.clone()).or_insert_with(|| {
-            order.push(owner.clone());
-            (
-                Group {
+        let at = match position.get(&owner) {
+            Some(&at) => at,
+            None => {
+                position.insert(owner.clone(), groups.len());
+                groups.push(Group {
                     owner,
                     readings: Vec::new(),
                     first_index: index,
                     duplicates: 0,
-                },
-                HashSet::new(),
-            )
-        });
+                });
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
         group.first_index = group.first_index.min(index);
-        if seen.insert(reading.reading_id.clone()) {
-            group.readings.push(Indexed { index, reading });
-        } else {
-            group.duplicates += 1;
-        }
+        group.readings.push(Indexed { index, reading });
     }
-    order
-        .into_iter()
-        .filter_map(|owner| groups.remove(&owner))
-        .map(|(mut group, _)| {
-            group.readings.sort_by(|a, b| {
-                (a.reading.effective_ts(), &a.reading.reading_id)
-                    .cmp(&(b.reading.effective_ts(), &b.reading.reading_id))
-            });
-            group
-        })
-        .collect()
+    for group in &mut groups {
+        // the first copy of a reading id stays: order by id, then arrival
+        group.readings.sort_by(|a, b| {
+            (&a.reading.reading_id, a.index).cmp(&(&b.reading.reading_id, b.index))
+        });
+        let before = group.readings.len();
+        group
+            .readings
+            .dedup_by(|later, first| later.reading.reading_id == first.reading.reading_id);
+        group.duplicates = before - group.readings.len();
+        group.readings.sort_by(|a, b| {
+            (a.reading.effective_ts(), &a.reading.reading_id)
+                .cmp(&(b.reading.effective_ts(), &b.reading.reading_id))
+        });
+    }
+    groups
 }
 
 /// What a shipment's readings of one batch did to its monitor.
@@ -395,9 +342,9 @@ impl Applied {
 
 /// Feeds `readings` (in time order) to the monitor of `shipment`: its
 /// profile, and its start (dispatch) for the start-up period.
-pub fn apply_to_shipment(
+pub fn apply_to_shipment<R: Borrow<Reading>>(
     monitor: &mut ShipmentMonitor,
-    readings: &[Reading],
+    readings: &[R],
     shipment: &Shipment,
     settings: &MonitorSettings,
 ) -> Applied {
@@ -407,14 +354,15 @@ pub fn apply_to_shipment(
 
 /// Feeds `readings` (in time order) to `monitor` with the shipment's
 /// `profile`.
-pub fn apply_readings(
+pub fn apply_readings<R: Borrow<Reading>>(
     monitor: &mut ShipmentMonitor,
-    readings: &[Reading],
+    readings: &[R],
     profile: &TemperatureProfile,
     settings: &MonitorSettings,
 ) -> Applied {
     let mut outcome = Applied::default();
-    for reading in readings {
+    let mut latest = None;
+    for reading in readings.iter().map(Borrow::borrow) {
         let observation = monitor.observe(reading, profile, settings);
         if let Some(ignored) = observation.ignored {
             outcome.ignored.push((reading.reading_id.clone(), ignored));
@@ -430,8 +378,9 @@ pub fn apply_readings(
                     .map(|transition| (transition, context.clone())),
             );
         }
-        outcome.latest = Some(reading.clone());
+        latest = Some(reading);
     }
+    outcome.latest = latest.cloned();
     outcome
 }
 
@@ -517,7 +466,8 @@ mod tests {
     use crate::coldchain::alarm::{AlarmState, AlarmType, Severity};
     use crate::coldchain::zone::Limit;
     use crate::fixtures::{T0, reading, shipment};
-    use serde_json::json;
+    use crate::identity::Principal;
+    use serde_json::{Value, json};
 
     const FRIDGE: TemperatureProfile = TemperatureProfile::Refrigerated;
 
@@ -735,7 +685,7 @@ mod tests {
         assert_eq!(groups[1].owner, ship);
         assert_eq!(groups[1].first_index, 1);
         assert_eq!(groups[1].duplicates, 1);
-        assert_eq!(groups[1].plain_readings(), vec![a1.clone(), a2.clone()]);
+        assert_eq!(groups[1].plain_readings(), vec![&a1, &a2]);
         assert_eq!(
             groups[1]
                 .readings
@@ -746,6 +696,22 @@ mod tests {
             "by time; the first copy of a1 stays"
         );
         assert!(group_readings(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn readings_without_an_owner_are_left_out_of_the_pairing() {
+        let ship = Owner::Shipment("shp-1".into());
+        let decoded: Vec<(usize, Reading)> = (0..4)
+            .map(|i| (i * 2, reading("truck-1", i as i64, 5.0, 0.2)))
+            .collect();
+        let paired = with_owners(
+            decoded.clone(),
+            vec![(0, ship.clone()), (4, ship.clone()), (6, ship.clone())],
+        );
+        let indexes: Vec<usize> = paired.iter().map(|(i, _, _)| *i).collect();
+        assert_eq!(indexes, [0, 4, 6], "index 2 was refused");
+        assert_eq!(paired[1].2, decoded[2].1);
+        assert!(with_owners(decoded, Vec::new()).is_empty());
     }
 
     fn fridge_run(temps: &[(f64, f64)]) -> Vec<Reading> {
@@ -882,7 +848,8 @@ mod tests {
         assert_eq!(excursion.len(), 1, "raised, updated and cleared: one item");
         assert_eq!(excursion[0].state, AlarmState::Cleared);
         assert_eq!(excursion[0].count, 4);
-        let ids: HashSet<&str> = alarms.iter().map(|a| a.alarm_id.as_str()).collect();
+        let ids: std::collections::HashSet<&str> =
+            alarms.iter().map(|a| a.alarm_id.as_str()).collect();
         assert_eq!(ids.len(), alarms.len());
         assert!(alarm_states(std::iter::empty()).is_empty());
     }

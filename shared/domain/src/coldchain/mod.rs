@@ -20,7 +20,8 @@
 //! - [`monitor`]: [`ShipmentMonitor`], all of the above for one shipment.
 //! - [`backfill`]: late readings rebuild the trip from the history;
 //! - [`detector`]: the anomaly detector's batch logic (decode, assign, group,
-//!   apply); [`tracking`]: its per-shipment state and ports.
+//!   apply); [`record`]: the stream records it decodes; [`tracking`]: its
+//!   per-shipment state and ports.
 //! - [`position`]: the position events ([`TrackingUpdated`]) published after
 //!   a tracking is saved, and the cold-chain status the dashboard shows;
 //!   [`dashboard`]: the REST views, the alarm acknowledgement and their ports;
@@ -53,6 +54,7 @@ pub mod monitor;
 pub mod no_data;
 pub mod offline;
 pub mod position;
+pub mod record;
 pub mod review;
 pub mod risk;
 pub mod shock;

@@ -153,7 +153,11 @@ impl ShipmentMonitor {
                 };
             }
         };
-        self.last_reading_id = Some(reading.reading_id.clone());
+        // the id's buffer is reused: no allocation per reading
+        match &mut self.last_reading_id {
+            Some(last) => last.clone_from(&reading.reading_id),
+            None => self.last_reading_id = Some(reading.reading_id.clone()),
+        }
         self.peak_vibration_g = Some(
             self.peak_vibration_g
                 .map_or(reading.vibration_g, |peak| peak.max(reading.vibration_g)),
@@ -170,42 +174,44 @@ impl ShipmentMonitor {
             self.trend.push(ts, temperature, window);
         }
 
-        let mut signals = vec![
-            Signal::Absent {
-                alarm_type: AlarmType::DeviceOffline,
-                at: ts,
-            },
-            Signal::Absent {
-                alarm_type: AlarmType::NoData,
-                at: ts,
-            },
-        ];
-        signals.extend(excursion_signal(&status, temperature, &limits, ts));
-        signals.extend(budget_signal(&status, &limits, ts));
-        signals.extend(shock_signal(
-            reading.vibration_g,
-            ts,
-            settings.crash_threshold_g,
-            settings.shock_quiet_period,
-            self.alarms.get(AlarmType::Shock),
-        ));
-        if !settling {
-            let forecast = self.trend.forecast(
+        let forecast = if settling {
+            None
+        } else {
+            self.trend.forecast(
                 &limits,
                 settings.trend_horizon,
                 settings.trend_min_points,
                 settings.trend_min_span,
-            );
-            signals.extend(pre_excursion_signal(
-                temperature,
+            )
+        };
+        let signals = [
+            Some(Signal::Absent {
+                alarm_type: AlarmType::DeviceOffline,
+                at: ts,
+            }),
+            Some(Signal::Absent {
+                alarm_type: AlarmType::NoData,
+                at: ts,
+            }),
+            excursion_signal(&status, temperature, &limits, ts),
+            budget_signal(&status, &limits, ts),
+            shock_signal(
+                reading.vibration_g,
                 ts,
-                &limits,
-                forecast.as_ref(),
-            ));
-        }
+                settings.crash_threshold_g,
+                settings.shock_quiet_period,
+                self.alarms.get(AlarmType::Shock),
+            ),
+            if settling {
+                None
+            } else {
+                pre_excursion_signal(temperature, ts, &limits, forecast.as_ref())
+            },
+        ];
 
         let transitions = signals
             .into_iter()
+            .flatten()
             .flat_map(|signal| self.alarms.apply(&self.shipment_id, signal))
             .collect();
         Observation {

@@ -95,17 +95,34 @@ impl Tracking {
         latest: Option<Reading>,
         at: OffsetDateTime,
     ) -> Self {
-        Self {
+        let mut next = Self {
             shipment_id: self.shipment_id.clone(),
-            device_id: shipment.device_id.clone(),
-            state: shipment.state,
-            shipper_org_id: shipment.shipper_org_id.clone(),
-            recipient_org_id: shipment.recipient_org_id.clone(),
+            device_id: None,
+            state: self.state,
+            shipper_org_id: String::new(),
+            recipient_org_id: String::new(),
             monitor,
-            latest: latest.or_else(|| self.latest.clone()),
-            version: self.version + 1,
-            updated_at: at,
+            latest: self.latest.clone(),
+            version: self.version,
+            updated_at: self.updated_at,
+        };
+        next.advance(shipment, latest, at);
+        next
+    }
+
+    /// [`Tracking::next`] in place, for a monitor that was changed in place:
+    /// `latest` (kept when `None`), the shipment's current state and
+    /// parties, `version` + 1.
+    pub fn advance(&mut self, shipment: &Shipment, latest: Option<Reading>, at: OffsetDateTime) {
+        self.device_id.clone_from(&shipment.device_id);
+        self.state = shipment.state;
+        self.shipper_org_id.clone_from(&shipment.shipper_org_id);
+        self.recipient_org_id.clone_from(&shipment.recipient_org_id);
+        if latest.is_some() {
+            self.latest = latest;
         }
+        self.version += 1;
+        self.updated_at = at;
     }
 }
 

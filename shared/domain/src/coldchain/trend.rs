@@ -67,11 +67,111 @@ impl TrendPoint {
 
 /// The recent points of one shipment. Stored per shipment (serializable; a
 /// window stored before the points existed loads empty and refills).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+///
+/// The least-squares sums of the closed points (every point but the
+/// latest, which still takes readings) are kept beside them, so a forecast
+/// adds the open point to them instead of refitting the window on every
+/// reading. They are rebuilt from the points whenever a point opens or
+/// leaves the window (once a minute at most), so rounding never adds up,
+/// and after loading (they are not stored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TrendWindow {
     /// Points in time order, oldest first.
     #[serde(default)]
     pub points: Vec<TrendPoint>,
+    #[serde(skip)]
+    closed: Option<Sums>,
+}
+
+impl PartialEq for TrendWindow {
+    fn eq(&self, other: &Self) -> bool {
+        self.points == other.points
+    }
+}
+
+/// Least-squares sums over points, with `x` the seconds after the `origin`
+/// minute and `y` the temperature above `y0` (both near zero, so no
+/// precision is lost to large offsets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sums {
+    /// The points summed: the first of the window up to this one, excluded.
+    len: usize,
+    /// The minute of the last point summed (a check that the sums still
+    /// cover the points they were made of).
+    last_minute: OffsetDateTime,
+    origin: OffsetDateTime,
+    y0: f64,
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    xy: f64,
+    yy: f64,
+    /// Points whose mean is above the range's maximum or below its minimum,
+    /// for the limits given when they were counted.
+    above: usize,
+    below: usize,
+    limits: (f64, f64),
+}
+
+impl Sums {
+    fn empty(origin: OffsetDateTime, y0: f64, limits: (f64, f64)) -> Self {
+        Self {
+            len: 0,
+            last_minute: origin,
+            origin,
+            y0,
+            n: 0.0,
+            x: 0.0,
+            y: 0.0,
+            xx: 0.0,
+            xy: 0.0,
+            yy: 0.0,
+            above: 0,
+            below: 0,
+            limits,
+        }
+    }
+
+    /// The sums over `points`, measured from the first of them.
+    fn over(points: &[TrendPoint], limits: (f64, f64)) -> Option<Self> {
+        let first = points.first()?;
+        let mut sums = Self::empty(first.minute, first.mean_c(), limits);
+        for point in points {
+            sums.add(point);
+        }
+        Some(sums)
+    }
+
+    fn point(&self, point: &TrendPoint) -> (f64, f64) {
+        let x = (point.minute - self.origin).as_seconds_f64()
+            + point.offset_sum_s / f64::from(point.count.max(1));
+        (x, point.mean_c() - self.y0)
+    }
+
+    fn add(&mut self, point: &TrendPoint) {
+        let (x, y) = self.point(point);
+        self.len += 1;
+        self.last_minute = point.minute;
+        self.n += 1.0;
+        self.x += x;
+        self.y += y;
+        self.xx += x * x;
+        self.xy += x * y;
+        self.yy += y * y;
+        let mean = point.mean_c();
+        self.above += usize::from(mean > self.limits.1);
+        self.below += usize::from(mean < self.limits.0);
+    }
+
+    /// Whether these are the sums of the closed points of `points`.
+    fn cover(&self, points: &[TrendPoint], limits: (f64, f64)) -> bool {
+        let closed = points.len().saturating_sub(1);
+        self.len == closed
+            && self.limits == limits
+            && points.first().is_some_and(|p| p.minute == self.origin)
+            && (closed == 0 || points[closed - 1].minute == self.last_minute)
+    }
 }
 
 /// Where the trend leads.
@@ -114,6 +214,8 @@ impl TrendWindow {
                 point.temperature_sum_c += temperature_c;
                 point.offset_sum_s += offset_s;
                 point.last_ts = ts;
+                // the open point took it: the closed sums still hold
+                return;
             }
             _ => self.points.push(TrendPoint {
                 minute,
@@ -124,69 +226,71 @@ impl TrendWindow {
             }),
         }
         let oldest = minute - window;
-        self.points.retain(|p| p.minute >= oldest);
-        let excess = self.points.len().saturating_sub(MAX_TREND_POINTS);
-        self.points.drain(..excess);
+        let stale = self.points.partition_point(|p| p.minute < oldest);
+        let excess = (self.points.len() - stale).saturating_sub(MAX_TREND_POINTS);
+        self.points.drain(..stale + excess);
+        // a point opened (and maybe some left): the sums start again
+        self.closed = None;
+    }
+
+    /// The sums of the closed points, kept or made for `limits`.
+    fn closed_sums(&mut self, limits: (f64, f64)) -> Option<Sums> {
+        let closed = self.points.len().checked_sub(1)?;
+        match self.closed {
+            Some(sums) if sums.cover(&self.points, limits) => Some(sums),
+            _ => {
+                let sums = Sums::over(&self.points[..closed], limits).unwrap_or_else(|| {
+                    let first = &self.points[0];
+                    Sums::empty(first.minute, first.mean_c(), limits)
+                });
+                self.closed = Some(sums);
+                Some(sums)
+            }
+        }
     }
 
     /// The least-squares forecast `horizon` ahead, or `None` without a trend
     /// (fewer than `min_points` points, a span shorter than `min_span`, a
     /// slope lost in the scatter).
     pub fn forecast(
-        &self,
+        &mut self,
         limits: &ProfileLimits,
         horizon: Duration,
         min_points: usize,
         min_span: Duration,
     ) -> Option<Forecast> {
-        let first = self.points.first()?.mean_ts();
-        let last = self.points.last()?.mean_ts();
-        if self.points.len() < min_points.max(3) || last - first < min_span {
+        if self.points.len() < min_points.max(3) {
             return None;
         }
-        let n = self.points.len() as f64;
-        let xy: Vec<(f64, f64)> = self
-            .points
-            .iter()
-            .map(|p| ((p.mean_ts() - first).as_seconds_f64(), p.mean_c()))
-            .collect();
-        let mean_x = xy.iter().map(|(x, _)| x).sum::<f64>() / n;
-        let mean_y = xy.iter().map(|(_, y)| y).sum::<f64>() / n;
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for (x, y) in &xy {
-            sxy += (x - mean_x) * (y - mean_y);
-            sxx += (x - mean_x) * (x - mean_x);
+        let mut sums = self.closed_sums((limits.min_c, limits.max_c))?;
+        let open = *self.points.last()?;
+        sums.add(&open);
+        let (x_first, _) = sums.point(&self.points[0]);
+        let (x_last, _) = sums.point(&open);
+        if x_last - x_first < min_span.as_seconds_f64() {
+            return None;
         }
+        let n = sums.n;
+        let mean_x = sums.x / n;
+        let mean_y = sums.y / n;
+        let sxx = sums.xx - sums.x * mean_x;
+        let sxy = sums.xy - sums.x * mean_y;
+        let syy = sums.yy - sums.y * mean_y;
         if sxx <= 0.0 {
             return None;
         }
         let slope = sxy / sxx; // °C per second
-        let residuals: f64 = xy
-            .iter()
-            .map(|(x, y)| {
-                let r = y - (mean_y + slope * (x - mean_x));
-                r * r
-            })
-            .sum();
+        // rounding may leave a perfect fit a hair below zero
+        let residuals = (syy - slope * sxy).max(0.0);
         let standard_error = (residuals / (n - 2.0) / sxx).sqrt();
         if slope == 0.0 || slope.abs() < SIGNIFICANT_SLOPE * standard_error {
             return None;
         }
-        let x_last = (last - first).as_seconds_f64();
-        let fitted_now_c = mean_y + slope * (x_last - mean_x);
+        let fitted_now_c = sums.y0 + mean_y + slope * (x_last - mean_x);
         let horizon_s = horizon.as_seconds_f64();
         let predicted_c = fitted_now_c + slope * horizon_s;
         // recovering from beyond one limit is no trend towards the other
-        let beyond = |above: bool| {
-            self.points.iter().any(|p| {
-                if above {
-                    p.mean_c() > limits.max_c
-                } else {
-                    p.mean_c() < limits.min_c
-                }
-            })
-        };
-        if (slope < 0.0 && beyond(true)) || (slope > 0.0 && beyond(false)) {
+        if (slope < 0.0 && sums.above > 0) || (slope > 0.0 && sums.below > 0) {
             return None;
         }
         let seconds_to_leave = if !limits.contains(fitted_now_c) {
@@ -208,6 +312,7 @@ impl TrendWindow {
         (forecast.predicted_c.is_finite() && forecast.fitted_now_c.is_finite()).then_some(forecast)
     }
 }
+
 /// The PRE_EXCURSION signal for the latest reading (see the module docs):
 /// present when `latest_c` is in range and the forecast leaves the range;
 /// absent when it is in range and it does not (or cannot be forecast);
@@ -272,8 +377,50 @@ mod tests {
         w
     }
 
+    /// The forecast of a window as loaded (its sums made afresh).
     fn forecast(w: &TrendWindow) -> Option<Forecast> {
-        w.forecast(&fridge(), HORIZON, MIN_POINTS, MIN_SPAN)
+        let mut loaded: TrendWindow =
+            serde_json::from_value(serde_json::to_value(w).unwrap()).unwrap();
+        loaded.forecast(&fridge(), HORIZON, MIN_POINTS, MIN_SPAN)
+    }
+
+    /// The least-squares fit of every point from scratch, as a reference.
+    fn refit(w: &TrendWindow) -> Option<(f64, f64)> {
+        let first = w.points.first()?.mean_ts();
+        let xy: Vec<(f64, f64)> = w
+            .points
+            .iter()
+            .map(|p| ((p.mean_ts() - first).as_seconds_f64(), p.mean_c()))
+            .collect();
+        let n = xy.len() as f64;
+        let mean_x = xy.iter().map(|(x, _)| x).sum::<f64>() / n;
+        let mean_y = xy.iter().map(|(_, y)| y).sum::<f64>() / n;
+        let sxy: f64 = xy.iter().map(|(x, y)| (x - mean_x) * (y - mean_y)).sum();
+        let sxx: f64 = xy.iter().map(|(x, _)| (x - mean_x) * (x - mean_x)).sum();
+        let slope = sxy / sxx;
+        let x_last = xy.last()?.0;
+        Some((slope * 3600.0, mean_y + slope * (x_last - mean_x)))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn kept_sums_forecast_what_a_refit_does(
+            steps in proptest::collection::vec((1i64..200, -0.3f64..0.3), 20..400),
+        ) {
+            let mut w = TrendWindow::new();
+            let (mut at, mut temperature) = (T0, 5.0);
+            for (seconds, change) in steps {
+                at += Duration::seconds(seconds);
+                temperature += change;
+                w.push(at, temperature, WINDOW);
+                let kept = w.forecast(&fridge(), HORIZON, MIN_POINTS, MIN_SPAN);
+                proptest::prop_assert_eq!(kept.is_some(), forecast(&w).is_some());
+                if let (Some(kept), Some((slope, fitted))) = (kept, refit(&w)) {
+                    proptest::prop_assert!((kept.slope_c_per_hour - slope).abs() < 1e-6 * slope.abs().max(1.0));
+                    proptest::prop_assert!((kept.fitted_now_c - fitted).abs() < 1e-6);
+                }
+            }
+        }
     }
 
     #[test]

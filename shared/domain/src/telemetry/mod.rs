@@ -28,6 +28,7 @@ pub use crate::FieldError;
 pub use batch::{MAX_BATCH, MAX_BODY_BYTES, READINGS_FIELD, parse_batch, reading_path};
 pub use provenance::{Refusal, RegisteredDevice, may_place, may_speak_for};
 pub use report::{FAILED_MESSAGE, IngestReport, OutcomeStatus, ReadingOutcome};
+pub(crate) use validation::timestamp_within;
 pub use validation::{
     MAX_AGE, MAX_DEVICE_ID_CHARS, MAX_FUTURE_SKEW, MAX_LAT, MAX_LON, MAX_READING_ID_CHARS,
     MAX_SHIPMENT_ID_CHARS, MAX_TEMPERATURE_C, MAX_VIBRATION_G, MIN_LAT, MIN_LON, MIN_TEMPERATURE_C,

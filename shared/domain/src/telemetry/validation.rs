@@ -201,6 +201,15 @@ fn unknown_fields(object: &Map<String, Value>) -> impl Iterator<Item = FieldErro
 /// A timestamp (RFC 3339 or epoch milliseconds) within the accepted window around `now`.
 fn timestamp(value: &Value, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
     let ts = parse_timestamp(value).ok_or_else(|| TS_FORMAT_MESSAGE.to_owned())?;
+    timestamp_within(ts, now)
+}
+
+/// `ts` if it lies in the accepted window around `now`: at most
+/// [`MAX_FUTURE_SKEW`] ahead, at most [`MAX_AGE`] behind.
+pub(crate) fn timestamp_within(
+    ts: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, String> {
     if ts - now > MAX_FUTURE_SKEW {
         return Err(format!(
             "must not be more than {} in the future",
