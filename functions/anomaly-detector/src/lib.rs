@@ -64,7 +64,10 @@
 //!
 //! [`alarm_event_id`]: pharmaguard_domain::coldchain::alarm_event_id
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// the per-batch maps: short string keys, hashed fast
+use foldhash::{HashMap, HashSet};
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sns::SnsEvent;
@@ -323,7 +326,8 @@ where
             })
             .map(|(_, r)| r.device_id.as_str())
             .collect();
-        let mut shipments: HashMap<String, Shipment> = HashMap::new();
+        // the shipments the placed readings run on, as their lookups found them
+        let mut shipments: HashMap<&str, &Shipment> = HashMap::default();
         let mut owners = Vec::with_capacity(readings.len());
         for (index, reading) in &readings {
             if held_devices.contains(reading.device_id.as_str()) {
@@ -357,10 +361,8 @@ where
                     continue;
                 }
             };
-            if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
-                shipments
-                    .entry(id.clone())
-                    .or_insert_with(|| shipment.clone());
+            if let (Owner::Shipment(_), Some(shipment)) = (&owner, shipment) {
+                shipments.entry(shipment.id.as_str()).or_insert(shipment);
             }
             if let Some(why) = unassigned {
                 report.unassigned += 1;
@@ -398,7 +400,7 @@ where
                 error!(owner = ?group.owner, %problem, "history write failed; the readings will be retried");
                 failed.insert(group.first_index);
             } else if let Owner::Shipment(id) = &group.owner {
-                ready.push((group, &shipments[id]));
+                ready.push((group, shipments[id.as_str()]));
             }
         }
 
@@ -489,8 +491,8 @@ where
     async fn look_up_all(&self, readings: &[(usize, Reading)]) -> (ShipmentsFound, DevicesFound) {
         let mut lookups: Vec<Lookup> = Vec::new();
         let mut devices: Vec<&str> = Vec::new();
-        let mut seen: HashSet<Lookup> = HashSet::new();
-        let mut seen_devices: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<Lookup> = HashSet::default();
+        let mut seen_devices: HashSet<&str> = HashSet::default();
         for (_, reading) in readings {
             let lookup = Lookup::of(reading);
             if seen.insert(lookup.clone()) {

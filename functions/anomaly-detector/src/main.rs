@@ -24,6 +24,11 @@ use pharmaguard_aws::sqs::{REJECTED_QUEUE_URL_VAR, SqsRejectedSink};
 use pharmaguard_aws::tracking_store::{ALARMS_TABLE_VAR, DynamoTrackingStore, TRACKING_TABLE_VAR};
 use pharmaguard_domain::coldchain::MonitorSettings;
 
+/// Every record's strings are allocated and freed within its batch: a fast
+/// allocator (the detector core benchmark runs on the same one).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The environment variable naming the alarm events topic.
 const TOPIC_ARN_VAR: &str = "ALARM_EVENTS_TOPIC_ARN";
 /// The environment variable naming the tracking (position) events topic.

@@ -38,7 +38,9 @@
 //! the history write, the DynamoDB reads and writes (and their
 //! (de)serialization), the risk calculator call and the SNS and SQS calls.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -277,8 +279,8 @@ fn process_batch(
 
     // 2. one lookup per shipment or device, then place each reading
     let lookups: Vec<Lookup> = readings.iter().map(|(_, r)| Lookup::of(r)).collect();
-    let mut found: HashMap<&Lookup, Vec<Shipment>> = HashMap::new();
-    let mut devices: HashMap<&str, Option<RegisteredDevice>> = HashMap::new();
+    let mut found: HashMap<&Lookup, Vec<Shipment>> = HashMap::default();
+    let mut devices: HashMap<&str, Option<RegisteredDevice>> = HashMap::default();
     for ((_, reading), lookup) in readings.iter().zip(&lookups) {
         if !found.contains_key(lookup) {
             found.insert(lookup, directory.look_up(lookup));
@@ -294,7 +296,7 @@ fn process_batch(
         .filter(|(_, lookup)| !found.contains_key(lookup))
         .map(|((_, r), _)| r.device_id.clone())
         .collect();
-    let mut shipments: HashMap<String, Shipment> = HashMap::new();
+    let mut shipments: HashMap<&str, &Shipment> = HashMap::default();
     let mut placed_readings = Vec::with_capacity(readings.len());
     for ((index, reading), lookup) in readings.iter().zip(&lookups) {
         if held_devices.contains(reading.device_id.as_str()) {
@@ -319,18 +321,14 @@ fn process_batch(
                 continue;
             }
         };
-        if let (Owner::Shipment(id), Some(shipment)) = (&owner, shipment) {
-            if !shipments.contains_key(id) {
-                shipments.insert(id.clone(), shipment.clone());
-            }
+        if let (Owner::Shipment(_), Some(shipment)) = (&owner, shipment) {
+            shipments.entry(shipment.id.as_str()).or_insert(shipment);
         }
         if unassigned.is_some() {
             tally.unassigned += 1;
         }
         placed_readings.push((*index, owner));
     }
-    drop(found);
-    drop(devices);
     // the readings move on to their groups (no copy)
     let owned = with_owners(readings, placed_readings);
 
@@ -344,7 +342,7 @@ fn process_batch(
         let Owner::Shipment(id) = &group.owner else {
             continue;
         };
-        let shipment = &shipments[id];
+        let shipment = shipments[id.as_str()];
         tally.shipment_groups += 1;
         let mut tracking = trackings
             .remove(&shipment.id)
@@ -386,7 +384,7 @@ fn process_batch(
 /// The whole stream, batch by batch, from a fresh state.
 fn run_stream(stream: &Stream, settings: &MonitorSettings) -> Tally {
     let mut tally = Tally::default();
-    let mut trackings: HashMap<String, Tracking> = HashMap::new();
+    let mut trackings: HashMap<String, Tracking> = HashMap::default();
     for batch in stream.records.chunks(BATCH_SIZE) {
         process_batch(
             batch,
@@ -495,3 +493,6 @@ criterion_group! {
     targets = detector_core
 }
 criterion_main!(benches);
+/// The allocator the `anomaly-detector` Lambda runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

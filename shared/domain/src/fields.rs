@@ -45,8 +45,20 @@ pub(crate) fn identifier_text(text: &str, max_chars: usize) -> Result<&str, Stri
 }
 
 fn is_identifier_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-')
+    IDENTIFIER_BYTES[usize::from(byte)]
 }
+
+/// Which bytes are identifier characters, looked up rather than compared.
+static IDENTIFIER_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let c = byte as u8;
+        table[byte] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-');
+        byte += 1;
+    }
+    table
+};
 
 pub(crate) fn is_identifier_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')

@@ -14,7 +14,7 @@
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The earliest instant accepted from outside: the Unix epoch.
 pub const EARLIEST: OffsetDateTime = datetime!(1970-01-01 00:00:00 UTC);
@@ -34,9 +34,60 @@ pub fn in_range(at: OffsetDateTime) -> Option<OffsetDateTime> {
 
 /// An RFC 3339 date-time within range, in UTC; `None` for anything else.
 pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .and_then(in_range)
+    parse_utc_form(text).or_else(|| {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .and_then(in_range)
+    })
+}
+
+/// The form the platform writes, read directly: `YYYY-MM-DDTHH:MM:SS`,
+/// an optional fraction of 1 to 9 digits, `Z`. `None` for any other form
+/// (then the full RFC 3339 parser decides) or an impossible date or time.
+fn parse_utc_form(text: &str) -> Option<OffsetDateTime> {
+    let bytes = text.as_bytes();
+    let (&last, body) = bytes.split_last()?;
+    if last != b'Z' || body.len() < 19 {
+        return None;
+    }
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, byte)| body[at] != byte) {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |value, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| value * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let nanosecond = match &body[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            number(digits)? * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let second = u8::try_from(number(&body[17..19])?).ok()?;
+    if second > 59 {
+        // a leap second: the full parser knows what to make of it
+        return None;
+    }
+    let month = Month::try_from(u8::try_from(number(&body[5..7])?).ok()?).ok()?;
+    let date = Date::from_calendar_date(
+        i32::try_from(number(&body[..4])?).ok()?,
+        month,
+        u8::try_from(number(&body[8..10])?).ok()?,
+    )
+    .ok()?;
+    let time = Time::from_hms_nano(
+        u8::try_from(number(&body[11..13])?).ok()?,
+        u8::try_from(number(&body[14..16])?).ok()?,
+        second,
+        nanosecond,
+    )
+    .ok()?;
+    in_range(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
 /// Epoch milliseconds within range, in UTC.
@@ -123,6 +174,46 @@ mod tests {
     use proptest::prelude::*;
     use serde::{Deserialize, Serialize};
     use serde_json::json;
+
+    /// What the full RFC 3339 parser makes of `text` (the reference).
+    fn parsed_in_full(text: &str) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .and_then(in_range)
+    }
+
+    #[test]
+    fn the_written_form_is_read_directly() {
+        for text in [
+            "2026-11-02T06:00:00Z",
+            "2026-11-02T06:00:00.02Z",
+            "2026-11-02T06:00:05.101673248Z",
+            "2028-02-29T23:59:59.5Z",
+        ] {
+            assert!(parse_utc_form(text).is_some(), "{text}");
+            assert_eq!(parse_rfc3339(text), parsed_in_full(text), "{text}");
+        }
+        for text in [
+            "2026-11-02T06:00:00+01:00",
+            "2026-11-02t06:00:00z",
+            "2026-12-31T23:59:60Z",
+        ] {
+            assert_eq!(parse_utc_form(text), None, "{text}");
+        }
+        assert_eq!(parse_rfc3339("2027-02-29T00:00:00Z"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn the_direct_reading_agrees_with_the_full_parser(
+            text in prop_oneof![crate::arbitrary::rfc3339_edges(), ".{0,40}"],
+        ) {
+            if let Some(direct) = parse_utc_form(&text) {
+                prop_assert_eq!(Some(direct), parsed_in_full(&text), "{}", text);
+            }
+            prop_assert_eq!(parse_rfc3339(&text), parsed_in_full(&text), "{}", text);
+        }
+    }
 
     #[test]
     fn the_edge_of_the_time_range_is_refused_not_a_panic() {

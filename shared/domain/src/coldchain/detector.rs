@@ -22,7 +22,8 @@
 //!    of the batch.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+// the per-batch maps: short string keys, hashed fast
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -281,7 +282,7 @@ pub fn with_owners(
 /// and sorts by time, then reading id.
 pub fn group_readings(items: Vec<(usize, Owner, Reading)>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut position: HashMap<Owner, usize> = HashMap::new();
+    let mut position: HashMap<Owner, usize> = HashMap::default();
     for (index, owner, reading) in items {
         let at = match position.get(&owner) {
             Some(&at) => at,
@@ -442,7 +443,7 @@ pub fn alarm_events(
 /// (in order of first appearance), so one write covers a whole batch.
 pub fn alarm_states<'a>(transitions: impl IntoIterator<Item = &'a AlarmTransition>) -> Vec<Alarm> {
     let mut order: Vec<String> = Vec::new();
-    let mut last: HashMap<String, Alarm> = HashMap::new();
+    let mut last: HashMap<String, Alarm> = HashMap::default();
     for transition in transitions {
         let alarm = transition.alarm();
         if last.insert(alarm.alarm_id.clone(), alarm.clone()).is_none() {
@@ -888,20 +889,7 @@ mod tests {
         use crate::arbitrary::{json_value, object_with};
         use proptest::prelude::*;
 
-        const RECORD_FIELDS: [&str; 12] = [
-            "v",
-            "reading_id",
-            "device_id",
-            "shipment_id",
-            "ts",
-            "lat",
-            "lon",
-            "temperature_c",
-            "vibration_g",
-            "received_at",
-            "source",
-            "sender",
-        ];
+        use crate::coldchain::record::RECORD_KEYS as RECORD_FIELDS;
 
         proptest! {
             #[test]

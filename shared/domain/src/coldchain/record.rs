@@ -147,7 +147,20 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        for (offset, &byte) in self.data[start..].iter().enumerate() {
+        let rest = &self.data[start..];
+        // eight bytes at a time over the plain part, then byte by byte from
+        // the first word that holds a quote, a backslash or a control byte
+        let plain = rest
+            .chunks_exact(8)
+            .take_while(|chunk| {
+                let word = u64::from_le_bytes([
+                    chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+                ]);
+                !has_byte(word, b'"') && !has_byte(word, b'\\') && !has_byte_below(word, 0x20)
+            })
+            .count()
+            * 8;
+        for (offset, &byte) in rest.iter().enumerate().skip(plain) {
             match byte {
                 b'"' => {
                     self.at = start + offset + 1;
@@ -208,9 +221,10 @@ impl<'a> Scanner<'a> {
     }
 
     fn number(&mut self) -> Option<f64> {
+        let token = self.number_token()?;
         // JSON's number grammar is a subset of Rust's; both round correctly
         // (serde_json with `float_roundtrip`), so the detailed path agrees
-        std::str::from_utf8(self.number_token()?).ok()?.parse().ok()
+        exact_decimal(token).or_else(|| std::str::from_utf8(token).ok()?.parse().ok())
     }
 
     fn ts(&mut self) -> Option<WireTs<'a>> {
@@ -228,18 +242,47 @@ impl<'a> Scanner<'a> {
             .map(WireTs::Millis)
     }
 
-    /// An object: `field` is called with each key and reads its value; a
-    /// key seen twice gives up.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    /// A key of `keys`, as its index; `guess` is tried first with a plain
+    /// comparison (records are written with their keys in one order).
+    fn key(&mut self, keys: &[&str], guess: usize) -> Option<usize> {
+        self.peek()?;
+        if let Some(key) = keys.get(guess) {
+            let start = self.at + 1;
+            let end = start + key.len();
+            if self.data.get(self.at) == Some(&b'"')
+                && self.data.get(start..end) == Some(key.as_bytes())
+                && self.data.get(end) == Some(&b'"')
+            {
+                self.at = end + 1;
+                return Some(guess);
+            }
+        }
+        let key = self.string()?;
+        keys.iter().position(|k| *k == key)
+    }
+
+    /// An object of `keys`: `field` is called with the index of each key and
+    /// reads its value; an unknown key or one seen twice gives up.
+    fn object(
+        &mut self,
+        keys: &[&str],
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
             return Some(());
         }
+        let (mut seen, mut guess) = (0u32, 0);
         loop {
-            let key = self.string()?;
+            let index = self.key(keys, guess)?;
+            if seen & (1 << index) != 0 {
+                return None;
+            }
+            seen |= 1 << index;
+            guess = index + 1;
             self.eat(b':')?;
-            field(self, key)?;
+            field(self, index)?;
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => {
@@ -252,40 +295,77 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Sets a field once: a second value for it gives up.
-fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
-    if slot.is_some() {
-        return None;
+/// The keys of a record, in the order the ingest writes them.
+pub(crate) const RECORD_KEYS: [&str; 12] = [
+    "v",
+    "reading_id",
+    "device_id",
+    "shipment_id",
+    "ts",
+    "lat",
+    "lon",
+    "temperature_c",
+    "vibration_g",
+    "received_at",
+    "source",
+    "sender",
+];
+
+/// The keys of a sender, in the order [`Principal`] writes a device (the
+/// sender of nearly every record).
+const SENDER_KEYS: [&str; 5] = ["kind", "device_id", "org_id", "user_id", "role"];
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A decimal without exponent whose digits fit in 53 bits, e.g. `-51.899713`:
+/// its digits and the power of ten are exact, so one division rounds it
+/// correctly. `None` for any other number (then the full parser reads it).
+fn exact_decimal(token: &[u8]) -> Option<f64> {
+    let (negative, digits) = match token.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, token),
+    };
+    let mut mantissa = 0u64;
+    let mut decimals = None;
+    for (at, &byte) in digits.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa.checked_mul(10)? + u64::from(byte - b'0');
+                if mantissa >= 1 << 53 {
+                    return None;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(digits.len() - at - 1),
+            _ => return None,
+        }
     }
-    *slot = value;
-    Some(())
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN.get(decimals.unwrap_or(0))?;
+    Some(if negative { -value } else { value })
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether some byte of `word` is `byte` (never misses one).
+fn has_byte(word: u64, byte: u8) -> bool {
+    has_byte_below(word ^ (ONES * u64::from(byte)), 1)
+}
+
+/// Whether some byte of `word` is below `limit` (at most 0x80; never misses
+/// one).
+fn has_byte_below(word: u64, limit: u8) -> bool {
+    word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS != 0
 }
 
 fn scan(data: &[u8]) -> Option<WireRecord<'_>> {
     let mut wire = WireRecord::default();
-    let mut seen = 0u16;
     let mut scanner = Scanner::new(data)?;
-    scanner.object(|s, key| {
-        let bit = match key {
-            "v" => 0,
-            "reading_id" => 1,
-            "device_id" => 2,
-            "shipment_id" => 3,
-            "ts" => 4,
-            "lat" => 5,
-            "lon" => 6,
-            "temperature_c" => 7,
-            "vibration_g" => 8,
-            "received_at" => 9,
-            "source" => 10,
-            "sender" => 11,
-            _ => return None,
-        };
-        if seen & (1 << bit) != 0 {
-            return None;
-        }
-        seen |= 1 << bit;
-        match bit {
+    scanner.object(&RECORD_KEYS, |s, index| {
+        match index {
             0 => wire.v = s.nullable(Scanner::number_token)?,
             1 => wire.reading_id = s.nullable(Scanner::string)?,
             2 => wire.device_id = s.nullable(Scanner::string)?,
@@ -299,16 +379,16 @@ fn scan(data: &[u8]) -> Option<WireRecord<'_>> {
             10 => wire.source = s.nullable(Scanner::string)?,
             _ => {
                 let mut sender = WireSender::default();
-                s.object(|s, key| {
+                s.object(&SENDER_KEYS, |s, index| {
                     let value = s.nullable(Scanner::string)?;
-                    match key {
-                        "kind" => once(&mut sender.kind, value),
-                        "device_id" => once(&mut sender.device_id, value),
-                        "user_id" => once(&mut sender.user_id, value),
-                        "org_id" => once(&mut sender.org_id, value),
-                        "role" => once(&mut sender.role, value),
-                        _ => None,
+                    match index {
+                        0 => sender.kind = value,
+                        1 => sender.device_id = value,
+                        2 => sender.org_id = value,
+                        3 => sender.user_id = value,
+                        _ => sender.role = value,
                     }
+                    Some(())
                 })?;
                 wire.sender = Some(sender);
             }
@@ -507,6 +587,51 @@ mod tests {
             assert_eq!(decode_typed(data), None);
             let reading = decode_record(data).expect("valid");
             assert_eq!(reading.device_id, "truck-7");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn exact_decimals_are_what_the_full_parser_reads(
+            whole in 0u64..100_000_000_000,
+            fraction in "[0-9]{0,12}",
+            negative: bool,
+        ) {
+            let text = format!(
+                "{}{whole}{}{fraction}",
+                if negative { "-" } else { "" },
+                if fraction.is_empty() { "" } else { "." }
+            );
+            let full: f64 = text.parse().unwrap();
+            if let Some(exact) = exact_decimal(text.as_bytes()) {
+                prop_assert_eq!(exact.to_bits(), full.to_bits(), "{}", text);
+            }
+        }
+
+        #[test]
+        fn word_checks_match_a_byte_by_byte_look(bytes: [u8; 8]) {
+            let word = u64::from_le_bytes(bytes);
+            prop_assert_eq!(has_byte(word, b'"'), bytes.contains(&b'"'));
+            prop_assert_eq!(has_byte(word, b'\\'), bytes.contains(&b'\\'));
+            prop_assert_eq!(has_byte_below(word, 0x20), bytes.iter().any(|&b| b < 0x20));
+        }
+    }
+
+    #[test]
+    fn strings_of_every_length_with_a_special_byte_anywhere() {
+        for length in 0..40 {
+            let plain = "a".repeat(length);
+            let data = format!("\"{plain}\"");
+            let mut scanner = Scanner::new(data.as_bytes()).unwrap();
+            assert_eq!(scanner.string(), Some(plain.as_str()));
+            for at in 0..length {
+                for special in [b'\\', b'\n', 0x01] {
+                    let mut bytes = data.clone().into_bytes();
+                    bytes[1 + at] = special;
+                    let mut scanner = Scanner::new(&bytes).unwrap();
+                    assert_eq!(scanner.string(), None, "{length} {at} {special}");
+                }
+            }
         }
     }
 
