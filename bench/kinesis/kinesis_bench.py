@@ -10,7 +10,7 @@ longer than ``--give-up`` seconds is stopped there.
 
 Semantics: records routed by partition key over 4 shards (MD5 of the key in
 the shard's hash key range), sequence numbers increasing per shard, the
-iterator types, ``MillisBehindLatest``, a request in CBOR (as the AWS Java SDK
+iterator types, streams named by ``StreamARN``, ``MillisBehindLatest``, a request in CBOR (as the AWS Java SDK
 sends it), and how a record over the shard's write limit is reported.
 
 Run by ``bench/kinesis/run``, which says where the candidates are.
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +46,14 @@ READING = (
 )
 
 
+KINDS = ("kinesis-local", "ferrokinesis", "endpoint")
+
+
 @dataclass
 class Candidate:
     name: str
-    kind: str  # "kinesis-local" or "ferrokinesis"
-    path: str  # main.js or the binary
+    kind: str  # one of KINDS
+    path: str  # main.js, the binary, or the URL of a running Kinesis endpoint (LocalStack's)
 
 
 @dataclass
@@ -115,6 +119,35 @@ def server_command(candidate: Candidate, port: int, enforce_limits: bool = False
     return ["node", candidate.path], env
 
 
+class Endpoint:
+    """A Kinesis endpoint that runs already (LocalStack's): nothing to start or stop."""
+
+    def __init__(self, candidate: Candidate):
+        self.candidate = candidate
+        self.endpoint = candidate.path
+
+    def client(self, read_timeout: float = 120):
+        return kinesis_client(self.endpoint, read_timeout)
+
+    def stop(self) -> None:
+        pass
+
+
+def kinesis_client(endpoint: str, read_timeout: float):
+    return boto3.client(
+        "kinesis",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5),
+    )
+
+
+def connect(candidate: Candidate):
+    return Endpoint(candidate) if candidate.kind == "endpoint" else Server(candidate)
+
+
 class Server:
     def __init__(self, candidate: Candidate, enforce_limits: bool = False):
         self.candidate = candidate
@@ -140,14 +173,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, read_timeout: float = 120):
-        return boto3.client(
-            "kinesis",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5),
-        )
+        return kinesis_client(self.endpoint, read_timeout)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -159,13 +185,19 @@ class Server:
         self.log.close()
 
 
-def create_stream(kinesis, name: str, shards: int) -> None:
+RUN = uuid.uuid4().hex[:6]
+
+
+def create_stream(kinesis, prefix: str, shards: int) -> str:
+    """A fresh stream named after ``prefix`` and this run, once it is ACTIVE."""
+    name = f"{prefix}-{RUN}"
     kinesis.create_stream(StreamName=name, ShardCount=shards)
     deadline = time.monotonic() + 30
     while kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
         if time.monotonic() > deadline:
             raise SystemExit(f"stream {name} did not become ACTIVE within 30 s")
         time.sleep(0.05)
+    return name
 
 
 def batch(start: int, size: int = BATCH) -> list[dict]:
@@ -209,8 +241,7 @@ def time_reads(kinesis, stream: str, shard: str, level: Level, tail_sequence: st
 
 def run_load(server: Server, total: int, levels: list[int], give_up: float) -> LoadResult:
     kinesis = server.client()
-    stream = "bench-load"
-    create_stream(kinesis, stream, 1)
+    stream = create_stream(kinesis, "bench-load", 1)
     shard = first_shard(kinesis, stream)
     result = LoadResult()
     sequences: list[str] = []  # the last sequence number of each call
@@ -311,10 +342,30 @@ def check_iterators(kinesis, stream: str, written: dict[str, list[tuple[int, str
     return "ok (TRIM_HORIZON, AT_TIMESTAMP, AT_/AFTER_SEQUENCE_NUMBER, LATEST)" if not problems else "wrong: " + ", ".join(problems)
 
 
+def check_stream_arn(kinesis, stream: str) -> str:
+    """The operations LocalStack's CloudFormation and event source mappings call with a
+    ``StreamARN`` instead of a ``StreamName``."""
+    arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    calls = {
+        "DescribeStreamSummary": lambda: kinesis.describe_stream_summary(StreamARN=arn),
+        "DescribeStream": lambda: kinesis.describe_stream(StreamARN=arn),
+        "ListShards": lambda: kinesis.list_shards(StreamARN=arn),
+        "GetShardIterator": lambda: kinesis.get_shard_iterator(StreamARN=arn, ShardId=shard, ShardIteratorType="LATEST"),
+        "PutRecord": lambda: kinesis.put_record(StreamARN=arn, PartitionKey="a", Data=b"by-arn"),
+    }
+    refused = []
+    for operation, call in calls.items():
+        try:
+            call()
+        except kinesis.exceptions.ClientError as error:
+            refused.append(f"{operation} ({error.response['Error']['Code']})")
+    return "ok (" + ", ".join(calls) + ")" if not refused else "refused: " + ", ".join(refused)
+
+
 def check_millis_behind(kinesis) -> str:
     """Two records 2 s apart: reading the first should be about 2 000 ms behind, the tip 0."""
-    stream = "bench-behind"
-    create_stream(kinesis, stream, 1)
+    stream = create_stream(kinesis, "bench-behind", 1)
     shard = first_shard(kinesis, stream)
     kinesis.put_record(StreamName=stream, PartitionKey="a", Data=b"old")
     time.sleep(2)
@@ -345,7 +396,7 @@ def check_cbor(server: Server) -> str:
         except urllib.error.HTTPError as error:
             return error.code, {"error": error.read()[:200]}
 
-    status, answer = call("PutRecord", {"StreamName": "bench-behind", "PartitionKey": "c", "Data": b"cbor"})
+    status, answer = call("PutRecord", {"StreamName": f"bench-behind-{RUN}", "PartitionKey": "c", "Data": b"cbor"})
     if status != 200 or "SequenceNumber" not in answer:
         return f"refused: {status} {answer}"
     return "ok (PutRecord answered in CBOR)"
@@ -357,8 +408,8 @@ def check_write_limit(candidate: Candidate) -> str:
     server = Server(candidate, enforce_limits=True)
     try:
         kinesis = server.client()
-        create_stream(kinesis, "bench-limit", 1)
-        answers = [kinesis.put_records(StreamName="bench-limit", Records=batch(i * BATCH)) for i in range(3)]
+        stream = create_stream(kinesis, "bench-limit", 1)
+        answers = [kinesis.put_records(StreamName=stream, Records=batch(i * BATCH)) for i in range(3)]
     finally:
         server.stop()
     failed = sum(a["FailedRecordCount"] for a in answers)
@@ -372,12 +423,12 @@ def check_write_limit(candidate: Candidate) -> str:
 
 def run_semantics(server: Server) -> dict[str, str]:
     kinesis = server.client()
-    stream = "bench-semantics"
-    create_stream(kinesis, stream, 4)
+    stream = create_stream(kinesis, "bench-semantics", 4)
     results = {}
     results["routing by partition key"], written = check_routing(kinesis, stream)
     results["sequence numbers per shard"] = check_sequences(kinesis, stream, written)
     results["shard iterators"] = check_iterators(kinesis, stream, written)
+    results["stream named by StreamARN"] = check_stream_arn(kinesis, stream)
     results["MillisBehindLatest"] = check_millis_behind(kinesis)
     results["CBOR requests"] = check_cbor(server)
     return results
@@ -416,20 +467,20 @@ def print_report(candidates: list[Candidate], loads: dict[str, LoadResult], sema
     print("\nSemantics\n")
     print(header)
     print(rule)
-    for check in next(iter(semantics.values())):
+    for check in dict.fromkeys(check for results in semantics.values() for check in results):
         print(f"| {check} |" + "|".join(f" {semantics[n].get(check, '—')} " for n in names) + "|")
 
 
 def parse_candidate(text: str) -> Candidate:
     name, kind, path = text.split(":", 2)
-    if kind not in ("kinesis-local", "ferrokinesis"):
-        raise argparse.ArgumentTypeError(f"unknown kind {kind!r} in {text!r}: use kinesis-local or ferrokinesis")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {kind!r} in {text!r}: use one of {', '.join(KINDS)}")
     return Candidate(name, kind, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("candidates", nargs="+", type=parse_candidate, help="NAME:KIND:PATH (KIND: kinesis-local or ferrokinesis)")
+    parser.add_argument("candidates", nargs="+", type=parse_candidate, help="NAME:KIND:PATH (KIND: kinesis-local, ferrokinesis, or endpoint with a URL as PATH)")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--levels", default="0,1000,10000,50000,100000")
     parser.add_argument("--give-up", type=float, default=10.0, help="stop a candidate once one PutRecords takes longer (s)")
@@ -439,13 +490,14 @@ def main() -> None:
     loads, semantics = {}, {}
     for candidate in args.candidates:
         print(f"==> {candidate.name}", file=sys.stderr)
-        server = Server(candidate)
+        server = connect(candidate)
         try:
             semantics[candidate.name] = run_semantics(server)
             loads[candidate.name] = run_load(server, args.records, levels, args.give_up)
         finally:
             server.stop()
-        semantics[candidate.name]["records over the write limit"] = check_write_limit(candidate)
+        if candidate.kind != "endpoint":  # the server is started with its limits on for this
+            semantics[candidate.name]["records over the write limit"] = check_write_limit(candidate)
     print_report(args.candidates, loads, semantics)
     if args.json:
         figures = {name: {"load": load.__dict__ | {"levels": [lv.__dict__ for lv in load.levels]}, "semantics": semantics[name]} for name, load in loads.items()}
