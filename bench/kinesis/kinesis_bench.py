@@ -13,6 +13,10 @@ the shard's hash key range), sequence numbers increasing per shard, the
 iterator types, streams named by ``StreamARN``, ``MillisBehindLatest``, a request in CBOR (as the AWS Java SDK
 sends it), and how a record over the shard's write limit is reported.
 
+``--sustain SECONDS`` instead writes ``--rate`` records/s (1 000) for that long into
+one shard while one consumer reads it, and reports the call times and how long
+records took from their PutRecords to being read.
+
 Run by ``bench/kinesis/run``, which says where the candidates are.
 """
 
@@ -26,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -221,7 +226,7 @@ def first_shard(kinesis, stream: str) -> str:
     return kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
 
 
-def iterator(kinesis, stream: str, shard: str, kind: str, sequence: str | None = None) -> str:
+def iterator_of(kinesis, stream: str, shard: str, kind: str, sequence: str | None = None) -> str:
     args = {"StreamName": stream, "ShardId": shard, "ShardIteratorType": kind}
     if sequence:
         args["StartingSequenceNumber"] = sequence
@@ -231,11 +236,11 @@ def iterator(kinesis, stream: str, shard: str, kind: str, sequence: str | None =
 def time_reads(kinesis, stream: str, shard: str, level: Level, tail_sequence: str | None) -> None:
     """Times one GetRecords (Limit 500) per iterator type at this fill level."""
     read = lambda it: kinesis.get_records(ShardIterator=it, Limit=BATCH)  # noqa: E731
-    level.trim_horizon_s, _ = timed(lambda: read(iterator(kinesis, stream, shard, "TRIM_HORIZON")))
-    level.latest_s, _ = timed(lambda: read(iterator(kinesis, stream, shard, "LATEST")))
+    level.trim_horizon_s, _ = timed(lambda: read(iterator_of(kinesis, stream, shard, "TRIM_HORIZON")))
+    level.latest_s, _ = timed(lambda: read(iterator_of(kinesis, stream, shard, "LATEST")))
     if tail_sequence:
         level.after_sequence_s, _ = timed(
-            lambda: read(iterator(kinesis, stream, shard, "AFTER_SEQUENCE_NUMBER", tail_sequence))
+            lambda: read(iterator_of(kinesis, stream, shard, "AFTER_SEQUENCE_NUMBER", tail_sequence))
         )
 
 
@@ -271,6 +276,75 @@ def run_load(server: Server, total: int, levels: list[int], give_up: float) -> L
         if result.records // 10_000 != (result.records - BATCH) // 10_000:
             print(f"  {server.candidate.name}: {result.records} records, last call {seconds * 1000:.0f} ms", file=sys.stderr)
     return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def record_seq(data: bytes) -> int:
+    start = data.index(b'"seq":') + len(b'"seq":')
+    return int(data[start : start + 8])
+
+
+def read_until(kinesis, stream: str, shard: str, total: int, sent_at: dict[int, float], lags: list[float], deadline: float) -> None:
+    """A consumer as LocalStack's poller is one: pages from TRIM_HORIZON, waits 0.2 s when
+    caught up; notes each record's time from the start of its PutRecords to being read
+    (by the writer's clock: servers' arrival timestamps may be whole seconds)."""
+    iterator = iterator_of(kinesis, stream, shard, "TRIM_HORIZON")
+    while len(lags) < total and time.monotonic() < deadline:
+        page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        now = time.monotonic()
+        lags.extend(now - sent_at[record_seq(record["Data"]) // BATCH] for record in page["Records"])
+        iterator = page["NextShardIterator"]
+        if not page["Records"]:
+            time.sleep(0.2)
+
+
+def run_sustained(server, rate: int, seconds: int) -> dict:
+    """``rate`` records/s for ``seconds`` s (a PutRecords of 500 every 500/rate s) into one
+    shard, read at the same time by one consumer."""
+    kinesis = server.client()
+    stream = create_stream(kinesis, "bench-sustain", 1)
+    shard = first_shard(kinesis, stream)
+    total = rate * seconds // BATCH * BATCH
+    lags: list[float] = []
+    sent_at: dict[int, float] = {}
+    reader = threading.Thread(target=read_until, args=(server.client(), stream, shard, total, sent_at, lags, time.monotonic() + seconds + 120))
+    reader.start()
+    calls, failed, started = [], 0, time.monotonic()
+    for index in range(total // BATCH):
+        time.sleep(max(0.0, started + index * BATCH / rate - time.monotonic()))
+        sent_at[index] = time.monotonic()
+        duration, answer = timed(lambda: kinesis.put_records(StreamName=stream, Records=batch(index * BATCH)))
+        calls.append(duration)
+        failed += answer["FailedRecordCount"]
+    sending = time.monotonic() - started
+    reader.join()
+    return {
+        "records": total,
+        "refused": failed,
+        "sent_per_second": total / sending,
+        "put_p50_s": percentile(calls, 0.5),
+        "put_p95_s": percentile(calls, 0.95),
+        "put_max_s": max(calls),
+        "read": len(lags),
+        "read_lag_p50_s": percentile(lags, 0.5),
+        "read_lag_p95_s": percentile(lags, 0.95),
+        "read_lag_max_s": max(lags, default=0.0),
+    }
+
+
+def print_sustained(name: str, result: dict, rate: int, seconds: int) -> None:
+    print(f"\n{name}: {rate} records/s for {seconds} s into one shard, one consumer reading\n")
+    print("| sent (records/s) | refused | PutRecords p50 / p95 / max | read | PutRecords start → read p50 / p95 / max |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| {result['records']} ({result['sent_per_second']:.0f}/s) | {result['refused']} "
+        f"| {seconds_text(result['put_p50_s'])} / {seconds_text(result['put_p95_s'])} / {seconds_text(result['put_max_s'])} "
+        f"| {result['read']} | {seconds_text(result['read_lag_p50_s'])} / {seconds_text(result['read_lag_p95_s'])} / {seconds_text(result['read_lag_max_s'])} |"
+    )
 
 
 # --- semantics -----------------------------------------------------------------------------------
@@ -311,7 +385,7 @@ def check_sequences(kinesis, stream: str, written: dict[str, list[tuple[int, str
         numbers = [number for number, _ in records]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
             problems.append(f"{shard}: not increasing in write order")
-        read = kinesis.get_records(ShardIterator=iterator(kinesis, stream, shard, "TRIM_HORIZON"), Limit=1000)["Records"]
+        read = kinesis.get_records(ShardIterator=iterator_of(kinesis, stream, shard, "TRIM_HORIZON"), Limit=1000)["Records"]
         if [r["Data"].decode() for r in read] != [data for _, data in records]:
             problems.append(f"{shard}: read back in another order")
     return "ok" if not problems else "; ".join(problems)
@@ -325,14 +399,14 @@ def check_iterators(kinesis, stream: str, written: dict[str, list[tuple[int, str
         StreamName=stream, ShardId=shard, ShardIteratorType="AT_TIMESTAMP", Timestamp=time.time() - 3600
     )["ShardIterator"]
     outcomes = {
-        "TRIM_HORIZON": get(iterator(kinesis, stream, shard, "TRIM_HORIZON"))[:1],
+        "TRIM_HORIZON": get(iterator_of(kinesis, stream, shard, "TRIM_HORIZON"))[:1],
         "AT_TIMESTAMP": get(at_timestamp)[:1],
-        "AT_SEQUENCE_NUMBER": get(iterator(kinesis, stream, shard, "AT_SEQUENCE_NUMBER", str(second_seq)))[:1],
-        "AFTER_SEQUENCE_NUMBER": get(iterator(kinesis, stream, shard, "AFTER_SEQUENCE_NUMBER", str(first_seq)))[:1],
+        "AT_SEQUENCE_NUMBER": get(iterator_of(kinesis, stream, shard, "AT_SEQUENCE_NUMBER", str(second_seq)))[:1],
+        "AFTER_SEQUENCE_NUMBER": get(iterator_of(kinesis, stream, shard, "AFTER_SEQUENCE_NUMBER", str(first_seq)))[:1],
     }
     expected = {"TRIM_HORIZON": first_data, "AT_TIMESTAMP": first_data, "AT_SEQUENCE_NUMBER": second_data, "AFTER_SEQUENCE_NUMBER": second_data}
     problems = [kind for kind, got in outcomes.items() if [r["Data"].decode() for r in got] != [expected[kind]]]
-    latest = iterator(kinesis, stream, shard, "LATEST")
+    latest = iterator_of(kinesis, stream, shard, "LATEST")
     if get(latest):
         problems.append("LATEST returned old records")
     key = next(f"truck-{i}" for i in range(20) if shard_for(kinesis.list_shards(StreamName=stream)["Shards"], f"truck-{i}") == shard)
@@ -340,6 +414,14 @@ def check_iterators(kinesis, stream: str, written: dict[str, list[tuple[int, str
     if [r["Data"] for r in get(latest)] != [b"after-latest"]:
         problems.append("LATEST missed the new record")
     return "ok (TRIM_HORIZON, AT_TIMESTAMP, AT_/AFTER_SEQUENCE_NUMBER, LATEST)" if not problems else "wrong: " + ", ".join(problems)
+
+
+def check_arrival_timestamps(written: dict[str, list[tuple[int, str]]], kinesis, stream: str) -> str:
+    """Whether ``ApproximateArrivalTimestamp`` has milliseconds (AWS) or whole seconds."""
+    shard = next(iter(written))
+    records = kinesis.get_records(ShardIterator=iterator_of(kinesis, stream, shard, "TRIM_HORIZON"), Limit=100)["Records"]
+    fractions = {record["ApproximateArrivalTimestamp"].microsecond for record in records}
+    return "milliseconds" if fractions != {0} else f"whole seconds ({len(records)} records, none with milliseconds)"
 
 
 def check_stream_arn(kinesis, stream: str) -> str:
@@ -370,7 +452,7 @@ def check_millis_behind(kinesis) -> str:
     kinesis.put_record(StreamName=stream, PartitionKey="a", Data=b"old")
     time.sleep(2)
     kinesis.put_record(StreamName=stream, PartitionKey="a", Data=b"new")
-    first = kinesis.get_records(ShardIterator=iterator(kinesis, stream, shard, "TRIM_HORIZON"), Limit=1)
+    first = kinesis.get_records(ShardIterator=iterator_of(kinesis, stream, shard, "TRIM_HORIZON"), Limit=1)
     rest = kinesis.get_records(ShardIterator=first["NextShardIterator"], Limit=10)
     return f"{first.get('MillisBehindLatest', 'absent')} ms after the first record, {rest.get('MillisBehindLatest', 'absent')} ms at the tip"
 
@@ -429,6 +511,7 @@ def run_semantics(server: Server) -> dict[str, str]:
     results["sequence numbers per shard"] = check_sequences(kinesis, stream, written)
     results["shard iterators"] = check_iterators(kinesis, stream, written)
     results["stream named by StreamARN"] = check_stream_arn(kinesis, stream)
+    results["ApproximateArrivalTimestamp"] = check_arrival_timestamps(written, kinesis, stream)
     results["MillisBehindLatest"] = check_millis_behind(kinesis)
     results["CBOR requests"] = check_cbor(server)
     return results
@@ -437,7 +520,7 @@ def run_semantics(server: Server) -> dict[str, str]:
 # --- the report ----------------------------------------------------------------------------------
 
 
-def seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
@@ -458,7 +541,7 @@ def print_report(candidates: list[Candidate], loads: dict[str, LoadResult], sema
             row.append(
                 "not reached"
                 if level is None
-                else f"{seconds(level.put_s)} / {seconds(level.trim_horizon_s)}, {seconds(level.latest_s)}, {seconds(level.after_sequence_s)}"
+                else f"{seconds_text(level.put_s)} / {seconds_text(level.trim_horizon_s)}, {seconds_text(level.latest_s)}, {seconds_text(level.after_sequence_s)}"
             )
         print(f"| {records:,} |".replace(",", " ") + "|".join(f" {cell} " for cell in row) + "|")
     print("| records/s (PutRecords time only) |" + "|".join(f" {loads[n].records_per_second:,.0f} ".replace(",", " ") for n in names) + "|")
@@ -469,6 +552,20 @@ def print_report(candidates: list[Candidate], loads: dict[str, LoadResult], sema
     print(rule)
     for check in dict.fromkeys(check for results in semantics.values() for check in results):
         print(f"| {check} |" + "|".join(f" {semantics[n].get(check, '—')} " for n in names) + "|")
+
+
+def sustain(args) -> None:
+    figures = {}
+    for candidate in args.candidates:
+        print(f"==> {candidate.name}", file=sys.stderr)
+        server = connect(candidate)
+        try:
+            figures[candidate.name] = run_sustained(server, args.rate, args.sustain)
+        finally:
+            server.stop()
+        print_sustained(candidate.name, figures[candidate.name], args.rate, args.sustain)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 def parse_candidate(text: str) -> Candidate:
@@ -485,7 +582,12 @@ def main() -> None:
     parser.add_argument("--levels", default="0,1000,10000,50000,100000")
     parser.add_argument("--give-up", type=float, default=10.0, help="stop a candidate once one PutRecords takes longer (s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--sustain", type=int, metavar="SECONDS", help="instead: RATE records/s for SECONDS s with a consumer reading")
+    parser.add_argument("--rate", type=int, default=1000, help="records/s for --sustain")
     args = parser.parse_args()
+    if args.sustain:
+        sustain(args)
+        return
     levels = [int(level) for level in args.levels.split(",")]
     loads, semantics = {}, {}
     for candidate in args.candidates:
