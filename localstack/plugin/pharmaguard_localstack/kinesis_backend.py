@@ -18,8 +18,9 @@ module makes the provider forward to ferrokinesis instead:
   kinesis-local took the region from each request);
 - started as LocalStack starts its Kinesis servers (a ``KinesisMockServer``
   run by a ``ShellCommandThread``): its log lines go to LocalStack's log
-  (logger ``pharmaguard.ferrokinesis``), it is restarted if it exits, and the
-  provider stops it with LocalStack;
+  (logger ``pharmaguard.ferrokinesis``), it is restarted if it fails, started
+  anew on the next request if it exited cleanly, and the provider stops it with
+  LocalStack;
 - with the settings LocalStack gives kinesis-local: ``KINESIS_LATENCY`` for the
   time a stream stays ``CREATING``/``DELETING``/``UPDATING`` (``localstack/start``
   sets 0), ``KINESIS_SHARD_LIMIT``, and the log level of ``KINESIS_MOCK_LOG_LEVEL``
@@ -205,6 +206,11 @@ def ferrokinesis_manager_class():
         def _log_listener(self, line, **_kwargs):
             SERVER_LOG.info("[%s %s] %s", self._account_id, self._region, line.rstrip())
 
+        def has_exited(self) -> bool:
+            """The process ended and was not restarted: LocalStack restarts it only
+            after a failure, not after a clean exit (a SIGTERM from outside)."""
+            return self._thread is not None and not self._thread.is_alive()
+
     class FerrokinesisServerManager(KinesisServerManager):
         """Starts ferrokinesis per account and region on first use; ``shutdown_all``
         (the provider calls it as LocalStack stops or resets) is LocalStack's."""
@@ -217,6 +223,9 @@ def ferrokinesis_manager_class():
             key = f"{account_id}/{region}"
             with self._lock:
                 server = self._servers.get(key)
+                if server is not None and server.has_exited():
+                    LOG.warning("ferrokinesis for account %s in %s has exited; starting a new one, without its streams", account_id, region)
+                    server = None
                 if server is None:
                     server = self._servers[key] = self._start(account_id, region)
             return server
