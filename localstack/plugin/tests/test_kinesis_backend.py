@@ -28,9 +28,24 @@ from pharmaguard_localstack.kinesis_backend import (
     settings_from_config,
 )
 
-# localstack/start's default; the tests against the stack follow what it was started with.
-BACKEND = os.environ.get("PHARMAGUARD_KINESIS", "ferrokinesis")
-ferrokinesis_only = pytest.mark.skipif(BACKEND != "ferrokinesis", reason="LocalStack runs kinesis-local")
+STATE_DIR = Path(os.environ.get("PHARMAGUARD_STATE_DIR") or Path(__file__).resolve().parents[2] / ".state")
+
+
+def stack_backend() -> str:
+    """The Kinesis server the running local stack was started with: PHARMAGUARD_KINESIS in
+    the environment of the LocalStack listening on ENDPOINT (localstack/start sets it), else
+    in the tests' own environment, else start's default."""
+    try:
+        pid = (STATE_DIR / "localstack.pid").read_text().strip()
+        variables = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    except OSError:
+        variables = {}
+    if variables.get("GATEWAY_LISTEN", "").rsplit(":", 1)[-1] == ENDPOINT.rsplit(":", 1)[-1]:
+        return variables.get("PHARMAGUARD_KINESIS", "kinesis-local")
+    return os.environ.get("PHARMAGUARD_KINESIS", "ferrokinesis")
+
+
+ferrokinesis_only = pytest.mark.skipif(stack_backend() != "ferrokinesis", reason="LocalStack forwards to kinesis-local")
 
 SETTINGS = FerrokinesisSettings(binary="/opt/ferrokinesis", latency_ms=0, shard_limit=100, log_level="info")
 
