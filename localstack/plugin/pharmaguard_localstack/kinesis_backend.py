@@ -2,19 +2,19 @@
 
 LocalStack's Kinesis provider answers a few operations itself
 (``KINESIS_ERROR_PROBABILITY`` fault injection, resource policies,
-``SubscribeToShard``) and forwards every other request, as it came (JSON or
-CBOR), to a kinesis-local (kinesis-mock) process that it starts for each
-account. kinesis-local gets slower as a shard fills: a ``PutRecords`` of 500
-records takes 2 s once the shard holds 10 000 records, and more than 10 s
-further on (docs/benchmarks.md, "Local Kinesis servers"), so the local stack
+``SubscribeToShard``) and forwards every other request to a kinesis-local
+(kinesis-mock) process that it starts for each account, in JSON re-encoded from
+what it parsed (clients may send JSON or CBOR). kinesis-local gets slower as a
+shard fills: a ``PutRecords`` of 500 records takes 3–5 s once the shard holds
+10 000 records, and more than 10 s further on (docs/benchmarks.md, "Local Kinesis servers"), so the local stack
 cannot hold 1 000 records/s for long. ferrokinesis answers the same call in a
 few milliseconds at any fill level.
 
 With ``PHARMAGUARD_KINESIS=ferrokinesis`` (``localstack/start``'s default), this
 module makes the provider forward to ferrokinesis instead:
 
-- one process per account and region, started on first use on a free loopback
-  port (ferrokinesis serves a single region and writes it into every ARN, while
+- one process per account and region, started on first use on a free port
+  (ferrokinesis serves a single region and writes it into every ARN, while
   kinesis-local took the region from each request);
 - started as LocalStack starts its Kinesis servers (a ``KinesisMockServer``
   run by a ``ShellCommandThread``): its log lines go to LocalStack's log
@@ -270,7 +270,7 @@ def forward_to_ferrokinesis(settings: FerrokinesisSettings) -> None:
 
     def get_records(self, context, shard_iterator, limit=None, stream_arn=None, stream_id=None, **kwargs):
         proxy = AwsRequestProxy(self.get_forward_url(context.account_id, context.region))
-        answer = proxy.forward(context)
+        answer = proxy.forward(context, context.service_request)  # in JSON, as LocalStack forwards
         records = answer.get("Records") or []
         following = answer.get("NextShardIterator")
         if records and following and not answer.get("MillisBehindLatest"):
