@@ -33,6 +33,12 @@ WS_LOG=$LOG_DIR/ws-gateway.log
 LOCALSTACK_VERSION=2026.3.0
 JAVA_MIN=17
 
+# The Kinesis server behind LocalStack's Kinesis endpoint (see README, "Kinesis").
+FERROKINESIS_VERSION=0.7.0
+# Built once per machine, outside the repository, so that every clone reuses it.
+FERROKINESIS_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/pharmaguard/ferrokinesis-$FERROKINESIS_VERSION
+FERROKINESIS_BIN=$STATE_DIR/bin/ferrokinesis
+
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }

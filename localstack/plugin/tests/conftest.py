@@ -84,12 +84,22 @@ class Function:
         raise AssertionError(f"{self.name} received no matching event within {timeout} s: {self.records()}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def local_stack():
+def pytest_configure(config):
+    config.addinivalue_line("markers", "without_stack: the test needs no running local stack")
+
+
+@pytest.fixture(scope="session")
+def running_stack():
     try:
         client("sts").get_caller_identity()
     except Exception as error:  # noqa: BLE001
         pytest.fail(f"the local stack is not running on {ENDPOINT} ({error}); start it with localstack/up")
+
+
+@pytest.fixture(autouse=True)
+def local_stack(request):
+    if request.node.get_closest_marker("without_stack") is None:
+        request.getfixturevalue("running_stack")
 
 
 def create_function(record_file: Path, bootstrap: str = BOOTSTRAP, prefix: str = "host-executor-test") -> Function:

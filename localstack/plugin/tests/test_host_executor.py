@@ -4,7 +4,7 @@ import json
 import time
 import uuid
 
-from conftest import client
+from conftest import ENDPOINT, client
 
 
 def test_invoke_passes_the_function_environment_and_returns_the_response(function):
@@ -13,7 +13,7 @@ def test_invoke_passes_the_function_environment_and_returns_the_response(functio
     assert response["StatusCode"] == 200
     assert "FunctionError" not in response
     assert body["greeting"] == "hello"
-    assert body["endpoint"] == "http://127.0.0.1:4566"
+    assert body["endpoint"] == ENDPOINT
     assert body["task_root"].endswith("/code")
 
 
