@@ -5,6 +5,7 @@ tests in test_analysis.py cover it."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -565,3 +566,136 @@ def analyse_readings(
         "rejected_telemetry_queue_growth": rejected_queue_delta,
         "verdict": verdict,
     }
+
+
+# ------------------------------------------------------------------ usage (what a run cost)
+
+# LocalStack's log: every AWS request it served, and (from the host executor) every
+# invocation's REPORT line, each stamped with LocalStack's UTC clock.
+REQUEST_LINE = re.compile(r"^(\S+)\s+\w+\s+---\s+\[[^\]]*\]\s+localstack\.request\.aws\s*: AWS (\S+) => (\d+)")
+REPORT_LINE = re.compile(r"^(\S+)\s.*\[([^\]\s]+)\] REPORT RequestId: \S+\s+Duration: ([\d.]+) ms(?:\s+Memory Size: (\d+) MB)?")
+
+
+def usage(lines: list[str], since: datetime, until: datetime) -> dict:
+    """The requests LocalStack served between `since` and `until`, per
+    `service.Operation` (count, and how many answered an error), and the
+    function invocations in that time, per function (count, duration
+    percentiles in ms, total ms, memory size)."""
+    requests: dict[str, dict] = {}
+    durations: dict[str, list[float]] = defaultdict(list)
+    memory: dict[str, int] = {}
+    for line in lines:
+        request = REQUEST_LINE.match(line)
+        report = None if request else REPORT_LINE.match(line)
+        match = request or report
+        if not match:
+            continue
+        at = parse_time(match.group(1))
+        if at is None or not since <= at <= until:
+            continue
+        if request:
+            entry = requests.setdefault(request.group(2), {"count": 0, "errors": 0})
+            entry["count"] += 1
+            entry["errors"] += int(request.group(3)) >= 400
+        else:
+            durations[report.group(2)].append(float(report.group(3)))
+            if report.group(4):
+                memory[report.group(2)] = int(report.group(4))
+    invocations = {
+        name: {**percentiles(values), "total_ms": round(sum(values), 1), "memory_mb": memory.get(name)}
+        for name, values in sorted(durations.items())
+    }
+    return {"requests": dict(sorted(requests.items())), "invocations": invocations}
+
+
+def per_reading(usage_report: dict, readings: int) -> dict:
+    """`usage` divided by the readings stored: requests and invocations per
+    reading, and Lambda milliseconds per reading (per function)."""
+    if readings <= 0:
+        return {}
+    return {
+        "requests": {name: round(entry["count"] / readings, 4) for name, entry in usage_report["requests"].items()},
+        "invocations": {
+            name: round(entry["count"] / readings, 4) for name, entry in usage_report["invocations"].items()
+        },
+        "lambda_ms": {
+            name: round(entry["total_ms"] / readings, 4) for name, entry in usage_report["invocations"].items()
+        },
+    }
+
+
+# ------------------------------------------------------------------ the detector's batches
+
+PHASES = (
+    "decode_ms",
+    "lookup_ms",
+    "history_ms",
+    "shipments_ms",
+    "tracking_load_ms",
+    "rules_ms",
+    "events_ms",
+    "tracking_save_ms",
+    "position_ms",
+)
+
+
+def batch_phases(lines: list[str]) -> dict:
+    """Where the detector's batches spent their time, from its "telemetry batch
+    processed" log lines (JSON): batches, records, and per phase the total ms,
+    ms per record and the per-batch percentiles."""
+    batches: list[dict] = []
+    for line in lines:
+        start = line.find("{")
+        if start < 0 or "telemetry batch processed" not in line:
+            continue
+        try:
+            entry = json.loads(line[start:])
+        except ValueError:
+            continue
+        fields = entry.get("fields", entry)
+        if fields.get("message") == "telemetry batch processed":
+            batches.append(fields)
+    records = sum(int(b.get("records") or 0) for b in batches)
+    phases = {}
+    for name in PHASES:
+        values = [float(b[name]) for b in batches if isinstance(b.get(name), (int, float))]
+        if values:
+            phases[name] = {
+                "total_ms": round(sum(values), 1),
+                "ms_per_record": round(sum(values) / records, 4) if records else None,
+                "per_batch": percentiles(values),
+            }
+    return {
+        "batches": len(batches),
+        "records": records,
+        "records_per_batch": percentiles([float(b.get("records") or 0) for b in batches]),
+        "phases": phases,
+    }
+
+
+def item_size(value: dict) -> int:
+    """The size DynamoDB bills a low-level item (`{"name": {"S": "…"}, …}`) at,
+    in bytes: the attribute names plus their values (strings and binaries by
+    length, numbers about one byte per two digits plus one, maps and lists 3
+    bytes plus one per element and their contents, booleans and nulls 1)."""
+
+    def attribute(av: dict) -> int:
+        (kind, inner), = av.items()
+        if kind == "S":
+            return len(inner.encode())
+        if kind == "N":
+            digits = len(inner.lstrip("-").replace(".", "").lstrip("0")) or 1
+            return (digits + 1) // 2 + 1
+        if kind == "B":
+            return len(inner)
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + attribute(v) + 1 for k, v in inner.items())
+        if kind == "L":
+            return 3 + sum(attribute(v) + 1 for v in inner)
+        if kind in ("SS", "NS", "BS"):
+            return sum(attribute({kind[0]: v}) for v in inner)
+        return 0
+
+    return sum(len(name.encode()) + attribute(av) for name, av in value.items())

@@ -375,6 +375,34 @@ class Readings:
         return rows, len(seen), sorted(r for r, n in seen.items() if n > 1)
 
 
+def item_sizes(stack: Stack, readings_table: str, tracking_table: str, shipments: set[str]) -> dict:
+    """The billed sizes of the run's items (docs/cost.md): the trackings of up to
+    ten shipments and the history rows of one, in bytes."""
+    sample = sorted(shipments)[:10]
+    tracking = []
+    for shipment in sample:
+        reply = stack.dynamodb.get_item(
+            TableName=tracking_table, Key={"pk": {"S": f"SHIP#{shipment}"}, "sk": {"S": "TRACKING"}}
+        )
+        if "Item" in reply:
+            tracking.append(float(analysis.item_size(reply["Item"])))
+    history = []
+    if sample:
+        reply = stack.dynamodb.query(
+            TableName=readings_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHIP#{sample[0]}"}},
+            Limit=100,
+        )
+        history = [float(analysis.item_size(item)) for item in reply.get("Items", [])]
+    return {"tracking_bytes": percentiles(tracking), "history_bytes": percentiles(history)}
+
+
+def log_sizes(directory: Path) -> dict[str, int]:
+    """The size of each function's log file (what it wrote goes to CloudWatch Logs on AWS)."""
+    return {path.stem: path.stat().st_size for path in directory.glob("*.log")} if directory.is_dir() else {}
+
+
 def alarm_items(stack: Stack, table: str, shipments: set[str]) -> list[dict]:
     items = []
     for shipment in sorted(shipments):
@@ -555,7 +583,46 @@ def print_report(report: dict) -> None:
     ]
     for kind, stats in lat["by_kind_reading_ts_to_event"].items():
         lines.insert(-1, f"    {kind}: {figure(stats)}")
+    lines += batch_lines(report.get("detector_batches") or {})
+    lines += usage_lines(report.get("usage") or {})
     print("\n".join(lines), flush=True)
+
+
+def batch_lines(batches: dict) -> list[str]:
+    """Where the detector's batches spent their time."""
+    if not batches.get("batches"):
+        return []
+    size = batches["records_per_batch"]
+    lines = [
+        f"Detector batches: {batches['batches']} of {batches['records']} records "
+        f"(per batch p50 {size.get('p50')}, max {size.get('max')})",
+        "  phase                     ms per record   per batch p50 / p99 / max ms   (shipment parts are sums)",
+    ]
+    for name, phase in batches["phases"].items():
+        per = phase["per_batch"]
+        lines.append(
+            f"  {name.removesuffix('_ms'):<24} {phase['ms_per_record'] or 0:>12.3f}   "
+            f"{per.get('p50')} / {per.get('p99')} / {per.get('max')}"
+        )
+    return lines + [""]
+
+
+def usage_lines(usage: dict) -> list[str]:
+    """The requests and invocations of the run, per reading stored (docs/cost.md)."""
+    shares = usage.get("per_reading") or {}
+    if not shares:
+        return []
+    lines = ["Usage per reading stored (requests LocalStack served; invocations and their duration)"]
+    for name, count in shares["requests"].items():
+        errors = usage["requests"][name]["errors"]
+        lines.append(f"  {name:<42} {count:>9.4f}" + (f"  ({errors} errors)" if errors else ""))
+    for name, count in shares["invocations"].items():
+        entry = usage["invocations"][name]
+        lines.append(
+            f"  λ {name:<40} {count:>9.4f} invocations, {shares['lambda_ms'][name]:.3f} ms "
+            f"(p50 {entry.get('p50')} ms, p99 {entry.get('p99')} ms, {entry.get('memory_mb')} MB)"
+        )
+    return lines + [""]
 
 
 def main(argv: list[str]) -> int:
@@ -571,6 +638,8 @@ def main(argv: list[str]) -> int:
     alarms_table = stack.output("AlarmsTableName")
     rejected_queue = stack.output("RejectedTelemetryQueueUrl")
     broker_log = state_dir / "logs" / "iot-broker.log"
+    localstack_log = state_dir / "logs" / "localstack.log"
+    detector_log = state_dir / "logs" / "lambda" / f"{stack.output('AnomalyDetectorFunctionName')}.log"
 
     if not args.no_build:
         say("building fleet-sim")
@@ -607,6 +676,9 @@ def main(argv: list[str]) -> int:
     ses_before = {m.get("Id") for m in stack.ses_messages()}
     rejected_before = stack.queue_depth(rejected_queue)
     broker_offset = file_size(broker_log)
+    localstack_offset = file_size(localstack_log)
+    detector_offset = file_size(detector_log)
+    logs_before = log_sizes(detector_log.parent)
     probes = [f"SHIP#{t.shipment_id}" for t in sorted(trucks.values(), key=lambda t: t.number)[:3]]
     started = time.monotonic()
     sampler = Sampler(stack, readings_table, probes, started, listener)
@@ -714,6 +786,17 @@ def main(argv: list[str]) -> int:
         )
         readings_report["reading_ids_stored_twice"] = twice[:20]
         alarms_report = analysis.analyse_alarms(deliveries, expected, items, mails, sent_end)
+        # what the run cost: the requests and invocations from the start of sending to the
+        # end of the drain (the stack's own background work, such as the offline check, included)
+        usage_report = analysis.usage(read_from(localstack_log, localstack_offset), run_start, now())
+        usage_report["per_reading"] = analysis.per_reading(usage_report, distinct)
+        batches_report = analysis.batch_phases(read_from(detector_log, detector_offset))
+        usage_report["item_sizes"] = item_sizes(stack, readings_table, stack.output("TrackingTableName"), shipments)
+        usage_report["log_bytes"] = {
+            name: size - logs_before.get(name, 0)
+            for name, size in sorted(log_sizes(detector_log.parent).items())
+            if size > logs_before.get(name, 0)
+        }
         loads = [s["load1"] for s in sampler.samples if s["phase"] == "sending"]
         drain_loads = [s["load1"] for s in sampler.samples if s["phase"] == "draining"]
         lags = [s["lag_s"] for s in sampler.samples if s["lag_s"] is not None]
@@ -753,6 +836,8 @@ def main(argv: list[str]) -> int:
             },
             "readings": readings_report,
             "alarms": alarms_report,
+            "usage": usage_report,
+            "detector_batches": batches_report,
         }
         out = bench_dir / f"e2e-{run_id}.json"
         out.write_text(json.dumps(report, indent=2) + "\n")

@@ -233,3 +233,55 @@ def test_readings_accepted_against_stored():
     assert report["verdict"].startswith("every reading sent was stored exactly once (so every accepted one")
     report = analysis.analyse_readings(summary, {"rows": 1002, "distinct": 1000}, 50, 0)
     assert report["verdict"].startswith("EXTRA ROWS: 2 ")
+
+
+def test_usage_counts_requests_and_invocations_in_the_window():
+    lines = [
+        "2026-11-21T09:59:59.000  INFO --- [et.reactor-0] localstack.request.aws     : AWS kinesis.PutRecords => 200",
+        "2026-11-21T10:00:01.000  INFO --- [et.reactor-0] localstack.request.aws     : AWS kinesis.PutRecords => 200",
+        "2026-11-21T10:00:02.000  INFO --- [et.reactor-1] localstack.request.aws     : AWS dynamodb.BatchWriteItem => 200",
+        "2026-11-21T10:00:03.000  INFO --- [et.reactor-1] localstack.request.aws     : AWS dynamodb.BatchWriteItem => 400",
+        "2026-11-21T10:00:04.000  INFO --- [   Thread-9] pharmaguard_localstack.host_executor : "
+        "[pharmaguard-local-detector] REPORT RequestId: 1f\tDuration: 12.50 ms\tMemory Size: 256 MB",
+        "2026-11-21T10:00:05.000  INFO --- [   Thread-9] pharmaguard_localstack.host_executor : "
+        "[pharmaguard-local-detector] REPORT RequestId: 2f\tDuration: 7.50 ms\tMemory Size: 256 MB",
+        "2026-11-21T10:00:06.000  INFO --- [   Thread-9] pharmaguard_localstack.host_executor : "
+        "[pharmaguard-local-detector] handling 3f",
+        "2026-11-21T10:01:01.000  INFO --- [et.reactor-0] localstack.request.aws     : AWS kinesis.PutRecords => 200",
+    ]
+    report = analysis.usage(lines, T0, T0 + timedelta(minutes=1))
+    assert report["requests"] == {
+        "dynamodb.BatchWriteItem": {"count": 2, "errors": 1},
+        "kinesis.PutRecords": {"count": 1, "errors": 0},
+    }
+    detector = report["invocations"]["pharmaguard-local-detector"]
+    assert (detector["count"], detector["total_ms"], detector["memory_mb"], detector["p50"]) == (2, 20.0, 256, 7.5)
+    shares = analysis.per_reading(report, 4)
+    assert shares["requests"]["dynamodb.BatchWriteItem"] == 0.5
+    assert shares["invocations"]["pharmaguard-local-detector"] == 0.5
+    assert shares["lambda_ms"]["pharmaguard-local-detector"] == 5.0
+    assert analysis.per_reading(report, 0) == {}
+
+
+def test_batch_phases_add_up_the_detector_log_lines():
+    def line(records, decode, history):
+        fields = {"message": "telemetry batch processed", "records": records, "decode_ms": decode, "history_ms": history}
+        return "START x\n" if records is None else json.dumps({"level": "INFO", "fields": fields})
+
+    lines = [line(100, 2.0, 30.0), "not json {", line(300, 6.0, 90.0), '{"fields": {"message": "other"}}']
+    report = analysis.batch_phases(lines)
+    assert (report["batches"], report["records"]) == (2, 400)
+    assert report["phases"]["decode_ms"]["total_ms"] == 8.0
+    assert report["phases"]["history_ms"]["ms_per_record"] == 0.3
+    assert report["phases"]["history_ms"]["per_batch"]["max"] == 90.0
+    assert "rules_ms" not in report["phases"]
+    assert analysis.batch_phases([])["batches"] == 0
+
+
+def test_item_sizes_follow_dynamodbs_rules():
+    assert analysis.item_size({"pk": {"S": "SHIP#1"}}) == 2 + 6
+    assert analysis.item_size({"n": {"N": "123.45"}}) == 1 + 4  # 5 digits → 3 + 1
+    assert analysis.item_size({"ok": {"BOOL": True}, "x": {"NULL": True}}) == 3 + 2
+    nested = {"m": {"M": {"a": {"S": "xy"}, "l": {"L": [{"N": "1"}, {"S": "z"}]}}}}
+    # m: 1 + (3 + (a: 1 + 2 + 1) + (l: 1 + (3 + (1+1) + 1 + (1) + 1) + 1))
+    assert analysis.item_size(nested) == 1 + 3 + 4 + (1 + 3 + 2 + 1 + 1 + 1 + 1)

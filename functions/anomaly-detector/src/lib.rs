@@ -65,6 +65,7 @@
 //! [`alarm_event_id`]: pharmaguard_domain::coldchain::alarm_event_id
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 // the per-batch maps: short string keys, hashed fast
 use foldhash::{HashMap, HashSet};
@@ -257,6 +258,50 @@ pub struct BatchReport {
     pub positions: usize,
     /// Index of the first record to retry, if any.
     pub failed_at: Option<usize>,
+    /// Where the batch's time went.
+    pub phases: Phases,
+}
+
+/// Where a batch's time went, milliseconds. The stages run one after the
+/// other; within the shipments stage the shipments are worked on
+/// [`CONCURRENCY`] at a time, so its parts are sums over the shipments and
+/// may add up to more than the stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Phases {
+    /// Decoding and validating the records (and setting poison aside).
+    pub decode_ms: f64,
+    /// Looking up the shipments and devices, and placing the readings.
+    pub lookup_ms: f64,
+    /// Writing the history.
+    pub history_ms: f64,
+    /// The shipments stage, start to end.
+    pub shipments_ms: f64,
+    /// Loading the trackings (and reading back the history of late readings).
+    pub tracking_load_ms: f64,
+    /// The rules.
+    pub rules_ms: f64,
+    /// Publishing the alarm events, with their risk estimates.
+    pub events_ms: f64,
+    /// Saving the trackings and alarms.
+    pub tracking_save_ms: f64,
+    /// Publishing the position events.
+    pub position_ms: f64,
+}
+
+impl Phases {
+    /// Adds the parts of one shipment's update.
+    fn add_shipment(&mut self, shipment: &Phases) {
+        self.tracking_load_ms += shipment.tracking_load_ms;
+        self.rules_ms += shipment.rules_ms;
+        self.events_ms += shipment.events_ms;
+        self.tracking_save_ms += shipment.tracking_save_ms;
+        self.position_ms += shipment.position_ms;
+    }
+}
+
+/// Milliseconds since `start`.
+fn elapsed_ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// What an offline check did.
@@ -272,13 +317,14 @@ pub struct OfflineReport {
     pub failed: usize,
 }
 
-/// What a shipment's update did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a shipment's update did, and where its time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Update {
     applied: usize,
     published: usize,
     written: bool,
     position: bool,
+    phases: Phases,
 }
 
 impl<D, H, T, P, R, Q, V> Detector<D, H, T, P, R, Q, V>
@@ -301,6 +347,7 @@ where
         let mut failed: BTreeSet<usize> = BTreeSet::new();
 
         // 1. decode; poison goes to the rejected queue
+        let stage = Instant::now();
         let mut readings: Vec<(usize, Reading)> = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
             match decode_record(&record.kinesis.data.0) {
@@ -315,7 +362,10 @@ where
             }
         }
 
+        report.phases.decode_ms = elapsed_ms(stage);
+
         // 2. look up, once per shipment and device; vet and place each reading
+        let stage = Instant::now();
         let (found, registry) = self.look_up_all(&readings).await;
         // a device whose lookup failed is held back whole, so its readings stay in order
         let held_devices: HashSet<&str> = readings
@@ -377,8 +427,11 @@ where
             error!(%problem, "shipment lookup failed; the device's readings will be retried");
         }
 
+        report.phases.lookup_ms = elapsed_ms(stage);
+
         // 3. group and keep the history (one batch write for every reading);
         //    the placed readings move on to their groups
+        let stage = Instant::now();
         let owned = with_owners(readings, owners);
         let groups = group_readings(owned);
         report.duplicates = groups.iter().map(|g| g.duplicates).sum();
@@ -404,7 +457,10 @@ where
             }
         }
 
+        report.phases.history_ms = elapsed_ms(stage);
+
         // 4. the rules, per shipment
+        let stage = Instant::now();
         report.shipments = ready.len();
         let updates: Vec<_> = stream::iter(ready)
             .map(|(group, shipment)| async move {
@@ -422,6 +478,7 @@ where
                     report.applied += update.applied;
                     report.published += update.published;
                     report.positions += usize::from(update.position);
+                    report.phases.add_shipment(&update.phases);
                 }
                 Err(problem) => {
                     error!(owner = ?group.owner, %problem, "shipment update failed; its readings will be retried");
@@ -429,6 +486,8 @@ where
                 }
             }
         }
+
+        report.phases.shipments_ms = elapsed_ms(stage);
 
         report.failed_at = failed.first().copied();
         if let Some(index) = report.failed_at {
@@ -446,6 +505,15 @@ where
             published = report.published,
             positions = report.positions,
             failed_at = ?report.failed_at,
+            decode_ms = report.phases.decode_ms,
+            lookup_ms = report.phases.lookup_ms,
+            history_ms = report.phases.history_ms,
+            shipments_ms = report.phases.shipments_ms,
+            tracking_load_ms = report.phases.tracking_load_ms,
+            rules_ms = report.phases.rules_ms,
+            events_ms = report.phases.events_ms,
+            tracking_save_ms = report.phases.tracking_save_ms,
+            position_ms = report.phases.position_ms,
             "telemetry batch processed"
         );
         report
@@ -543,7 +611,9 @@ where
         now: OffsetDateTime,
     ) -> Result<Update, String> {
         let summary = ShipmentSummary::from(shipment);
+        let mut phases = Phases::default();
         for attempt in 1..=SAVE_ATTEMPTS {
+            let loading = Instant::now();
             let current = self
                 .tracking
                 .load(&shipment.id)
@@ -552,16 +622,21 @@ where
                 .unwrap_or_else(|| Tracking::new(shipment, now));
             // the loaded tracking is changed in place: no copy of its state
             let mut current = current;
+            phases.tracking_load_ms += elapsed_ms(loading);
             let expected_version = current.version;
             let monitor = &mut current.monitor;
+            let ruling = Instant::now();
+            let mut read_back_ms = 0.0;
             let applied = match history_window(monitor, readings) {
                 Some((from, to)) => {
                     let owner = Owner::Shipment(shipment.id.clone());
+                    let loading = Instant::now();
                     let history = self
                         .history
                         .between(&owner, from, to)
                         .await
                         .map_err(|e| e.to_string())?;
+                    read_back_ms = elapsed_ms(loading);
                     info!(
                         shipment_id = %shipment.id,
                         history = history.len(),
@@ -580,24 +655,37 @@ where
                 }
                 None => apply_to_shipment(monitor, readings, shipment, &self.settings),
             };
+            // the history read back for late readings is loading, not rules
+            phases.rules_ms += elapsed_ms(ruling) - read_back_ms;
+            phases.tracking_load_ms += read_back_ms;
             if !applied.changed() {
-                return Ok(Update::default());
+                return Ok(Update {
+                    phases,
+                    ..Update::default()
+                });
             }
+            let publishing = Instant::now();
             let published = self.publish(&applied.transitions, &summary).await?;
+            phases.events_ms += elapsed_ms(publishing);
             let alarms = alarm_states(applied.transitions.iter().map(|(t, _)| t));
             current.advance(shipment, applied.latest, now);
-            match self
+            let saving = Instant::now();
+            let saved = self
                 .tracking
                 .save(&current, expected_version, &alarms)
-                .await
-            {
+                .await;
+            phases.tracking_save_ms += elapsed_ms(saving);
+            match saved {
                 Ok(()) => {
+                    let positioning = Instant::now();
                     let position = self.publish_position(&current, shipment).await;
+                    phases.position_ms += elapsed_ms(positioning);
                     return Ok(Update {
                         applied: applied.applied,
                         published,
                         written: true,
                         position,
+                        phases,
                     });
                 }
                 Err(SaveError::VersionConflict) => {
@@ -805,6 +893,7 @@ where
                         published,
                         written: true,
                         position: false,
+                        phases: Phases::default(),
                     });
                 }
                 Err(SaveError::VersionConflict) => {

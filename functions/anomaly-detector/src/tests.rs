@@ -451,6 +451,33 @@ async fn readings_of_a_shipment_on_its_way_are_kept_applied_and_tracked() {
 }
 
 #[tokio::test]
+async fn a_batch_says_where_its_time_went() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    let readings: Vec<Reading> = (0..30).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
+    let phases = d.process_batch(&batch(1, &readings), T0).await.phases;
+    let stages = [
+        phases.decode_ms,
+        phases.lookup_ms,
+        phases.history_ms,
+        phases.shipments_ms,
+    ];
+    assert!(stages.iter().all(|ms| *ms > 0.0), "{phases:?}");
+    let parts = [
+        phases.tracking_load_ms,
+        phases.rules_ms,
+        phases.tracking_save_ms,
+        phases.position_ms,
+    ];
+    assert!(parts.iter().all(|ms| *ms > 0.0), "{phases:?}");
+    assert!(
+        parts.iter().sum::<f64>() <= phases.shipments_ms,
+        "one shipment: {phases:?}"
+    );
+}
+
+#[tokio::test]
 async fn major_and_critical_alarms_are_published_with_their_risk_estimate() {
     let d = detector();
     d.directory
