@@ -435,13 +435,9 @@ where
         let owned = with_owners(readings, owners);
         let groups = group_readings(owned);
         report.duplicates = groups.iter().map(|g| g.duplicates).sum();
-        let entries: Vec<(Owner, Reading)> = groups
+        let entries: Vec<(&Owner, &Reading)> = groups
             .iter()
-            .flat_map(|g| {
-                g.readings
-                    .iter()
-                    .map(|r| (g.owner.clone(), r.reading.clone()))
-            })
+            .flat_map(|g| g.readings.iter().map(|r| (&g.owner, &r.reading)))
             .collect();
         let written = self.history.put(&entries).await;
         let mut position = 0;
@@ -614,14 +610,13 @@ where
         let mut phases = Phases::default();
         for attempt in 1..=SAVE_ATTEMPTS {
             let loading = Instant::now();
-            let current = self
+            // the loaded tracking is changed in place: no copy of its state
+            let mut current = self
                 .tracking
                 .load(&shipment.id)
                 .await
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Tracking::new(shipment, now));
-            // the loaded tracking is changed in place: no copy of its state
-            let mut current = current;
             phases.tracking_load_ms += elapsed_ms(loading);
             let expected_version = current.version;
             let monitor = &mut current.monitor;

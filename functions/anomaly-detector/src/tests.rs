@@ -87,7 +87,7 @@ impl History {
 }
 
 impl ReadingHistory for History {
-    async fn put(&self, readings: &[(Owner, Reading)]) -> Vec<Result<(), PortError>> {
+    async fn put(&self, readings: &[(&Owner, &Reading)]) -> Vec<Result<(), PortError>> {
         if *self.down.lock().unwrap() {
             return readings
                 .iter()
@@ -98,7 +98,7 @@ impl ReadingHistory for History {
         readings
             .iter()
             .map(|(owner, r)| {
-                rows.insert((owner.clone(), r.ts, r.reading_id.clone()), r.clone());
+                rows.insert(((*owner).clone(), r.ts, r.reading_id.clone()), (*r).clone());
                 Ok(())
             })
             .collect()

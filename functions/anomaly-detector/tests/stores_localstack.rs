@@ -55,7 +55,7 @@ async fn the_history_answers_time_ranges_and_writes_idempotently() {
         .collect();
     entries.push(entries[10].clone());
     entries.push((device.clone(), reading("truck-9", 5, 4.0, 0.1)));
-    let results = history.put(&entries).await;
+    let results = history.put(&pairs(&entries)).await;
     assert_eq!(results.len(), entries.len());
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 
@@ -94,7 +94,13 @@ async fn the_history_answers_time_ranges_and_writes_idempotently() {
     );
 
     // writing it all again changes nothing
-    assert!(history.put(&entries).await.iter().all(Result::is_ok));
+    assert!(
+        history
+            .put(&pairs(&entries))
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
     assert_eq!(
         history
             .between(&ship, T0, T0 + Duration::minutes(1))
@@ -196,4 +202,12 @@ async fn the_tracking_store_saves_on_its_version_and_finds_silent_shipments() {
     for name in [&tracking_table, &alarms_table] {
         let _ = client.delete_table().table_name(name).send().await;
     }
+}
+
+/// The history's input: each reading with its owner, borrowed.
+fn pairs(entries: &[(Owner, Reading)]) -> Vec<(&Owner, &Reading)> {
+    entries
+        .iter()
+        .map(|(owner, reading)| (owner, reading))
+        .collect()
 }

@@ -118,7 +118,7 @@ pub fn reading_from_item(item: &Item) -> Result<Reading, PortError> {
 }
 
 impl ReadingHistory for DynamoReadingHistory {
-    async fn put(&self, readings: &[(Owner, Reading)]) -> Vec<Result<(), PortError>> {
+    async fn put(&self, readings: &[(&Owner, &Reading)]) -> Vec<Result<(), PortError>> {
         let mut items = Vec::with_capacity(readings.len());
         let mut encoded: Vec<Result<usize, PortError>> = Vec::with_capacity(readings.len());
         for (owner, reading) in readings {

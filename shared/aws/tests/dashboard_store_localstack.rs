@@ -263,10 +263,7 @@ async fn readings_page_oldest_first_inside_their_window() {
     let history = DynamoReadingHistory::new(t.client.clone(), &t.names[3]);
     let owner = Owner::Shipment("shp-1".into());
     let readings: Vec<_> = (0..7).map(|m| reading("truck-1", m, 5.0, 0.2)).collect();
-    let entries: Vec<_> = readings
-        .iter()
-        .map(|r| (owner.clone(), r.clone()))
-        .collect();
+    let entries: Vec<_> = readings.iter().map(|r| (&owner, r)).collect();
     assert!(history.put(&entries).await.iter().all(Result::is_ok));
 
     let window = |next: Option<String>| ReadingsQuery {

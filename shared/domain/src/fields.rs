@@ -61,7 +61,7 @@ static IDENTIFIER_BYTES: [bool; 256] = {
 };
 
 pub(crate) fn is_identifier_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+    u8::try_from(c).is_ok_and(is_identifier_byte)
 }
 
 /// A finite number within `min..=max`.

@@ -236,7 +236,7 @@ pub trait ReadingHistory: Send + Sync {
     /// twice is one entry). One result per reading, in order.
     fn put(
         &self,
-        readings: &[(Owner, Reading)],
+        readings: &[(&Owner, &Reading)],
     ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send;
 
     /// The readings of `owner` taken from `from` to `to` (both included), by
