@@ -35,10 +35,13 @@
 //!    one conditional transaction on the tracking's version. A version
 //!    conflict (the offline check or an acknowledgement wrote meanwhile)
 //!    reloads and recomputes.
-//! 5. Once a shipment's tracking is saved, one position event
-//!    (`tracking.updated`, [`TrackingUpdated`]) is published on the tracking
-//!    topic for the live map: at most one per shipment per batch, none when
-//!    nothing new was applied.
+//! 5. Once the shipments are done, the position event (`tracking.updated`,
+//!    [`TrackingUpdated`]) of each tracking saved is published on the
+//!    tracking topic for the live map, all of them in one `tracking.batch`
+//!    message ([`position_messages`]; more only past 240 KB): at most one
+//!    event per shipment per batch, none when nothing new was applied, and
+//!    one notification for the broadcast to fan out however many trucks the
+//!    batch holds.
 //!
 //! # Exactly-once effects
 //!
@@ -87,6 +90,7 @@ use pharmaguard_domain::coldchain::tracking::{
 };
 use pharmaguard_domain::coldchain::{
     AlarmContext, AlarmEvent, AlarmTransition, MonitorSettings, ShipmentSummary, TrackingUpdated,
+    position_messages,
 };
 use pharmaguard_domain::ports::DeviceRegistry;
 use pharmaguard_domain::shipment::Shipment;
@@ -254,7 +258,8 @@ pub struct BatchReport {
     pub applied: usize,
     /// Alarm events published.
     pub published: usize,
-    /// Position events published (one per shipment whose tracking changed).
+    /// Position events published (one per shipment whose tracking changed,
+    /// all in one message or a few).
     pub positions: usize,
     /// Index of the first record to retry, if any.
     pub failed_at: Option<usize>,
@@ -284,7 +289,7 @@ pub struct Phases {
     pub events_ms: f64,
     /// Saving the trackings and alarms.
     pub tracking_save_ms: f64,
-    /// Publishing the position events.
+    /// Publishing the position events (after the shipments stage).
     pub position_ms: f64,
 }
 
@@ -295,7 +300,6 @@ impl Phases {
         self.rules_ms += shipment.rules_ms;
         self.events_ms += shipment.events_ms;
         self.tracking_save_ms += shipment.tracking_save_ms;
-        self.position_ms += shipment.position_ms;
     }
 }
 
@@ -318,12 +322,13 @@ pub struct OfflineReport {
 }
 
 /// What a shipment's update did, and where its time went.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Update {
     applied: usize,
     published: usize,
     written: bool,
-    position: bool,
+    /// The position event of the state saved, if one was.
+    position: Option<TrackingUpdated>,
     phases: Phases,
 }
 
@@ -468,13 +473,14 @@ where
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        let mut positions = Vec::with_capacity(updates.len());
         for (group, outcome) in updates {
             match outcome {
                 Ok(update) => {
                     report.applied += update.applied;
                     report.published += update.published;
-                    report.positions += usize::from(update.position);
                     report.phases.add_shipment(&update.phases);
+                    positions.extend(update.position);
                 }
                 Err(problem) => {
                     error!(owner = ?group.owner, %problem, "shipment update failed; its readings will be retried");
@@ -484,6 +490,11 @@ where
         }
 
         report.phases.shipments_ms = elapsed_ms(stage);
+
+        // 5. the saved states' positions, in one message for the batch
+        let stage = Instant::now();
+        report.positions = self.publish_positions(&positions).await;
+        report.phases.position_ms = elapsed_ms(stage);
 
         report.failed_at = failed.first().copied();
         if let Some(index) = report.failed_at {
@@ -672,14 +683,11 @@ where
             phases.tracking_save_ms += elapsed_ms(saving);
             match saved {
                 Ok(()) => {
-                    let positioning = Instant::now();
-                    let position = self.publish_position(&current, shipment).await;
-                    phases.position_ms += elapsed_ms(positioning);
                     return Ok(Update {
                         applied: applied.applied,
                         published,
                         written: true,
-                        position,
+                        position: Some(TrackingUpdated::of(&current, &shipment.profile)),
                         phases,
                     });
                 }
@@ -723,20 +731,27 @@ where
         Ok(events.len())
     }
 
-    /// Publishes the position event of a saved tracking; whether it went
-    /// out (a failure is logged, never retried: see the crate docs).
-    async fn publish_position(&self, tracking: &Tracking, shipment: &Shipment) -> bool {
-        let event = TrackingUpdated::of(tracking, &shipment.profile);
-        match self.positions.publish(&event.to_message()).await {
-            Ok(_) => {
-                debug!(event_id = %event.event_id, "position event published");
-                true
-            }
-            Err(problem) => {
-                warn!(event_id = %event.event_id, %problem, "position event not published; the next batch brings a newer one");
-                false
+    /// Publishes the position events of the states a batch saved, as few
+    /// messages as fit ([`position_messages`]); how many events went out (a
+    /// message that fails is logged, never retried: see the crate docs).
+    async fn publish_positions(&self, updates: &[TrackingUpdated]) -> usize {
+        let mut published = 0;
+        for (message, carried) in position_messages(updates) {
+            match self.positions.publish(&message).await {
+                Ok(_) => {
+                    debug!(count = carried.len(), "position events published");
+                    published += carried.len();
+                }
+                Err(problem) => {
+                    let shipments: Vec<&str> = updates[carried]
+                        .iter()
+                        .map(|u| u.shipment_id.as_str())
+                        .collect();
+                    warn!(?shipments, %problem, "position events not published; the next batch brings newer ones");
+                }
             }
         }
+        published
     }
 
     async fn attach_risk(&self, event: &mut AlarmEvent) {
@@ -884,11 +899,9 @@ where
             match self.tracking.save(&next, current.version, &alarms).await {
                 Ok(()) => {
                     return Ok(Update {
-                        applied: 0,
                         published,
                         written: true,
-                        position: false,
-                        phases: Phases::default(),
+                        ..Update::default()
                     });
                 }
                 Err(SaveError::VersionConflict) => {

@@ -206,12 +206,17 @@ struct Topic {
 }
 
 impl Topic {
+    /// The position events of every `tracking.batch` message published.
     fn positions(&self) -> Vec<TrackingUpdated> {
         self.messages
             .lock()
             .unwrap()
             .iter()
-            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .flat_map(|m| {
+                let mut body: Value = serde_json::from_str(&m.body).unwrap();
+                assert_eq!(body["event_type"], "tracking.batch");
+                serde_json::from_value::<Vec<TrackingUpdated>>(body["updates"].take()).unwrap()
+            })
             .collect()
     }
 
@@ -989,16 +994,14 @@ async fn one_position_event_per_shipment_per_batch_after_the_save() {
     assert_eq!(b.status.budget_minutes, 75.0);
     assert_eq!(b.status.active_alarms.len(), 1);
     assert_eq!(b.status.active_alarms[0].alarm_type, AlarmType::Shock);
-    // the message attributes subscriptions filter on
+    // both in one message, its type the one attribute
     let messages = d.positions.messages.lock().unwrap().clone();
-    for message in &messages {
-        assert_eq!(
-            message.attributes["event_type"].as_str(),
-            "tracking.updated"
-        );
-        assert_eq!(message.attributes["shipper_org_id"].as_str(), "org-ship");
-        assert_eq!(message.attributes["recipient_org_id"].as_str(), "org-recv");
-    }
+    assert_eq!(messages.len(), 1, "one message for the batch");
+    assert_eq!(
+        messages[0].attributes["event_type"].as_str(),
+        "tracking.batch"
+    );
+    assert_eq!(messages[0].attributes.len(), 1);
     // alarm events stay on the alarm topic, position events on theirs
     assert!(
         d.publisher

@@ -21,7 +21,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     let started = OffsetDateTime::now_utc() - Duration::seconds(5);
     let (device, shipment_id) = h.shipment_on_the_road().await;
     let queue = h.alarm_queue(&shipment_id).await;
-    let position_queue = h.position_queue(&shipment_id).await;
+    let position_queue = h.position_queue().await;
 
     // one reading a minute, the last a minute ago: 2 in range, 18 min at 12 °C
     // (the refrigerated alarm delay is 15 min), back in range, a 6 g crash at
@@ -62,13 +62,17 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     // one showing the state saved with the latest reading
     let positions: RefCell<Vec<Value>> = RefCell::default();
     let last_position = eventually("the position event of the latest reading", PATIENCE, || {
-        let (h, position_queue, positions, latest_id) = (&h, &position_queue, &positions, id(44));
+        let (h, position_queue, positions, latest_id, shipment_id) =
+            (&h, &position_queue, &positions, id(44), &shipment_id);
         async move {
             let new = h.drain(position_queue, 1).await;
             positions.borrow_mut().extend(new);
-            positions_of(&positions.borrow()).into_iter().find(|p| {
-                p.status.latest.as_ref().map(|r| r.reading_id.as_str()) == Some(latest_id.as_str())
-            })
+            positions_of(&positions.borrow(), shipment_id)
+                .into_iter()
+                .find(|p| {
+                    p.status.latest.as_ref().map(|r| r.reading_id.as_str())
+                        == Some(latest_id.as_str())
+                })
         }
     })
     .await;
@@ -93,7 +97,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     let latest_position = last_position.status.latest.as_ref().unwrap();
     assert_eq!(latest_position.ts, t0 + Duration::minutes(44));
     assert_eq!(latest_position.temperature_c, 5.0);
-    let ids: Vec<String> = positions_of(&positions.borrow())
+    let ids: Vec<String> = positions_of(&positions.borrow(), &shipment_id)
         .into_iter()
         .map(|p| p.event_id)
         .collect();
@@ -261,7 +265,7 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     );
     let late = h.drain(&queue, 2).await;
     assert!(late.is_empty(), "the replay published {late:?}");
-    let late = h.drain(&position_queue, 1).await;
+    let late = positions_of(&h.drain(&position_queue, 1).await, &shipment_id);
     assert!(late.is_empty(), "the replay published positions {late:?}");
 
     // a poison record between two good ones: the good ones are applied, the
@@ -298,17 +302,18 @@ async fn telemetry_becomes_history_tracking_alarms_and_events_exactly_once() {
     // exactly one position event for that batch of two readings
     let batch_positions: RefCell<Vec<Value>> = RefCell::default();
     eventually("the position event of the batch", PATIENCE, || {
-        let (h, position_queue, batch_positions) = (&h, &position_queue, &batch_positions);
+        let (h, position_queue, batch_positions, shipment_id) =
+            (&h, &position_queue, &batch_positions, &shipment_id);
         async move {
             let new = h.drain(position_queue, 1).await;
             batch_positions.borrow_mut().extend(new);
-            (!batch_positions.borrow().is_empty()).then_some(())
+            (!positions_of(&batch_positions.borrow(), shipment_id).is_empty()).then_some(())
         }
     })
     .await;
     let more = h.drain(&position_queue, 3).await;
     batch_positions.borrow_mut().extend(more);
-    let batch_positions = positions_of(&batch_positions.borrow());
+    let batch_positions = positions_of(&batch_positions.borrow(), &shipment_id);
     assert_eq!(batch_positions.len(), 1, "{batch_positions:?}");
     assert_eq!(
         batch_positions[0].event_id,

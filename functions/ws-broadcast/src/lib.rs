@@ -5,12 +5,15 @@
 //!
 //! 1. the message is read as a [`LiveEvent`] (id, type, shipment, shipper
 //!    and recipient organisation, from the body and the message
-//!    attributes); a message that is not one fails the invocation, so that
-//!    after Lambda's retries it reaches the function's failure destination
-//!    instead of vanishing with a log line;
-//! 2. the connections of the shipper and of the recipient are listed from
-//!    the registry (its index by organisation): no other organisation's
-//!    connection is ever looked at;
+//!    attributes), or as a `tracking.batch` of position events, each read
+//!    and routed on its own body ([`Notification`]); a message that is
+//!    neither fails the invocation, so that after Lambda's retries it
+//!    reaches the function's failure destination instead of vanishing with
+//!    a log line (an unreadable update of a batch is logged and skipped:
+//!    it costs the others nothing);
+//! 2. the connections of each event's shipper and recipient are listed from
+//!    the registry (its index by organisation), once per organisation per
+//!    message: no other organisation's connection is ever looked at;
 //! 3. of those, the ones that may receive it ([`audience`]: still within
 //!    their 2 hours, and following every shipment or this one);
 //! 4. the message ([`event_message`]: `{"v":1,"type","id","shipment_id","data"}`,
@@ -45,8 +48,8 @@ use pharmaguard_aws::connections::DynamoConnectionRegistry;
 use pharmaguard_aws::schedule::is_scheduled;
 use pharmaguard_domain::accounts::session::{UserStatus, check_connection};
 use pharmaguard_domain::live::{
-    Connection, ConnectionGateway, ConnectionRegistry, LiveEvent, PostError, RegistryError,
-    audience, event_message,
+    Connection, ConnectionGateway, ConnectionRegistry, LiveEvent, Notification, PostError,
+    RegistryError, audience, event_message,
 };
 use pharmaguard_domain::ports::AccountStatuses;
 use serde_json::Value;
@@ -74,12 +77,14 @@ pub enum Outcome {
     Malformed(String),
 }
 
-/// The posts of one event.
+/// The posts of one event (or of the position events of one batch).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
-    /// The event.
+    /// The event (or the batch).
     pub event_id: String,
-    /// Connections listed for the shipper and the recipient.
+    /// Events read: 1, or the readable updates of a batch.
+    pub events: usize,
+    /// Connections listed for the shippers and the recipients, per event.
     pub candidates: usize,
     /// Messages accepted by the `@connections` API.
     pub delivered: usize,
@@ -87,7 +92,7 @@ pub struct Delivery {
     pub gone: usize,
     /// Posts that failed otherwise (logged).
     pub failed: usize,
-    /// Whether the message went without `data` (over 128 KB).
+    /// Whether a message went without `data` (over 128 KB).
     pub truncated: bool,
 }
 
@@ -126,41 +131,76 @@ where
     R: ConnectionRegistry,
     G: ConnectionGateway,
 {
-    /// Pushes the event with `body` and `attributes` to every connection
-    /// allowed to see it at `now` (see the crate documentation).
+    /// Pushes the event with `body` and `attributes` (or each position
+    /// event of a `tracking.batch`) to every connection allowed to see it at
+    /// `now` (see the crate documentation).
     pub async fn broadcast(
         &self,
         body: &str,
         attributes: &BTreeMap<String, String>,
         now: OffsetDateTime,
     ) -> Result<Outcome, Failure> {
-        let event = match LiveEvent::from_notification(body, attributes) {
-            Ok(event) => event,
+        let (event_id, events) = match Notification::read(body, attributes) {
+            Ok(Notification::One(event)) => (event.event_id.clone(), vec![event]),
+            Ok(Notification::Batch { event_id, events }) => {
+                let mut readable = Vec::with_capacity(events.len());
+                for event in events {
+                    match event {
+                        Ok(event) => readable.push(event),
+                        // one bad update costs the others nothing
+                        Err(error) => {
+                            error!(batch_id = %event_id, %error, "position event of a batch is not a live event; skipped")
+                        }
+                    }
+                }
+                (event_id, readable)
+            }
             Err(error) => return Ok(Outcome::Malformed(error.to_string())),
         };
-        let mut candidates = Vec::new();
-        for org_id in event.organisations() {
-            let connections = self
-                .registry
-                .connections_of(org_id)
-                .await
-                .map_err(|error| Failure {
-                    event_id: event.event_id.clone(),
-                    org_id: org_id.to_owned(),
-                    error,
-                })?;
-            candidates.extend(connections);
+        // each organisation's connections listed once, whatever the number of its events
+        let mut listed: BTreeMap<&str, Vec<Connection>> = BTreeMap::new();
+        for event in &events {
+            for org_id in event.organisations() {
+                if listed.contains_key(org_id) {
+                    continue;
+                }
+                let connections = self
+                    .registry
+                    .connections_of(org_id)
+                    .await
+                    .map_err(|error| Failure {
+                        event_id: event_id.clone(),
+                        org_id: org_id.to_owned(),
+                        error,
+                    })?;
+                listed.insert(org_id, connections);
+            }
         }
-        let targets = audience(&event, &candidates, now);
-        let message = event_message(&event);
         let mut delivery = Delivery {
-            event_id: event.event_id.clone(),
-            candidates: candidates.len(),
-            truncated: message.truncated,
+            event_id,
+            events: events.len(),
             ..Delivery::default()
         };
-        let results: Vec<Posted> = stream::iter(targets)
-            .map(|connection| self.post(&event, connection, &message.text))
+        // each event's message and the connections that may see it
+        let mut prepared = Vec::with_capacity(events.len());
+        for event in &events {
+            let candidates: Vec<&Connection> = event
+                .organisations()
+                .into_iter()
+                .flat_map(|org_id| &listed[org_id])
+                .collect();
+            delivery.candidates += candidates.len();
+            let message = event_message(event);
+            delivery.truncated |= message.truncated;
+            let targets = audience(event, candidates, now);
+            prepared.push((event, message.text, targets));
+        }
+        let posts = prepared.iter().flat_map(|(event, text, targets)| {
+            targets
+                .iter()
+                .map(move |connection| self.post(event, connection, text))
+        });
+        let results: Vec<Posted> = stream::iter(posts)
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -225,7 +265,7 @@ where
         let sns_message_id = &notification.message_id;
         match outcome {
             Ok(Outcome::Broadcast(delivery)) => info!(
-                %sns_message_id, event_id = %delivery.event_id, candidates = delivery.candidates,
+                %sns_message_id, event_id = %delivery.event_id, events = delivery.events, candidates = delivery.candidates,
                 delivered = delivery.delivered, gone = delivery.gone, failed = delivery.failed,
                 truncated = delivery.truncated, "event broadcast"
             ),

@@ -375,6 +375,106 @@ async fn the_samples_reach_the_supplier_and_the_hospital_only() {
     assert_eq!(gateway.sent_to("supplier").len(), 3);
 }
 
+/// A position update of `shipment` from `shipper` to `recipient`, as the
+/// anomaly detector puts it in a batch.
+fn position_update(shipment: &str, shipper: &str, recipient: &str) -> Value {
+    json!({
+        "event_id": format!("{shipment}:v3"), "event_type": "tracking.updated",
+        "occurred_at": "2026-11-21T08:29:00Z", "shipment_id": shipment,
+        "shipper_org_id": shipper, "recipient_org_id": recipient, "state": "IN_TRANSIT",
+        "mkt_c": 5.4, "active_alarms": [],
+    })
+}
+
+#[tokio::test]
+async fn each_update_of_a_batch_reaches_its_own_organisations_only() {
+    let (registry, gateway) = (registry().await, MemoryGateway::new());
+    let mut forged = position_update("shp-9", "org-c", "org-c");
+    forged["event_type"] = json!("alarm.cleared");
+    let body = json!({"event_id": "shp-1:v3+3", "event_type": "tracking.batch", "updates": [
+        position_update("shp-1", "org-a", "org-b"),
+        position_update("shp-2", "org-c", "org-c"),
+        forged,
+        position_update("shp-3", "org-a", "org-a"),
+    ]});
+    let attributes = BTreeMap::from([("event_type".to_owned(), "tracking.batch".to_owned())]);
+    let delivery = delivery(
+        broadcaster(&registry, &gateway)
+            .broadcast(&body.to_string(), &attributes, NOW)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(delivery.event_id, "shp-1:v3+3");
+    assert_eq!(delivery.events, 3, "the forged update is skipped");
+    // shp-1 to a-manager, a-driver, b-pharmacist; shp-2 to c-manager; shp-3 to org A's two
+    assert_eq!((delivery.delivered, delivery.failed), (6, 0));
+    assert_eq!(registry.listings(), 3, "org A, B and C listed once each");
+    let shipments = |id: &str| -> Vec<String> {
+        received(&gateway, id)
+            .iter()
+            .map(|m| {
+                assert_eq!(m["type"], "tracking.updated");
+                assert_eq!(
+                    m["id"],
+                    format!("{}:v3", m["shipment_id"].as_str().unwrap())
+                );
+                m["shipment_id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let mut a = shipments("a-manager");
+    a.sort();
+    assert_eq!(a, ["shp-1", "shp-3"]);
+    assert_eq!(shipments("b-pharmacist"), ["shp-1"]);
+    assert_eq!(shipments("c-manager"), ["shp-2"], "never the forged alarm");
+    let first = received(&gateway, "b-pharmacist").remove(0);
+    assert_eq!(first["data"], position_update("shp-1", "org-a", "org-b"));
+
+    // a batch that cannot be listed fails whole, to be delivered again
+    registry.set_unavailable(true);
+    let failure = broadcaster(&registry, &gateway)
+        .broadcast(&body.to_string(), &attributes, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.event_id, "shp-1:v3+3");
+    // and one without updates is not a live event
+    let outcome = broadcaster(&registry, &gateway)
+        .broadcast(
+            &json!({"event_id": "b", "event_type": "tracking.batch"}).to_string(),
+            &attributes,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Malformed(reason) if reason.starts_with("updates")));
+}
+
+#[tokio::test]
+async fn the_batch_sample_reaches_each_shipments_organisations() {
+    let registry = MemoryConnectionRegistry::new();
+    connect(&registry, "supplier", "org-supplier", Role::Manager).await;
+    connect(&registry, "hospital", "org-hospital", Role::Pharmacist).await;
+    connect(&registry, "pharmacy", "org-pharmacy", Role::Pharmacist).await;
+    let gateway = MemoryGateway::new();
+    let event = sample("tracking-batch.json");
+    let notification = &event.records[0].sns;
+    let delivery = delivery(
+        broadcaster(&registry, &gateway)
+            .broadcast(&notification.message, &notification.attributes(), T0)
+            .await
+            .unwrap(),
+    );
+    assert_eq!((delivery.events, delivery.delivered), (2, 4));
+    assert_eq!(gateway.sent_to("supplier").len(), 2);
+    let only = |id: &str| {
+        let messages = received(&gateway, id);
+        assert_eq!(messages.len(), 1, "{id}");
+        messages[0]["shipment_id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(only("hospital"), "shp-0b5f4a6e-8d1c-4f7a-9f6b-2a1d3c4e5f60");
+    assert_eq!(only("pharmacy"), "shp-7c2e9b1d-3f4a-4b5c-8d6e-0f1a2b3c4d5e");
+}
+
 #[tokio::test]
 async fn the_handler_fails_only_when_connections_cannot_be_listed() {
     // the handler broadcasts at the current time: connections opened now

@@ -13,7 +13,6 @@
 //! connections of a user disabled or given another role, and `$connect`
 //! refuses the disabled one.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -21,10 +20,11 @@ use pharmaguard_aws::connections::DynamoConnectionRegistry;
 use pharmaguard_aws::sns::{MessagePublisher, SnsPublisher};
 use pharmaguard_domain::coldchain::{
     AlarmBook, AlarmContext, AlarmEvent, AlarmType, Severity, ShipmentSummary, Signal,
+    TrackingUpdated, position_messages,
 };
 use pharmaguard_domain::identity::{Principal, Role};
 use pharmaguard_domain::live::{Connection, ConnectionRegistry};
-use pharmaguard_domain::messaging::{AttributeValue, OutboundMessage};
+use pharmaguard_domain::messaging::OutboundMessage;
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_security::TokenSigner;
 use pharmaguard_security::token::generate_key_pair;
@@ -315,8 +315,8 @@ fn warning_alarm(shipment: &Shipment) -> AlarmEvent {
     .expect("a raise is published")
 }
 
-/// A position update of `shipment` (tracking version 3), in the format of
-/// the tracking topic.
+/// A position update of `shipment` (tracking version 3), in a
+/// `tracking.batch` message as the anomaly detector publishes it.
 fn tracking_update(shipment: &Shipment) -> OutboundMessage {
     let now = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -331,22 +331,10 @@ fn tracking_update(shipment: &Shipment) -> OutboundMessage {
         "mkt_c": 5.4, "excursion_minutes": 0.0, "budget_minutes": 60.0,
         "profile": {"kind": "REFRIGERATED", "min_c": 2.0, "max_c": 8.0}, "active_alarms": [],
     });
-    let attribute = |value: &str| AttributeValue::String(value.to_owned());
-    OutboundMessage {
-        body: body.to_string(),
-        attributes: BTreeMap::from([
-            ("event_type".to_owned(), attribute("tracking.updated")),
-            ("shipment_id".to_owned(), attribute(&shipment.id)),
-            (
-                "shipper_org_id".to_owned(),
-                attribute(&shipment.shipper_org_id),
-            ),
-            (
-                "recipient_org_id".to_owned(),
-                attribute(&shipment.recipient_org_id),
-            ),
-        ]),
-    }
+    let update: TrackingUpdated = serde_json::from_value(body).expect("a position event");
+    let mut messages = position_messages(&[update]);
+    assert_eq!(messages.len(), 1);
+    messages.remove(0).0
 }
 
 #[tokio::test]

@@ -113,13 +113,15 @@ impl Harness {
     }
 
     /// A queue receiving the position events of one shipment.
-    pub async fn position_queue(&self, shipment_id: &str) -> String {
+    /// A queue of every `tracking.batch` message (they carry several
+    /// shipments: [`positions_of`] picks one's out).
+    pub async fn position_queue(&self) -> String {
         pharmaguard_testkit::queues::subscribed_queue(
             &self.sqs,
             &self.sns,
             self.stack.output("TrackingEventsTopicArn"),
             "it-tracking-events",
-            Some(json!({ "shipment_id": [shipment_id] })),
+            None,
         )
         .await
     }
@@ -331,10 +333,17 @@ pub fn record(
     }
 }
 
-pub fn positions_of(bodies: &[Value]) -> Vec<TrackingUpdated> {
+/// The position events of `shipment_id` in the `tracking.batch` messages `bodies`.
+pub fn positions_of(bodies: &[Value], shipment_id: &str) -> Vec<TrackingUpdated> {
     bodies
         .iter()
-        .map(|b| serde_json::from_value(b.clone()).expect("a position event"))
+        .flat_map(|body| {
+            assert_eq!(body["event_type"], "tracking.batch", "{body}");
+            let updates: Vec<TrackingUpdated> =
+                serde_json::from_value(body["updates"].clone()).expect("position events");
+            updates
+        })
+        .filter(|update| update.shipment_id == shipment_id)
         .collect()
 }
 

@@ -77,8 +77,9 @@ pub use mkt::{MktAccumulator, MktError, mean_kinetic_temperature};
 pub use monitor::{Observation, ShipmentMonitor};
 pub use offline::{DEFAULT_OFFLINE_AFTER, offline_for, offline_signal};
 pub use position::{
-    AlarmSummary, ColdChainStatus, Position, ProfileBand, TRACKING_UPDATED, TrackingEventType,
-    TrackingUpdated, tracking_event_id,
+    AlarmSummary, ColdChainStatus, MAX_POSITION_MESSAGE_BYTES, Position, ProfileBand,
+    TRACKING_BATCH, TRACKING_UPDATED, TrackingEventType, TrackingUpdated, position_messages,
+    tracking_event_id,
 };
 pub use review::{Disposition, Review, ReviewRequest, parse_review_request};
 pub use risk::{

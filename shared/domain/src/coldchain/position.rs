@@ -2,12 +2,14 @@
 //! after it stored a shipment's new state, for the live map of the dashboard.
 //!
 //! At most one [`TrackingUpdated`] per shipment per batch of telemetry,
-//! published after the tracking item is saved. Unlike an alarm event, a lost
+//! published after the tracking item is saved; the updates of one batch
+//! travel together in one `tracking.batch` message ([`position_messages`]).
+//! Unlike an alarm event, a lost
 //! position event is harmless: the next batch publishes the newer state, and
 //! the dashboard reads the same state over REST ([`ColdChainStatus`] is also
 //! what `GET /v1/tracking` shows of each shipment).
 //!
-//! The body is the JSON of [`TrackingUpdated`]:
+//! An update is the JSON of [`TrackingUpdated`]:
 //!
 //! ```json
 //! {"event_id": "shp-1:v7", "event_type": "tracking.updated", "occurred_at": "2026-11-21T08:05:00Z",
@@ -21,10 +23,13 @@
 //! ```
 //!
 //! `event_id` is `<shipment id>:v<tracking version>`: the same saved state
-//! always has the same id, so consumers drop a repeat. The message attributes
-//! are `event_type`, `shipment_id`, `shipper_org_id` and `recipient_org_id`.
+//! always has the same id, so consumers drop a repeat. Published alone
+//! ([`TrackingUpdated::to_message`]), its message attributes are
+//! `event_type`, `shipment_id`, `shipper_org_id` and `recipient_org_id`; in a
+//! batch each update carries the same fields in its body.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -285,6 +290,71 @@ impl TrackingUpdated {
     }
 }
 
+/// The wire name of a message carrying several position events.
+pub const TRACKING_BATCH: &str = "tracking.batch";
+
+/// The largest body of one [`position_messages`] message, bytes: SNS takes
+/// 256 KiB, attributes included.
+pub const MAX_POSITION_MESSAGE_BYTES: usize = 240 * 1024;
+
+/// The position events of one telemetry batch, in as few SNS messages as
+/// fit: one `tracking.batch` message per [`MAX_POSITION_MESSAGE_BYTES`] of
+/// events, its body
+///
+/// ```json
+/// {"event_id": "shp-1:v7+2", "event_type": "tracking.batch",
+///  "updates": [{"event_id": "shp-1:v7", "event_type": "tracking.updated", …}, …]}
+/// ```
+///
+/// with the one attribute `event_type` = `tracking.batch`. Each update is
+/// a whole [`TrackingUpdated`], routed on its own organisations by the
+/// broadcast; the batch's `event_id` (its first update's id and how many
+/// follow) only names it in logs. Each message comes with the range of
+/// `updates` it carries. One message per batch instead of one per
+/// shipment: the live map's fan-out costs one notification per telemetry
+/// batch, whatever the number of trucks in it.
+pub fn position_messages(updates: &[TrackingUpdated]) -> Vec<(OutboundMessage, Range<usize>)> {
+    let mut messages = Vec::new();
+    let mut chunk: Vec<String> = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, update) in updates.iter().enumerate() {
+        let json = serde_json::to_string(update).expect("a position event always serializes");
+        // the envelope is under 200 bytes
+        if !chunk.is_empty() && bytes + json.len() + 1 + 200 > MAX_POSITION_MESSAGE_BYTES {
+            let message = batch_message(&updates[start].event_id, &chunk);
+            messages.push((message, start..index));
+            chunk.clear();
+            start = index;
+            bytes = 0;
+        }
+        bytes += json.len() + 1;
+        chunk.push(json);
+    }
+    if !chunk.is_empty() {
+        let message = batch_message(&updates[start].event_id, &chunk);
+        messages.push((message, start..updates.len()));
+    }
+    messages
+}
+
+/// One `tracking.batch` message of already serialized updates.
+fn batch_message(first_id: &str, updates: &[String]) -> OutboundMessage {
+    let event_id = serde_json::to_string(&format!("{first_id}+{}", updates.len() - 1))
+        .expect("a string always serializes");
+    let body = format!(
+        r#"{{"event_id":{event_id},"event_type":"{TRACKING_BATCH}","updates":[{}]}}"#,
+        updates.join(",")
+    );
+    OutboundMessage {
+        body,
+        attributes: BTreeMap::from([(
+            "event_type".to_owned(),
+            AttributeValue::String(TRACKING_BATCH.to_owned()),
+        )]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -445,5 +515,74 @@ mod tests {
                 (AlarmType::PreExcursion, Severity::Warning)
             ]
         );
+    }
+
+    #[test]
+    fn the_positions_of_a_batch_go_in_one_message_until_it_is_full() {
+        let tracking = tracked();
+        let profile = TemperatureProfile::Refrigerated;
+        let updates: Vec<TrackingUpdated> = (0..3)
+            .map(|n| {
+                let mut event = TrackingUpdated::of(&tracking, &profile);
+                event.shipment_id = format!("shp-{n}");
+                event.event_id = tracking_event_id(&event.shipment_id, 7);
+                event
+            })
+            .collect();
+        let messages = position_messages(&updates);
+        assert_eq!(messages.len(), 1);
+        let (message, carried) = &messages[0];
+        assert_eq!(*carried, 0..3);
+        assert_eq!(message.attributes.len(), 1);
+        assert_eq!(message.attributes["event_type"].as_str(), "tracking.batch");
+        let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+        assert_eq!(body["event_id"], "shp-0:v7+2");
+        assert_eq!(body["event_type"], "tracking.batch");
+        let back: Vec<TrackingUpdated> = serde_json::from_value(body["updates"].clone()).unwrap();
+        assert_eq!(back, updates, "every update whole, in order");
+        assert!(position_messages(&[]).is_empty(), "nothing new, no message");
+
+        // 600 shipments with big alarm lists: several messages, each within the limit
+        let mut big = TrackingUpdated::of(&tracking, &profile);
+        big.status.active_alarms = vec![big.status.active_alarms[0].clone(); 8];
+        let many: Vec<TrackingUpdated> = (0..600)
+            .map(|n| {
+                let mut event = big.clone();
+                event.event_id = tracking_event_id(&format!("shp-{n}"), 1);
+                event
+            })
+            .collect();
+        let messages = position_messages(&many);
+        assert!(messages.len() > 1, "{} messages", messages.len());
+        let mut ids = Vec::new();
+        let mut next = 0;
+        for (message, carried) in &messages {
+            assert_eq!(carried.start, next, "the ranges follow each other");
+            next = carried.end;
+            assert!(
+                message.body.len() <= MAX_POSITION_MESSAGE_BYTES,
+                "{}",
+                message.body.len()
+            );
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            let updates = body["updates"].as_array().unwrap();
+            assert_eq!(updates.len(), carried.len());
+            assert_eq!(
+                body["event_id"],
+                format!(
+                    "{}+{}",
+                    updates[0]["event_id"].as_str().unwrap(),
+                    updates.len() - 1
+                )
+            );
+            ids.extend(
+                updates
+                    .iter()
+                    .map(|u| u["event_id"].as_str().unwrap().to_owned()),
+            );
+        }
+        assert_eq!(next, many.len());
+        let expected: Vec<String> = many.iter().map(|e| e.event_id.clone()).collect();
+        assert_eq!(ids, expected, "none lost, none repeated, in order");
     }
 }

@@ -110,12 +110,12 @@ pub fn may_receive(connection: &Connection, event: &LiveEvent, now: OffsetDateTi
 /// once.
 pub fn audience<'a>(
     event: &LiveEvent,
-    candidates: &'a [Connection],
+    candidates: impl IntoIterator<Item = &'a Connection>,
     now: OffsetDateTime,
 ) -> Vec<&'a Connection> {
     let mut seen = BTreeSet::new();
     candidates
-        .iter()
+        .into_iter()
         .filter(|connection| may_receive(connection, event, now))
         .filter(|connection| seen.insert(connection.connection_id.as_str()))
         .collect()

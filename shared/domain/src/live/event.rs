@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::coldchain::position::{TRACKING_BATCH, TRACKING_UPDATED};
 use crate::fields::identifier;
 use crate::shipment::Parties;
 
@@ -94,29 +95,20 @@ impl LiveEvent {
         attributes: &BTreeMap<String, String>,
     ) -> Result<Self, EventError> {
         let body = body.trim();
-        let value: Value = serde_json::from_str(body)
-            .map_err(|error| EventError::body(format!("the message is not JSON: {error}")))?;
-        let Value::Object(object) = value else {
-            return Err(EventError::body("the message is not a JSON object"));
-        };
+        Self::from_object(&parse_object(body)?, body, attributes)
+    }
+
+    /// The event of the parsed `object` whose text is `body`.
+    fn from_object(
+        object: &Map<String, Value>,
+        body: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<Self, EventError> {
         let shipment = object.get("shipment").and_then(Value::as_object);
 
-        let event_id = text_field(&object, "event_id")?
-            .ok_or_else(|| EventError::field("event_id", "is required"))?;
-        if event_id.is_empty() || event_id.chars().count() > MAX_EVENT_ID_CHARS {
-            return Err(EventError::field(
-                "event_id",
-                format!("must be 1 to {MAX_EVENT_ID_CHARS} characters long"),
-            ));
-        }
-        if event_id.chars().any(char::is_control) {
-            return Err(EventError::field(
-                "event_id",
-                "must not contain control characters",
-            ));
-        }
+        let event_id = event_id_of(object)?;
 
-        let event_type = routed(&object, None, attributes, "event_type")?;
+        let event_type = routed(object, None, attributes, "event_type")?;
         if event_type.chars().count() > MAX_EVENT_TYPE_CHARS
             || !event_type
                 .chars()
@@ -128,7 +120,7 @@ impl LiveEvent {
             ));
         }
         let id = |name: &str| {
-            let value = routed(&object, shipment, attributes, name)?;
+            let value = routed(object, shipment, attributes, name)?;
             identifier(&Value::String(value), MAX_ID_CHARS)
                 .map_err(|message| EventError::field(name, message))
         };
@@ -155,6 +147,116 @@ impl LiveEvent {
             orgs.push(self.recipient_org_id.as_str());
         }
         orgs
+    }
+}
+
+/// The JSON object of a message body.
+fn parse_object(body: &str) -> Result<Map<String, Value>, EventError> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|error| EventError::body(format!("the message is not JSON: {error}")))?;
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(EventError::body("the message is not a JSON object")),
+    }
+}
+
+/// The `event_id` of a message: 1 to [`MAX_EVENT_ID_CHARS`] characters, no
+/// control characters.
+fn event_id_of(object: &Map<String, Value>) -> Result<String, EventError> {
+    let event_id = text_field(object, "event_id")?
+        .ok_or_else(|| EventError::field("event_id", "is required"))?;
+    if event_id.is_empty() || event_id.chars().count() > MAX_EVENT_ID_CHARS {
+        return Err(EventError::field(
+            "event_id",
+            format!("must be 1 to {MAX_EVENT_ID_CHARS} characters long"),
+        ));
+    }
+    if event_id.chars().any(char::is_control) {
+        return Err(EventError::field(
+            "event_id",
+            "must not contain control characters",
+        ));
+    }
+    Ok(event_id)
+}
+
+/// What one notification holds: one event, or the position events of a
+/// telemetry batch (`tracking.batch`, see
+/// [`position_messages`](crate::coldchain::position_messages)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// One event.
+    One(LiveEvent),
+    /// Position events, each read on its own: one that is not a
+    /// `tracking.updated` event with its routing fields is an error of its
+    /// own and costs the others nothing.
+    Batch {
+        /// The batch's id (its first update's id and how many follow).
+        event_id: String,
+        /// The updates, in order.
+        events: Vec<Result<LiveEvent, EventError>>,
+    },
+}
+
+/// Most updates one batch message may carry (a telemetry batch has at most
+/// 10 000 records).
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
+impl Notification {
+    /// Reads the notification with message `body` and `attributes`. A
+    /// batch is one whose `event_type` (body or attribute) is
+    /// `tracking.batch`; its updates are routed by their bodies alone.
+    pub fn read(body: &str, attributes: &BTreeMap<String, String>) -> Result<Self, EventError> {
+        let body = body.trim();
+        let object = parse_object(body)?;
+        let is_batch = |value: Option<&str>| value == Some(TRACKING_BATCH);
+        let in_body = object.get("event_type").and_then(Value::as_str);
+        let in_attributes = attributes.get("event_type").map(String::as_str);
+        if !is_batch(in_body) && !is_batch(in_attributes) {
+            return LiveEvent::from_object(&object, body, attributes).map(Notification::One);
+        }
+        // both say so, or the one present does
+        routed(&object, None, attributes, "event_type")?;
+        let event_id = event_id_of(&object)?;
+        let Some(Value::Array(updates)) = object.get("updates") else {
+            return Err(EventError::field(
+                "updates",
+                "must be an array of position events",
+            ));
+        };
+        if updates.len() > MAX_BATCH_EVENTS {
+            return Err(EventError::field(
+                "updates",
+                format!("must hold at most {MAX_BATCH_EVENTS} events"),
+            ));
+        }
+        let no_attributes = BTreeMap::new();
+        let events = updates
+            .iter()
+            .enumerate()
+            .map(|(index, update)| {
+                let at = |error: EventError| EventError {
+                    field: Some(match error.field {
+                        Some(field) => format!("updates[{index}].{field}"),
+                        None => format!("updates[{index}]"),
+                    }),
+                    message: error.message,
+                };
+                let Value::Object(update) = update else {
+                    return Err(at(EventError::body("must be a JSON object")));
+                };
+                let text = Value::Object(update.clone()).to_string();
+                let event = LiveEvent::from_object(update, &text, &no_attributes).map_err(at)?;
+                if event.event_type != TRACKING_UPDATED {
+                    return Err(at(EventError::field(
+                        "event_type",
+                        format!("must be {TRACKING_UPDATED} in a batch"),
+                    )));
+                }
+                Ok(event)
+            })
+            .collect();
+        Ok(Notification::Batch { event_id, events })
     }
 }
 
@@ -346,5 +448,59 @@ mod tests {
         assert_eq!(event.relation_of("org-a"), Some(Relation::Shipper));
         assert_eq!(event.relation_of("org-b"), Some(Relation::Recipient));
         assert_eq!(event.relation_of("org-c"), None);
+    }
+
+    #[test]
+    fn a_batch_of_positions_is_read_update_by_update() {
+        let update = |shipment: &str, shipper: &str, recipient: &str| {
+            json!({"event_id": format!("{shipment}:v3"), "event_type": "tracking.updated",
+                   "shipment_id": shipment, "shipper_org_id": shipper,
+                   "recipient_org_id": recipient, "mkt_c": 5.1})
+        };
+        let mut forged = update("shp-3", "org-a", "org-b");
+        forged["event_type"] = json!("alarm.cleared");
+        let mut unrouted = update("shp-4", "org-a", "org-b");
+        unrouted.as_object_mut().unwrap().remove("shipper_org_id");
+        let body = json!({"event_id": "shp-1:v3+4", "event_type": "tracking.batch", "updates": [
+            update("shp-1", "org-a", "org-b"), update("shp-2", "org-c", "org-c"), forged, unrouted, 7
+        ]});
+        let batch = [("event_type", "tracking.batch")];
+        for pairs in [&batch[..], &[]] {
+            let Notification::Batch { event_id, events } =
+                Notification::read(&body.to_string(), &attributes(pairs)).unwrap()
+            else {
+                panic!("not a batch");
+            };
+            assert_eq!(event_id, "shp-1:v3+4");
+            assert_eq!(events.len(), 5);
+            let first = events[0].as_ref().unwrap();
+            assert_eq!(first.organisations(), ["org-a", "org-b"]);
+            assert_eq!(
+                serde_json::from_str::<Value>(first.body()).unwrap(),
+                update("shp-1", "org-a", "org-b"),
+                "each update is forwarded as published"
+            );
+            assert_eq!(events[1].as_ref().unwrap().organisations(), ["org-c"]);
+            let field = |n: usize| events[n].as_ref().unwrap_err().field.clone().unwrap();
+            assert_eq!(field(2), "updates[2].event_type");
+            assert_eq!(field(3), "updates[3].shipper_org_id");
+            assert_eq!(field(4), "updates[4]");
+        }
+        // a single event is still one
+        let one = Notification::read(&shipment_event().to_string(), &BTreeMap::new()).unwrap();
+        assert!(matches!(one, Notification::One(e) if e.event_id == "shp-1:v2"));
+        // a batch without its updates, or that contradicts its attribute
+        let error = Notification::read(
+            &json!({"event_id": "b", "event_type": "tracking.batch"}).to_string(),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("updates"));
+        let error = Notification::read(
+            &body.to_string(),
+            &attributes(&[("event_type", "tracking.updated")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("event_type"));
     }
 }

@@ -14,6 +14,7 @@ use super::ports::{ConnectionGateway, ConnectionRegistry, PostError, RegistryErr
 pub struct MemoryConnectionRegistry {
     connections: Mutex<BTreeMap<String, Connection>>,
     unavailable: AtomicBool,
+    listings: AtomicUsize,
 }
 
 impl MemoryConnectionRegistry {
@@ -44,6 +45,11 @@ impl MemoryConnectionRegistry {
             .keys()
             .cloned()
             .collect()
+    }
+
+    /// How many times the connections of an organisation were listed.
+    pub fn listings(&self) -> usize {
+        self.listings.load(Ordering::SeqCst)
     }
 
     fn check(&self) -> Result<(), RegistryError> {
@@ -96,6 +102,7 @@ impl ConnectionRegistry for MemoryConnectionRegistry {
 
     async fn connections_of(&self, org_id: &str) -> Result<Vec<Connection>, RegistryError> {
         self.check()?;
+        self.listings.fetch_add(1, Ordering::SeqCst);
         Ok(self
             .connections
             .lock()

@@ -30,7 +30,9 @@ pub mod protocol;
 pub use connection::{
     CONNECTION_TTL, Connection, ConnectionRefused, audience, may_receive, may_subscribe,
 };
-pub use event::{EventError, LiveEvent, MAX_EVENT_ID_CHARS, MAX_EVENT_TYPE_CHARS};
+pub use event::{
+    EventError, LiveEvent, MAX_BATCH_EVENTS, MAX_EVENT_ID_CHARS, MAX_EVENT_TYPE_CHARS, Notification,
+};
 pub use ports::{ConnectionGateway, ConnectionRegistry, PostError, RegistryError};
 pub use protocol::{
     ClientAction, ErrorCode, EventMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_MESSAGE_BYTES,
