@@ -8,6 +8,7 @@ pub use std::time::{Duration as StdDuration, Instant};
 
 pub use aws_sdk_kinesis::primitives::Blob;
 pub use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, ShardIteratorType};
+pub use aws_sdk_sqs::types::MessageSystemAttributeName;
 pub use base64::Engine;
 pub use base64::engine::general_purpose::STANDARD;
 pub use pharmaguard_aws::readings_store::DynamoReadingHistory;
@@ -126,8 +127,12 @@ impl Harness {
         .await
     }
 
-    /// The messages waiting in a queue (taken off it).
+    /// The messages waiting in a queue (taken off it): until a receive
+    /// comes back empty or brings a message sent after the drain began, so
+    /// that a queue others keep filling (the tracking topic carries every
+    /// truck's positions) still ends.
     pub async fn drain(&self, queue_url: &str, wait_seconds: i32) -> Vec<Value> {
+        let began_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let mut bodies = Vec::new();
         loop {
             let output = self
@@ -136,6 +141,7 @@ impl Harness {
                 .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(wait_seconds)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .send()
                 .await
                 .expect("receive");
@@ -143,7 +149,13 @@ impl Harness {
             if messages.is_empty() {
                 return bodies;
             }
+            let mut caught_up = false;
             for message in messages {
+                let sent_ms = message
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                    .and_then(|at| at.parse::<i128>().ok());
+                caught_up |= sent_ms.is_some_and(|sent| sent > began_ms);
                 bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
                 self.sqs
                     .delete_message()
@@ -152,6 +164,9 @@ impl Harness {
                     .send()
                     .await
                     .unwrap();
+            }
+            if caught_up {
+                return bodies;
             }
         }
     }
