@@ -19,18 +19,22 @@
 //! 2. Each reading is placed ([`assign`]): the shipment it names (if that
 //!    shipment has the reading's device), else its device's DISPATCHED or
 //!    IN_TRANSIT shipment. Lookups are made once per shipment or device per
-//!    batch. A reading without a monitored shipment is kept in the history
+//!    batch: the named shipments in one batch read, the devices' registry
+//!    entries in another, a device's shipments in a query. A reading without a monitored shipment is kept in the history
 //!    under its device and runs no rules.
 //! 3. The readings are grouped per shipment ([`group_readings`]: by time,
 //!    a repeated reading id once) and written to the history (idempotent
-//!    puts).
-//! 4. Per shipment (several at once): the tracking is loaded, the readings
+//!    puts); meanwhile the trackings of their shipments are read, in one
+//!    batch read (strongly consistent).
+//! 4. Per shipment (several at once): the readings
 //!    are applied with [`apply_to_shipment`] — or, when some are older than
 //!    the last one applied (a logger's upload after a dead zone), the trip is
 //!    rebuilt from the history read back ([`history_window`], [`rebuild`]) —
 //!    the alarm events of the
-//!    transitions are published (MAJOR and CRITICAL raises and escalations
-//!    first get a risk estimate from the risk calculator), and then the
+//!    transitions are published, up to 10 in one `PublishBatch` (MAJOR and
+//!    CRITICAL raises and escalations first get a risk estimate from the
+//!    risk calculator, all of a shipment's at once; SNS delivers a standard
+//!    topic's messages in no set order either way), and then the
 //!    tracking (monitor state, latest reading) and the alarms are written in
 //!    one conditional transaction on the tracking's version. A version
 //!    conflict (the offline check or an acknowledgement wrote meanwhile)
@@ -281,7 +285,9 @@ pub struct Phases {
     pub history_ms: f64,
     /// The shipments stage, start to end.
     pub shipments_ms: f64,
-    /// Loading the trackings (and reading back the history of late readings).
+    /// Reading the trackings: the batch's one read (beside the history
+    /// write), plus the sums over the shipments of a reload after a conflict
+    /// and of the history read back for late readings.
     pub tracking_load_ms: f64,
     /// The rules.
     pub rules_ms: f64,
@@ -435,6 +441,7 @@ where
         report.phases.lookup_ms = elapsed_ms(stage);
 
         // 3. group and keep the history (one batch write for every reading);
+        //    meanwhile the trackings of the shipments are read, in one go;
         //    the placed readings move on to their groups
         let stage = Instant::now();
         let owned = with_owners(readings, owners);
@@ -444,7 +451,16 @@ where
             .iter()
             .flat_map(|g| g.readings.iter().map(|r| (&g.owner, &r.reading)))
             .collect();
-        let written = self.history.put(&entries).await;
+        let ids: Vec<&str> = shipments.keys().copied().collect();
+        let loading = async {
+            let started = Instant::now();
+            let loaded = self.tracking.load_many(&ids).await;
+            (loaded, elapsed_ms(started))
+        };
+        let (written, (loaded, load_ms)) =
+            futures_util::future::join(self.history.put(&entries), loading).await;
+        report.phases.tracking_load_ms = load_ms;
+        let mut loaded: HashMap<&str, _> = ids.iter().copied().zip(loaded).collect();
         let mut position = 0;
         let mut ready = Vec::new();
         for group in &groups {
@@ -454,7 +470,10 @@ where
                 error!(owner = ?group.owner, %problem, "history write failed; the readings will be retried");
                 failed.insert(group.first_index);
             } else if let Owner::Shipment(id) = &group.owner {
-                ready.push((group, shipments[id.as_str()]));
+                let tracking = loaded.remove(id.as_str()).unwrap_or_else(|| {
+                    Err(PortError::Unavailable(format!("no tracking read for {id}")))
+                });
+                ready.push(((group, shipments[id.as_str()]), tracking));
             }
         }
 
@@ -464,9 +483,9 @@ where
         let stage = Instant::now();
         report.shipments = ready.len();
         let updates: Vec<_> = stream::iter(ready)
-            .map(|(group, shipment)| async move {
+            .map(|((group, shipment), loaded)| async move {
                 let outcome = self
-                    .update_shipment(shipment, &group.plain_readings(), now)
+                    .update_shipment(shipment, loaded, &group.plain_readings(), now)
                     .await;
                 (group, outcome)
             })
@@ -562,70 +581,85 @@ where
     }
 
     /// The shipments each reading's [`Lookup`] finds and what the registry
-    /// holds of each device, read once per lookup and device of the batch.
+    /// holds of each device, read once per lookup and device of the batch:
+    /// the named shipments in one batch read, the devices in another, each
+    /// device's shipments in a query of its own.
     async fn look_up_all(&self, readings: &[(usize, Reading)]) -> (ShipmentsFound, DevicesFound) {
-        let mut lookups: Vec<Lookup> = Vec::new();
+        let mut named: Vec<&str> = Vec::new();
+        let mut unnamed: Vec<&str> = Vec::new();
         let mut devices: Vec<&str> = Vec::new();
-        let mut seen: HashSet<Lookup> = HashSet::default();
+        let mut seen: HashSet<(bool, &str)> = HashSet::default();
         let mut seen_devices: HashSet<&str> = HashSet::default();
         for (_, reading) in readings {
-            let lookup = Lookup::of(reading);
-            if seen.insert(lookup.clone()) {
-                lookups.push(lookup);
+            match &reading.shipment_id {
+                Some(id) if seen.insert((true, id)) => named.push(id),
+                None if seen.insert((false, &reading.device_id)) => {
+                    unnamed.push(&reading.device_id)
+                }
+                _ => {}
             }
             if seen_devices.insert(&reading.device_id) {
                 devices.push(&reading.device_id);
             }
         }
-        let shipments = stream::iter(lookups)
-            .map(|lookup| async move {
-                let result = self.look_up(&lookup).await;
-                (lookup, result)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect();
-        let registered = stream::iter(devices)
+        let by_id = async {
+            let found = self.directory.shipments(&named).await;
+            named
+                .iter()
+                .zip(found)
+                .map(|(id, result)| {
+                    let result = result.map(|found| found.into_iter().collect());
+                    (Lookup::Shipment((*id).to_owned()), result)
+                })
+                .collect::<Vec<_>>()
+        };
+        let by_device = stream::iter(unnamed)
             .map(|device| async move {
-                let result = self.devices.registered_device(device).await;
-                if let Err(problem) = &result {
-                    error!(device_id = device, %problem, "device registry read failed; the device's readings will be retried");
-                }
-                (device.to_owned(), result)
+                let result = self.directory.shipments_of_device(device).await;
+                (Lookup::DeviceShipment(device.to_owned()), result)
             })
             .buffer_unordered(CONCURRENCY)
-            .collect();
-        futures_util::future::join(shipments, registered).await
+            .collect::<Vec<_>>();
+        let registered = async {
+            let found = self.devices.registered_devices(&devices).await;
+            devices
+                .iter()
+                .zip(found)
+                .map(|(device, result)| {
+                    if let Err(problem) = &result {
+                        error!(device_id = device, %problem, "device registry read failed; the device's readings will be retried");
+                    }
+                    ((*device).to_owned(), result)
+                })
+                .collect::<DevicesFound>()
+        };
+        let (by_id, by_device, registered) =
+            futures_util::future::join3(by_id, by_device, registered).await;
+        let shipments = by_id.into_iter().chain(by_device).collect();
+        (shipments, registered)
     }
 
-    /// The shipments a lookup finds: the named one, or every shipment naming
-    /// the device ([`pick`] chooses among them).
-    async fn look_up(&self, lookup: &Lookup) -> Result<Vec<Shipment>, PortError> {
-        match lookup {
-            Lookup::Shipment(id) => self
-                .directory
-                .shipment(id)
-                .await
-                .map(|found| found.into_iter().collect()),
-            Lookup::DeviceShipment(device) => self.directory.shipments_of_device(device).await,
-        }
-    }
-
-    /// Applies a shipment's readings and stores the outcome (see the crate docs).
+    /// Applies a shipment's readings to its tracking as `loaded` (reloaded
+    /// when it changed meanwhile) and stores the outcome (see the crate
+    /// docs).
     async fn update_shipment(
         &self,
         shipment: &Shipment,
+        loaded: Result<Option<Tracking>, PortError>,
         readings: &[&Reading],
         now: OffsetDateTime,
     ) -> Result<Update, String> {
         let summary = ShipmentSummary::from(shipment);
         let mut phases = Phases::default();
+        let mut loaded = Some(loaded);
         for attempt in 1..=SAVE_ATTEMPTS {
             let loading = Instant::now();
+            let stored = match loaded.take() {
+                Some(first) => first,
+                None => self.tracking.load(&shipment.id).await,
+            };
             // the loaded tracking is changed in place: no copy of its state
-            let mut current = self
-                .tracking
-                .load(&shipment.id)
-                .await
+            let mut current = stored
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Tracking::new(shipment, now));
             phases.tracking_load_ms += elapsed_ms(loading);
@@ -703,23 +737,28 @@ where
         ))
     }
 
-    /// Publishes the events of `transitions`, in order, each MAJOR or
-    /// CRITICAL raise and escalation with its risk estimate. The count
-    /// published.
+    /// Publishes the events of `transitions`, each MAJOR or CRITICAL raise
+    /// and escalation with its risk estimate (asked for all at once), in one
+    /// `PublishBatch` per 10. The count published.
     async fn publish(
         &self,
         transitions: &[(AlarmTransition, AlarmContext)],
         summary: &ShipmentSummary,
     ) -> Result<usize, String> {
-        let events = alarm_events(transitions, summary);
-        for mut event in events.iter().cloned() {
-            if event.needs_risk() {
-                self.attach_risk(&mut event).await;
-            }
-            self.publisher
-                .publish(&event.to_message())
-                .await
-                .map_err(|e| format!("alarm event {}: {e}", event.event_id))?;
+        let mut events = alarm_events(transitions, summary);
+        futures_util::future::join_all(
+            events
+                .iter_mut()
+                .filter(|event| event.needs_risk())
+                .map(|event| self.attach_risk(event)),
+        )
+        .await;
+        let messages: Vec<_> = events.iter().map(AlarmEvent::to_message).collect();
+        self.publisher.publish_all(&messages).await.map_err(|e| {
+            let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+            format!("alarm events {}: {e}", ids.join(", "))
+        })?;
+        for event in &events {
             info!(
                 event_id = %event.event_id,
                 event_type = %event.event_type,

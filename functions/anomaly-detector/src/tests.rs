@@ -127,6 +127,9 @@ struct Store {
     failing: Mutex<HashSet<String>>,
     /// Saves before which someone else writes the tracking (a conflict).
     interfere: Mutex<u32>,
+    /// Trackings read one by one, and the batch reads (one per call).
+    loads: Mutex<usize>,
+    batch_loads: Mutex<usize>,
 }
 
 impl Store {
@@ -150,7 +153,16 @@ impl Store {
 
 impl TrackingStore for Store {
     async fn load(&self, shipment_id: &str) -> Result<Option<Tracking>, PortError> {
+        *self.loads.lock().unwrap() += 1;
         Ok(self.tracking(shipment_id))
+    }
+
+    async fn load_many(&self, shipment_ids: &[&str]) -> Vec<Result<Option<Tracking>, PortError>> {
+        *self.batch_loads.lock().unwrap() += 1;
+        shipment_ids
+            .iter()
+            .map(|id| Ok(self.tracking(id)))
+            .collect()
     }
 
     async fn save(
@@ -780,6 +792,36 @@ async fn a_version_conflict_reloads_and_recomputes() {
         "written on top of the other writer's version 2"
     );
     assert_eq!(tracking.latest.unwrap().reading_id, "truck-1-1");
+    assert_eq!(
+        *d.tracking.loads.lock().unwrap(),
+        1,
+        "only the conflict reads the tracking on its own"
+    );
+}
+
+#[tokio::test]
+async fn the_trackings_of_a_batch_are_read_in_one_go() {
+    let d = detector();
+    let trucks = ["truck-1", "truck-2", "truck-3"];
+    for (k, truck) in trucks.iter().enumerate() {
+        d.directory.add(shipment(
+            &format!("shp-{k}"),
+            truck,
+            ShipmentState::InTransit,
+        ));
+    }
+    let readings: Vec<Reading> = (0..2)
+        .flat_map(|m| trucks.map(|truck| reading(truck, m, 5.0, 0.2)))
+        .collect();
+    let report = d.process_batch(&batch(1, &readings), T0).await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(report.shipments, 3);
+    assert_eq!(*d.tracking.batch_loads.lock().unwrap(), 1);
+    assert_eq!(*d.tracking.loads.lock().unwrap(), 0);
+    for k in 0..3 {
+        let tracking = d.tracking.tracking(&format!("shp-{k}")).unwrap();
+        assert_eq!(tracking.version, 1);
+    }
 }
 
 #[tokio::test]

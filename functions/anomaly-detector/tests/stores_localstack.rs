@@ -1,7 +1,8 @@
 //! The detector's DynamoDB stores on LocalStack, in throw-away tables with
 //! the template's layouts: the reading history (time ranges, idempotent
 //! writes, more than one batch write), the tracking store (optimistic
-//! concurrency, the `watched` index) and the alarms.
+//! concurrency, the `watched` index) and the alarms, and the batch reads of
+//! trackings, shipments and devices.
 //!
 //! Needs LocalStack running (`localstack/up`), not the functions.
 
@@ -210,4 +211,118 @@ fn pairs(entries: &[(Owner, Reading)]) -> Vec<(&Owner, &Reading)> {
         .iter()
         .map(|(owner, reading)| (owner, reading))
         .collect()
+}
+
+#[tokio::test]
+async fn batch_reads_find_each_item_under_its_id_past_one_request() {
+    use futures_util::stream::{self, StreamExt};
+    use pharmaguard_aws::device_registry::DynamoDeviceRegistry;
+    use pharmaguard_aws::dynamo::s;
+    use pharmaguard_aws::shipment_store::{DynamoShipmentStore, shipment_item};
+    use pharmaguard_domain::coldchain::tracking::ShipmentDirectory;
+    use pharmaguard_domain::ports::DeviceRegistry;
+
+    let stack = Stack::load();
+    let client = Client::new(&stack.sdk_config().await);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let tables = [
+        format!("it-tracking-{tag}"),
+        format!("it-alarms-{tag}"),
+        format!("it-shipments-{tag}"),
+        format!("it-identity-{tag}"),
+    ];
+    create_table(&client, &tables[0], Layout::Tracking).await;
+    create_table(&client, &tables[1], Layout::Keys).await;
+    create_table(&client, &tables[2], Layout::Shipments).await;
+    create_table(&client, &tables[3], Layout::Keys).await;
+    let trackings = DynamoTrackingStore::new(client.clone(), &tables[0], &tables[1]);
+    let directory = DynamoShipmentStore::new(client.clone(), &tables[2], "unused-audit");
+    let registry = DynamoDeviceRegistry::new(client.clone(), &tables[3]);
+
+    // 130 shipments with a tracking each: two requests of at most 100 keys
+    let shipments: Vec<_> = (0..130)
+        .map(|k| {
+            shipment(
+                &format!("shp-{k}"),
+                &format!("truck-{k}"),
+                ShipmentState::InTransit,
+            )
+        })
+        .collect();
+    stream::iter(&shipments)
+        .map(|shipment| {
+            let (client, trackings, table) = (&client, &trackings, &tables[2]);
+            async move {
+                client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(shipment_item(shipment).unwrap()))
+                    .send()
+                    .await
+                    .unwrap();
+                let tracking = Tracking::new(shipment, T0);
+                trackings.save(&tracking, 0, &[]).await.unwrap();
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    for (device, org, disabled) in [("truck-1", "org-a", false), ("truck-2", "org-b", true)] {
+        let mut put = client
+            .put_item()
+            .table_name(&tables[3])
+            .item("pk", s(format!("DEVICE#{device}")))
+            .item("sk", s("DEVICE"))
+            .item("id", s(device))
+            .item("org_id", s(org))
+            .item("secret_hash", s("never read"));
+        if disabled {
+            put = put.item("disabled_at", s("2026-12-04T10:00:00Z"));
+        }
+        put.send().await.unwrap();
+    }
+
+    // every id, one missing, one twice; answers in the order asked
+    let mut ids: Vec<String> = (0..130).rev().map(|k| format!("shp-{k}")).collect();
+    ids.insert(3, "shp-none".into());
+    ids.push("shp-7".into());
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let loaded = trackings.load_many(&ids).await;
+    assert_eq!(loaded.len(), ids.len());
+    for (id, result) in ids.iter().zip(&loaded) {
+        let found = result.as_ref().expect("read");
+        match *id {
+            "shp-none" => assert!(found.is_none()),
+            id => assert_eq!(found.as_ref().map(|t| t.shipment_id.as_str()), Some(id)),
+        }
+    }
+    let found = directory.shipments(&ids).await;
+    for (id, result) in ids.iter().zip(&found) {
+        let found = result.as_ref().expect("read");
+        match *id {
+            "shp-none" => assert!(found.is_none()),
+            id => assert_eq!(found.as_ref().map(|s| s.id.as_str()), Some(id)),
+        }
+    }
+    assert_eq!(
+        found[0].as_ref().unwrap().as_ref(),
+        shipments.last(),
+        "the whole shipment"
+    );
+
+    let devices = registry
+        .registered_devices(&["truck-2", "truck-9", "truck-1"])
+        .await;
+    let devices: Vec<_> = devices.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| d.as_ref().map(|d| (d.org_id.as_str(), d.disabled)))
+            .collect::<Vec<_>>(),
+        [Some(("org-b", true)), None, Some(("org-a", false))]
+    );
+
+    for table in &tables {
+        let _ = client.delete_table().table_name(table).send().await;
+    }
 }

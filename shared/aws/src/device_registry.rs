@@ -1,7 +1,8 @@
 //! The device registry as the telemetry path reads it: a device's
 //! organisation and whether it is disabled ([`DeviceRegistry`]).
 //!
-//! One `GetItem` of the device's item in the identity table (`pk` =
+//! One `GetItem` of the device's item (several devices: one `BatchGetItem`
+//! per 100, with the same projection) in the identity table (`pk` =
 //! `DEVICE#<id>`, `sk` = `DEVICE`; see [`crate::identity_store`]) with a
 //! projection of `id`, `org_id` and `disabled_at` only: the telemetry
 //! functions never read a secret's hash, and their IAM policy allows
@@ -11,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use pharmaguard_domain::ports::DeviceRegistry;
 use pharmaguard_domain::telemetry::RegisteredDevice;
 
-use crate::dynamo::{Item, describe, s, text};
+use crate::dynamo::{BatchGet, Item, describe, s, text};
 use crate::identity_store::device_pk;
 
 /// The attributes read of a device item.
@@ -45,14 +46,21 @@ pub fn registered_device_from_item(item: &Item) -> Result<RegisteredDevice, Stri
     })
 }
 
+/// The key of a device's item.
+fn device_key(device_id: &str) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(device_pk(device_id))),
+        ("sk".to_owned(), s("DEVICE")),
+    ])
+}
+
 impl DeviceRegistry for DynamoDeviceRegistry {
     async fn registered_device(&self, device_id: &str) -> Result<Option<RegisteredDevice>, String> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(device_pk(device_id)))
-            .key("sk", s("DEVICE"))
+            .set_key(Some(device_key(device_id)))
             .projection_expression(DEVICE_PROJECTION)
             .send()
             .await
@@ -63,6 +71,34 @@ impl DeviceRegistry for DynamoDeviceRegistry {
             .map(registered_device_from_item)
             .transpose()
             .map_err(|problem| format!("device item {device_id}: {problem}"))
+    }
+
+    async fn registered_devices(
+        &self,
+        device_ids: &[&str],
+    ) -> Vec<Result<Option<RegisteredDevice>, String>> {
+        let read = BatchGet {
+            table: &self.table,
+            projection: Some(DEVICE_PROJECTION),
+            consistent: false,
+        };
+        let id_of = |item: &Item| text(item, "id").ok();
+        match read
+            .items_by_id(&self.client, device_ids, device_key, id_of)
+            .await
+        {
+            Ok(items) => items
+                .iter()
+                .zip(device_ids)
+                .map(|(item, device_id)| {
+                    item.as_ref()
+                        .map(registered_device_from_item)
+                        .transpose()
+                        .map_err(|problem| format!("device item {device_id}: {problem}"))
+                })
+                .collect(),
+            Err(problem) => vec![Err(format!("device registry: {problem}")); device_ids.len()],
+        }
     }
 }
 

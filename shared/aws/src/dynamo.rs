@@ -1,6 +1,7 @@
 //! Small DynamoDB helpers shared by the stores: attribute values, reading
-//! attributes back, queries of every page, and sending a `TransactWriteItems`
-//! and reading what its failure says.
+//! attributes back, queries of every page, reading many items with
+//! `BatchGetItem`, and sending a `TransactWriteItems` and reading what its
+//! failure says.
 
 pub use crate::errors::describe;
 use std::collections::HashMap;
@@ -11,7 +12,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::debug;
@@ -174,6 +176,127 @@ pub fn reasons_from_message(message: &str) -> Vec<CancellationReason> {
 /// Every item `query` finds, page after page.
 pub async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, SdkError<QueryError>> {
     query.into_paginator().items().send().try_collect().await
+}
+
+/// Keys per `BatchGetItem` request (the service's limit).
+pub const BATCH_GET_KEYS: usize = 100;
+/// Rounds of a `BatchGetItem` request while some of its keys come back
+/// unprocessed (the table was throttled for them).
+pub const BATCH_GET_ATTEMPTS: u32 = 5;
+/// `BatchGetItem` requests of one read in flight at once.
+const BATCH_GET_CONCURRENCY: usize = 4;
+
+/// One table's items read by key in as few `BatchGetItem` requests as the
+/// service allows.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchGet<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// The attributes to read (`None`: all of them).
+    pub projection: Option<&'a str>,
+    /// Whether each read is strongly consistent.
+    pub consistent: bool,
+}
+
+impl BatchGet<'_> {
+    /// The items found for `keys` (distinct keys; the service refuses a
+    /// request naming one twice), in no particular order: a key with no
+    /// item has none in the answer. [`BATCH_GET_KEYS`] keys per request,
+    /// a few requests at once; the keys a request leaves unprocessed are
+    /// asked again after a growing pause, and still unprocessed after
+    /// [`BATCH_GET_ATTEMPTS`] rounds the read fails. No keys: no request.
+    pub async fn items(self, client: &Client, keys: Vec<Item>) -> Result<Vec<Item>, String> {
+        let mut chunks = Vec::with_capacity(keys.len().div_ceil(BATCH_GET_KEYS));
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            chunks.push(keys.by_ref().take(BATCH_GET_KEYS).collect::<Vec<Item>>());
+        }
+        let found: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| self.chunk(client, chunk))
+            .buffer_unordered(BATCH_GET_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The item of each of `ids`, in order (`None`: no item), read as
+    /// [`Self::items`] does: `key` is an id's key, `id_of` the id an item
+    /// answers for (an item it names no id of is left out). An id named
+    /// twice is read once.
+    pub async fn items_by_id(
+        self,
+        client: &Client,
+        ids: &[&str],
+        key: impl Fn(&str) -> Item,
+        id_of: impl Fn(&Item) -> Option<String>,
+    ) -> Result<Vec<Option<Item>>, String> {
+        let mut uses: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+        for id in ids {
+            *uses.entry(id).or_default() += 1;
+        }
+        let keys = uses.keys().map(|id| key(id)).collect();
+        let mut found: HashMap<String, Item> = self
+            .items(client, keys)
+            .await?
+            .into_iter()
+            .filter_map(|item| id_of(&item).map(|id| (id, item)))
+            .collect();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let left = uses.get_mut(id)?;
+                *left -= 1;
+                if *left == 0 {
+                    found.remove(*id)
+                } else {
+                    found.get(*id).cloned()
+                }
+            })
+            .collect())
+    }
+
+    /// One request's keys, and their unprocessed ones again.
+    async fn chunk(self, client: &Client, keys: Vec<Item>) -> Result<Vec<Item>, String> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = keys;
+        for attempt in 1..=BATCH_GET_ATTEMPTS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .set_projection_expression(self.projection.map(str::to_owned))
+                .consistent_read(self.consistent)
+                .build()
+                .map_err(|error| format!("batch read of {}: {error}", self.table))?;
+            let output = client
+                .batch_get_item()
+                .request_items(self.table, request)
+                .send()
+                .await
+                .map_err(|error| describe(&error))?;
+            if let Some(mut responses) = output.responses {
+                found.extend(responses.remove(self.table).unwrap_or_default());
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(self.table))
+                .map(|left| left.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            debug!(
+                attempt,
+                unprocessed = pending.len(),
+                table = self.table,
+                "batch read: keys left unprocessed; asking again"
+            );
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+        }
+        Err(format!(
+            "batch read of {}: {} keys still unprocessed after {BATCH_GET_ATTEMPTS} attempts",
+            self.table,
+            pending.len()
+        ))
+    }
 }
 
 /// What a failed `TransactWriteItems` means to a store whose first item is

@@ -2,7 +2,8 @@
 //! [`ShipmentDirectory`] on the shipments table (see [`crate::shipment_store`]
 //! for its layout).
 //!
-//! A shipment by id is a strongly consistent `GetItem`; a device's shipments
+//! A shipment by id is a strongly consistent `GetItem` (several at once, one
+//! `BatchGetItem` per 100, still strongly consistent); a device's shipments
 //! are one `Query` of the index [`BY_DEVICE_INDEX`] (only shipment items carry
 //! `device_id`), eventually consistent like every global secondary index: a
 //! shipment dispatched a moment ago may show up a moment later.
@@ -11,8 +12,11 @@ use pharmaguard_domain::coldchain::tracking::{PortError, ShipmentDirectory};
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_domain::shipment::ports::{ShipmentStore, StoreError};
 
-use crate::dynamo::{describe, query_all, s};
-use crate::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore, shipment_from_item};
+use crate::dynamo::{BatchGet, Item, describe, query_all, s, text};
+use crate::shipment_store::keys::shipment_pk;
+use crate::shipment_store::{
+    BY_DEVICE_INDEX, DynamoShipmentStore, SHIPMENT_SK, shipment_from_item,
+};
 
 fn port_error(error: StoreError) -> PortError {
     match error {
@@ -24,6 +28,31 @@ fn port_error(error: StoreError) -> PortError {
 impl ShipmentDirectory for DynamoShipmentStore {
     async fn shipment(&self, shipment_id: &str) -> Result<Option<Shipment>, PortError> {
         self.get(shipment_id).await.map_err(port_error)
+    }
+
+    async fn shipments(&self, shipment_ids: &[&str]) -> Vec<Result<Option<Shipment>, PortError>> {
+        let read = BatchGet {
+            table: &self.table,
+            projection: None,
+            consistent: true,
+        };
+        let key = |id: &str| {
+            Item::from([
+                ("pk".to_owned(), s(shipment_pk(id))),
+                ("sk".to_owned(), s(SHIPMENT_SK)),
+            ])
+        };
+        let id_of = |item: &Item| text(item, "id").ok();
+        match read
+            .items_by_id(&self.client, shipment_ids, key, id_of)
+            .await
+        {
+            Ok(items) => items
+                .into_iter()
+                .map(|item| item.map(shipment_from_item).transpose().map_err(port_error))
+                .collect(),
+            Err(problem) => vec![Err(PortError::Unavailable(problem)); shipment_ids.len()],
+        }
     }
 
     async fn shipments_of_device(&self, device_id: &str) -> Result<Vec<Shipment>, PortError> {

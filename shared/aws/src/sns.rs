@@ -7,8 +7,7 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 
 use crate::errors::describe;
-use aws_sdk_sns::operation::publish::PublishError as SdkPublishError;
-use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use pharmaguard_domain::messaging::OutboundMessage;
 
 /// Why a message was not published. Either way it was not delivered and
@@ -30,6 +29,60 @@ pub trait MessagePublisher: Send + Sync {
         &self,
         message: &OutboundMessage,
     ) -> impl Future<Output = Result<String, PublishError>> + Send;
+
+    /// Publishes every one of `messages`, in as few requests as the topic
+    /// takes; `Ok` once all are out, else the first failure (some may be out
+    /// already: publishing them again is safe when consumers drop repeated
+    /// event ids). By default one [`Self::publish`] after another.
+    fn publish_all(
+        &self,
+        messages: &[OutboundMessage],
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        async move {
+            for message in messages {
+                self.publish(message).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Most messages in one `PublishBatch` request (the SNS limit).
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Most bytes of the messages of one `PublishBatch` request, bodies and
+/// attributes together (the SNS limit: 256 KiB).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// The size SNS counts for `message`: its body, and each attribute's name,
+/// data type and value.
+pub fn message_size(message: &OutboundMessage) -> usize {
+    message.body.len()
+        + message
+            .attributes
+            .iter()
+            .map(|(name, value)| name.len() + value.data_type().len() + value.as_str().len())
+            .sum::<usize>()
+}
+
+/// `messages` cut into the requests of [`MessagePublisher::publish_all`]:
+/// at most [`MAX_BATCH_ENTRIES`] and [`MAX_BATCH_BYTES`] each (a message
+/// larger than that alone in its request, which SNS then refuses).
+pub fn publish_batches(messages: &[OutboundMessage]) -> Vec<&[OutboundMessage]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, message) in messages.iter().enumerate() {
+        let size = message_size(message);
+        let full = index - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES;
+        if index > start && full {
+            batches.push(&messages[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    batches
 }
 
 /// An SNS topic: the [`MessagePublisher`] of the platform. The SDK retries
@@ -84,25 +137,79 @@ impl MessagePublisher for SnsPublisher {
             .set_message_attributes(Some(sns_attributes(message)?))
             .send()
             .await
-            .map_err(|error| PublishError {
-                retryable: is_transient(&error),
-                message: describe(&error),
-            })?;
+            .map_err(|error| not_sent(&error))?;
         Ok(output.message_id.unwrap_or_default())
+    }
+
+    /// `PublishBatch` per [`publish_batches`] request; a single message is
+    /// a plain `Publish`.
+    async fn publish_all(&self, messages: &[OutboundMessage]) -> Result<(), PublishError> {
+        if let [message] = messages {
+            return self.publish(message).await.map(drop);
+        }
+        for batch in publish_batches(messages) {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(index, message)| {
+                    PublishBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .message(&message.body)
+                        .set_message_attributes(Some(sns_attributes(message)?))
+                        .build()
+                        .map_err(|error| PublishError {
+                            retryable: false,
+                            message: format!("batch entry {index}: {error}"),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|error| not_sent(&error))?;
+            if let Some(failed) = output.failed.as_ref().and_then(|failed| failed.first()) {
+                return Err(PublishError {
+                    retryable: !failed.sender_fault,
+                    message: format!(
+                        "{} of {} messages refused, the first: {} ({})",
+                        output.failed.as_ref().map_or(0, Vec::len),
+                        batch.len(),
+                        failed.code,
+                        failed.message.as_deref().unwrap_or("no message")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
-fn is_transient(error: &SdkError<SdkPublishError>) -> bool {
+/// The [`PublishError`] of a request that failed.
+fn not_sent<E>(error: &SdkError<E>) -> PublishError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    PublishError {
+        retryable: is_transient(error),
+        message: describe(error),
+    }
+}
+
+fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
         SdkError::ServiceError(context) => {
-            let error = context.err();
-            error.is_kms_throttling_exception()
-                || error.is_internal_error_exception()
-                || matches!(error.code(), Some("Throttling" | "ThrottledException"))
-                || context.raw().status().is_server_error()
+            let code = context.err().code();
+            matches!(
+                code,
+                Some("KMSThrottling" | "InternalError" | "Throttling" | "ThrottledException")
+            ) || context.raw().status().is_server_error()
         }
         _ => false,
     }
@@ -135,6 +242,29 @@ mod tests {
         );
         assert_eq!(attributes["version"].data_type(), "Number");
         assert_eq!(attributes["version"].string_value(), Some("3"));
+    }
+
+    #[test]
+    fn batches_hold_ten_messages_and_256_kib_at_most() {
+        let message = |bytes: usize| OutboundMessage {
+            body: "x".repeat(bytes),
+            attributes: BTreeMap::from([(
+                "event_type".to_owned(),
+                AttributeValue::String("alarm.raised".into()),
+            )]),
+        };
+        let sizes = |messages: &[OutboundMessage]| -> Vec<usize> {
+            publish_batches(messages).iter().map(|b| b.len()).collect()
+        };
+        assert_eq!(message_size(&message(10)), 10 + 10 + 6 + 12);
+        assert_eq!(sizes(&vec![message(100); 23]), [10, 10, 3]);
+        assert_eq!(sizes(&vec![message(100 * 1024); 5]), [2, 2, 1]);
+        assert_eq!(
+            sizes(&[message(300 * 1024), message(10)]),
+            [1, 1],
+            "a message too large goes alone (SNS refuses it)"
+        );
+        assert!(publish_batches(&[]).is_empty());
     }
 }
 

@@ -66,7 +66,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::dynamo::{Item, TransactFailure, describe, query_all, s, time_s, transact_write};
+use crate::dynamo::{
+    BatchGet, Item, TransactFailure, describe, query_all, s, text, time_s, transact_write,
+};
 use crate::readings_store::{WRITE_RETRY, batch_put};
 use crate::shipment_store::keys::{shipment_pk, sortable_time};
 
@@ -411,19 +413,47 @@ impl DynamoTrackingStore {
     }
 }
 
+/// The key of a shipment's tracking item.
+fn tracking_key(shipment_id: &str) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(shipment_pk(shipment_id))),
+        ("sk".to_owned(), s(TRACKING_SK)),
+    ])
+}
+
 impl TrackingStore for DynamoTrackingStore {
     async fn load(&self, shipment_id: &str) -> Result<Option<Tracking>, PortError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.tracking_table)
-            .key("pk", s(shipment_pk(shipment_id)))
-            .key("sk", s(TRACKING_SK))
+            .set_key(Some(tracking_key(shipment_id)))
             .consistent_read(true)
             .send()
             .await
             .map_err(|error| PortError::Unavailable(describe(&error)))?;
         output.item.map(tracking_from_item).transpose()
+    }
+
+    /// `BatchGetItem`, strongly consistent, 100 keys a request.
+    async fn load_many(&self, shipment_ids: &[&str]) -> Vec<Result<Option<Tracking>, PortError>> {
+        let read = BatchGet {
+            table: &self.tracking_table,
+            projection: None,
+            consistent: true,
+        };
+        let key = |id: &str| tracking_key(id);
+        let id_of = |item: &Item| text(item, "shipment_id").ok();
+        match read
+            .items_by_id(&self.client, shipment_ids, key, id_of)
+            .await
+        {
+            Ok(items) => items
+                .into_iter()
+                .map(|item| item.map(tracking_from_item).transpose())
+                .collect(),
+            Err(problem) => vec![Err(PortError::Unavailable(problem)); shipment_ids.len()],
+        }
     }
 
     async fn save(

@@ -59,6 +59,24 @@ pub trait DeviceRegistry: Send + Sync {
         &self,
         device_id: &str,
     ) -> impl Future<Output = Result<Option<crate::telemetry::RegisteredDevice>, String>> + Send;
+
+    /// The devices with these ids, one result per id in order: what
+    /// [`Self::registered_device`] would say of each. By default one read
+    /// after another; a registry that can read many items in one request
+    /// does.
+    fn registered_devices(
+        &self,
+        device_ids: &[&str],
+    ) -> impl Future<Output = Vec<Result<Option<crate::telemetry::RegisteredDevice>, String>>> + Send
+    {
+        async move {
+            let mut found = Vec::with_capacity(device_ids.len());
+            for id in device_ids {
+                found.push(self.registered_device(id).await);
+            }
+            found
+        }
+    }
 }
 
 impl From<crate::retry::MissingResult> for SinkError {

@@ -228,6 +228,22 @@ pub trait ShipmentDirectory: Send + Sync {
         &self,
         device_id: &str,
     ) -> impl Future<Output = Result<Vec<Shipment>, PortError>> + Send;
+
+    /// The shipments with these ids, one result per id in order: what
+    /// [`Self::shipment`] would say of each. By default one read after
+    /// another; a store that can read many items in one request does.
+    fn shipments(
+        &self,
+        shipment_ids: &[&str],
+    ) -> impl Future<Output = Vec<Result<Option<Shipment>, PortError>>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(shipment_ids.len());
+            for id in shipment_ids {
+                found.push(self.shipment(id).await);
+            }
+            found
+        }
+    }
 }
 
 /// The reading history.
@@ -256,6 +272,23 @@ pub trait TrackingStore: Send + Sync {
         &self,
         shipment_id: &str,
     ) -> impl Future<Output = Result<Option<Tracking>, PortError>> + Send;
+
+    /// The trackings of these shipments, one result per id in order: what
+    /// [`Self::load`] would say of each (strongly consistent). By default
+    /// one load after another; a store that can read many items in one
+    /// request does.
+    fn load_many(
+        &self,
+        shipment_ids: &[&str],
+    ) -> impl Future<Output = Vec<Result<Option<Tracking>, PortError>>> + Send {
+        async move {
+            let mut loaded = Vec::with_capacity(shipment_ids.len());
+            for id in shipment_ids {
+                loaded.push(self.load(id).await);
+            }
+            loaded
+        }
+    }
 
     /// Writes `tracking` if the stored one is at `expected_version` (0: none
     /// stored yet), together with the current state of `alarms`; all or
