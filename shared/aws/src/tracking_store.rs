@@ -46,9 +46,11 @@
 //!
 //! # Writes
 //!
-//! [`TrackingStore::save`] is one `TransactWriteItems`: the tracking item on
-//! the condition `version = <expected>` (`attribute_not_exists(pk)` for the
-//! first write) and one put per active alarm (an update per cleared one, see
+//! [`TrackingStore::save`] writes the tracking item on the condition
+//! `version = <expected>` (`attribute_not_exists(pk)` for the first write,
+//! [`VersionedWrite`]): a save that changes no alarm (most of them) is that
+//! one conditional `PutItem`; otherwise it is one `TransactWriteItems` of
+//! the tracking item and one put per active alarm (an update per cleared one, see
 //! [`cleared_alarm_update`]), so the state and its alarms change
 //! together or not at all. A transaction holds at most [`MAX_TRANSACTION_ITEMS`]
 //! items; alarms beyond that are written first with `BatchWriteItem` (they
@@ -67,7 +69,8 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::dynamo::{
-    BatchGet, Item, TransactFailure, describe, query_all, s, text, time_s, transact_write,
+    BatchGet, Item, TRANSACTION_ATTEMPTS, TransactFailure, describe, n, query_all, s, text, time_s,
+    transact_write,
 };
 use crate::readings_store::{WRITE_RETRY, batch_put};
 use crate::shipment_store::keys::{shipment_pk, sortable_time};
@@ -335,6 +338,38 @@ pub fn alarm_from_item(item: &Item) -> Result<Alarm, PortError> {
     serde_dynamo::from_item(fields).map_err(|e| corrupt("alarm item", e))
 }
 
+/// The tracking item and the condition it is written on: no item stored
+/// yet (`expected_version` 0), else the stored one at `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedWrite {
+    /// The tracking item.
+    pub item: Item,
+    /// The condition expression.
+    pub condition: &'static str,
+    /// The condition's values.
+    pub values: Option<Item>,
+}
+
+impl VersionedWrite {
+    /// The write of `tracking` over the version `expected_version`.
+    pub fn of(tracking: &Tracking, expected_version: u64) -> Result<Self, PortError> {
+        let item = tracking_item(tracking)?;
+        Ok(if expected_version == 0 {
+            Self {
+                item,
+                condition: "attribute_not_exists(pk)",
+                values: None,
+            }
+        } else {
+            Self {
+                item,
+                condition: "version = :expected",
+                values: Some(Item::from([(":expected".to_owned(), n(expected_version))])),
+            }
+        })
+    }
+}
+
 /// The transaction that saves `tracking` at `expected_version` with `alarms`
 /// (at most [`MAX_TRANSACTION_ITEMS`] − 1 of them).
 pub fn save_transaction(
@@ -344,18 +379,12 @@ pub fn save_transaction(
     expected_version: u64,
     alarms: &[Alarm],
 ) -> Result<Vec<TransactWriteItem>, PortError> {
-    let mut put = Put::builder()
+    let write = VersionedWrite::of(tracking, expected_version)?;
+    let put = Put::builder()
         .table_name(tracking_table)
-        .set_item(Some(tracking_item(tracking)?));
-    put = if expected_version == 0 {
-        put.condition_expression("attribute_not_exists(pk)")
-    } else {
-        put.condition_expression("version = :expected")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(expected_version.to_string()),
-            )
-    };
+        .set_item(Some(write.item))
+        .condition_expression(write.condition)
+        .set_expression_attribute_values(write.values);
     let mut items = vec![
         TransactWriteItem::builder()
             .put(put.build().map_err(|e| corrupt("tracking put", e))?)
@@ -413,6 +442,50 @@ impl DynamoTrackingStore {
     }
 }
 
+impl DynamoTrackingStore {
+    /// A save without alarms: one conditional `PutItem` (half the write
+    /// units of a transaction, and one request), tried again after a pause
+    /// while a transaction in flight on the item (an acknowledgement)
+    /// refuses it, as [`transact_write`] does.
+    async fn put_tracking(
+        &self,
+        tracking: &Tracking,
+        expected_version: u64,
+    ) -> Result<(), SaveError> {
+        let write = VersionedWrite::of(tracking, expected_version)
+            .map_err(|e| SaveError::Unavailable(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.tracking_table)
+                .set_item(Some(write.item.clone()))
+                .condition_expression(write.condition)
+                .set_expression_attribute_values(write.values.clone())
+                .send()
+                .await;
+            let Err(error) = result else {
+                return Ok(());
+            };
+            let service = error.as_service_error();
+            if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                return Err(SaveError::VersionConflict);
+            }
+            if attempt < TRANSACTION_ATTEMPTS
+                && service.is_some_and(|e| e.is_transaction_conflict_exception())
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                continue;
+            }
+            let message = describe(&error);
+            warn!(shipment_id = %tracking.shipment_id, error = %message, "tracking write failed");
+            return Err(SaveError::Unavailable(message));
+        }
+    }
+}
+
 /// The key of a shipment's tracking item.
 fn tracking_key(shipment_id: &str) -> Item {
     Item::from([
@@ -462,6 +535,9 @@ impl TrackingStore for DynamoTrackingStore {
         expected_version: u64,
         alarms: &[Alarm],
     ) -> Result<(), SaveError> {
+        if alarms.is_empty() {
+            return self.put_tracking(tracking, expected_version).await;
+        }
         let room = MAX_TRANSACTION_ITEMS - 1;
         let (early, inside) = alarms.split_at(alarms.len().saturating_sub(room));
         let (early_cleared, early): (Vec<&Alarm>, Vec<&Alarm>) =
