@@ -637,6 +637,11 @@ PHASES = (
     "tracking_save_ms",
     "position_ms",
 )
+# How long a batch's slowest record took to reach the detector (its log line).
+HOPS = {
+    "ingest_ms": "broker or API → stream",
+    "stream_ms": "stream → detector",
+}
 
 
 def batch_phases(lines: list[str]) -> dict:
@@ -665,11 +670,17 @@ def batch_phases(lines: list[str]) -> dict:
                 "ms_per_record": round(sum(values) / records, 4) if records else None,
                 "per_batch": percentiles(values),
             }
+    hops = {}
+    for name in HOPS:
+        values = [float(b[name]) for b in batches if isinstance(b.get(name), (int, float))]
+        if values:
+            hops[name] = percentiles(values)
     return {
         "batches": len(batches),
         "records": records,
         "records_per_batch": percentiles([float(b.get("records") or 0) for b in batches]),
         "phases": phases,
+        "hops": hops,
     }
 
 

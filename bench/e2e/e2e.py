@@ -29,6 +29,7 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import analysis  # noqa: E402
+import live  # noqa: E402
 from analysis import iso, parse_time, percentiles  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -451,23 +452,52 @@ def api_call(base: str, method: str, path: str, token: str | None = None, body: 
             return error.code, {}
 
 
+def operator_token(stack: Stack, world: dict) -> str | None:
+    """An access token of the operator's manager (the shipper of every
+    shipment of the world), or `None` when the login fails."""
+    manager = next(
+        (u for u in world.get("organisations", {}).get("operator", {}).get("users", []) if u["role"] == "MANAGER"),
+        None,
+    )
+    if manager is None:
+        return None
+    status, body = api_call(
+        stack.output("ApiBaseUrl"),
+        "POST",
+        "/v1/auth/login",
+        body={"email": manager["email"], "password": manager["password"]},
+    )
+    return body.get("access_token") if status == 200 else None
+
+
+def start_push_listener(stack: Stack, world_file: Path) -> live.PushListener | None:
+    """The dashboard's WebSocket connection of the run, connected (or
+    `None`, said, when it cannot be had)."""
+    world = json.loads(world_file.read_text())
+    token = operator_token(stack, world)
+    if token is None:
+        say("cannot log in as the operator's manager: no WebSocket latency this run")
+        return None
+    shipments = {t["shipment"]["id"] for t in world.get("trucks", {}).values() if t.get("shipment")}
+    listener = live.PushListener(stack.output("WebSocketUrl"), token, shipments)
+    listener.start()
+    if not listener.connected.wait(30):
+        say(f"the WebSocket gateway did not take the connection ({listener.last_error}): no push latency this run")
+        listener.stop()
+        return None
+    return listener
+
+
 def deliver_shipments(stack: Stack, world_file: Path) -> tuple[int, int]:
     """Marks the run's shipments still on their way DELIVERED (as the
     operator's manager), so their silent devices raise no offline alarms
     later. Returns (delivered, failed)."""
     world = json.loads(world_file.read_text())
     base = stack.output("ApiBaseUrl")
-    manager = next(
-        (u for u in world.get("organisations", {}).get("operator", {}).get("users", []) if u["role"] == "MANAGER"),
-        None,
-    )
-    if manager is None:
+    token = operator_token(stack, world)
+    if token is None:
+        say("cannot log in as the operator's manager; the run's shipments stay IN_TRANSIT")
         return 0, 0
-    status, body = api_call(base, "POST", "/v1/auth/login", body={"email": manager["email"], "password": manager["password"]})
-    if status != 200:
-        say(f"cannot log in as the operator's manager ({status}); the run's shipments stay IN_TRANSIT")
-        return 0, 0
-    token = body["access_token"]
     delivered = failed = 0
     for truck in world.get("trucks", {}).values():
         shipment = truck.get("shipment")
@@ -583,6 +613,17 @@ def print_report(report: dict) -> None:
     ]
     for kind, stats in lat["by_kind_reading_ts_to_event"].items():
         lines.insert(-1, f"    {kind}: {figure(stats)}")
+    ws = report.get("websocket") or {}
+    if ws:
+        lines += [
+            f"WebSocket pushes to the operator's manager: {ws['distinct']} distinct ({ws['pushes']} in all, "
+            f"connection drops {ws['drops']}): "
+            + ", ".join(f"{kind} {n}" for kind, n in ws["by_type"].items()),
+            f"  reading ts → position on the map       {figure(ws['reading_ts_to_position_push'])}",
+            f"  alarm event → push                     {figure(ws['event_to_push'])}",
+            f"  reading ts → alarm push                {figure(ws['reading_ts_to_alarm_push'])}",
+            "",
+        ]
     lines += batch_lines(report.get("detector_batches") or {})
     lines += usage_lines(report.get("usage") or {})
     print("\n".join(lines), flush=True)
@@ -604,6 +645,12 @@ def batch_lines(batches: dict) -> list[str]:
             f"  {name.removesuffix('_ms'):<24} {phase['ms_per_record'] or 0:>12.3f}   "
             f"{per.get('p50')} / {per.get('p99')} / {per.get('max')}"
         )
+    if batches.get("hops"):
+        lines.append("  the batch's slowest record, ms       per batch p50 / p99 / max")
+        for name, stats in batches["hops"].items():
+            lines.append(
+                f"  {analysis.HOPS[name]:<36} {stats.get('p50')} / {stats.get('p99')} / {stats.get('max')}"
+            )
     return lines + [""]
 
 
@@ -673,6 +720,7 @@ def main(argv: list[str]) -> int:
 
     listener = AlarmListener(stack, run_id)
     listener.start()
+    pushes = start_push_listener(stack, world_file)
     ses_before = {m.get("Id") for m in stack.ses_messages()}
     rejected_before = stack.queue_depth(rejected_queue)
     broker_offset = file_size(broker_log)
@@ -786,6 +834,9 @@ def main(argv: list[str]) -> int:
         )
         readings_report["reading_ids_stored_twice"] = twice[:20]
         alarms_report = analysis.analyse_alarms(deliveries, expected, items, mails, sent_end)
+        websocket_report = (
+            dict(live.push_latency(pushes.stop(), deliveries), drops=pushes.drops) if pushes else {}
+        )
         # what the run cost: the requests and invocations from the start of sending to the
         # end of the drain (the stack's own background work, such as the offline check, included)
         usage_report = analysis.usage(read_from(localstack_log, localstack_offset), run_start, now())
@@ -836,6 +887,7 @@ def main(argv: list[str]) -> int:
             },
             "readings": readings_report,
             "alarms": alarms_report,
+            "websocket": websocket_report,
             "usage": usage_report,
             "detector_batches": batches_report,
         }
@@ -849,6 +901,8 @@ def main(argv: list[str]) -> int:
     finally:
         sampler.stop.set()
         listener.close()
+        if pushes:
+            pushes.stopping.set()
         log.close()
         if not args.keep_shipments and world_file.exists():
             delivered, failed = deliver_shipments(stack, world_file)

@@ -276,6 +276,10 @@ def test_batch_phases_add_up_the_detector_log_lines():
     assert report["phases"]["history_ms"]["per_batch"]["max"] == 90.0
     assert "rules_ms" not in report["phases"]
     assert analysis.batch_phases([])["batches"] == 0
+    hop = {"message": "telemetry batch processed", "records": 5, "ingest_ms": 40.0, "stream_ms": 900.0}
+    report = analysis.batch_phases([json.dumps({"fields": hop}), lines[0]])
+    assert report["hops"]["stream_ms"]["max"] == 900.0
+    assert report["hops"]["ingest_ms"]["count"] == 1, "batches without the field do not count"
 
 
 def test_item_sizes_follow_dynamodbs_rules():

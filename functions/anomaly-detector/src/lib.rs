@@ -269,6 +269,57 @@ pub struct BatchReport {
     pub failed_at: Option<usize>,
     /// Where the batch's time went.
     pub phases: Phases,
+    /// How long the batch's records took to get here.
+    pub hops: Hops,
+}
+
+/// How long the records of a batch took to reach the detector,
+/// milliseconds, for the slowest record of the batch (`None`: no record
+/// said when it arrived).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Hops {
+    /// Broker or API → stream: the longest from a reading's `received_at`
+    /// to its record's arrival in the stream.
+    pub ingest_ms: Option<f64>,
+    /// Stream → detector: the longest a record of the batch waited in the
+    /// stream (its arrival to the invocation).
+    pub stream_ms: Option<f64>,
+}
+
+impl Hops {
+    /// The hops of `readings` (with their records' indexes in `records`)
+    /// for an invocation at `now`.
+    fn of(
+        records: &[aws_lambda_events::event::kinesis::KinesisEventRecord],
+        readings: &[(usize, Reading)],
+        now: OffsetDateTime,
+    ) -> Self {
+        let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
+        let arrivals = || records.iter().filter_map(arrival_of);
+        let ingest = readings
+            .iter()
+            .filter_map(|(index, r)| arrival_of(&records[*index]).map(|at| ms(at - r.received_at)))
+            .reduce(f64::max);
+        Self {
+            ingest_ms: ingest,
+            stream_ms: arrivals().min().map(|oldest| ms(now - oldest)),
+        }
+    }
+}
+
+/// When a record arrived in the stream, if the event says.
+fn arrival_of(
+    record: &aws_lambda_events::event::kinesis::KinesisEventRecord,
+) -> Option<OffsetDateTime> {
+    Some(record.kinesis.approximate_arrival_timestamp.0)
+        .filter(|at| at.timestamp() > 0)
+        .and_then(|at| {
+            OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(at.timestamp()) * 1_000_000_000
+                    + i128::from(at.timestamp_subsec_nanos()),
+            )
+            .ok()
+        })
 }
 
 /// Where a batch's time went, milliseconds. The stages run one after the
@@ -374,6 +425,7 @@ where
         }
 
         report.phases.decode_ms = elapsed_ms(stage);
+        report.hops = Hops::of(records, &readings, now);
 
         // 2. look up, once per shipment and device; vet and place each reading
         let stage = Instant::now();
@@ -540,6 +592,8 @@ where
             events_ms = report.phases.events_ms,
             tracking_save_ms = report.phases.tracking_save_ms,
             position_ms = report.phases.position_ms,
+            ingest_ms = report.hops.ingest_ms,
+            stream_ms = report.hops.stream_ms,
             "telemetry batch processed"
         );
         report
@@ -566,15 +620,7 @@ where
             sequence_number: kinesis.sequence_number.clone(),
             partition_key: kinesis.partition_key.clone(),
             event_source_arn: record.event_source_arn.clone(),
-            arrived_at: Some(kinesis.approximate_arrival_timestamp.0)
-                .filter(|at| at.timestamp() > 0)
-                .and_then(|at| {
-                    OffsetDateTime::from_unix_timestamp_nanos(
-                        i128::from(at.timestamp()) * 1_000_000_000
-                            + i128::from(at.timestamp_subsec_nanos()),
-                    )
-                    .ok()
-                }),
+            arrived_at: arrival_of(record),
             data: kinesis.data.0.clone(),
         };
         self.rejected.reject(&rejected).await

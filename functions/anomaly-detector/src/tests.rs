@@ -1492,3 +1492,35 @@ fn an_sns_message_that_is_no_shipment_event_is_refused() {
     event["Records"][0]["Sns"]["Message"] = json!("{\"not\": \"a shipment event\"}");
     assert!(trigger_of(event).is_err());
 }
+
+#[tokio::test]
+async fn a_batch_says_how_long_its_slowest_record_took_to_arrive() {
+    let d = detector();
+    d.directory
+        .add(shipment("shp-1", "truck-1", ShipmentState::InTransit));
+    // every record of the sample batches arrived just after T0
+    let mut r = reading("truck-1", 0, 5.0, 0.2);
+    r.ts = T0 - Duration::seconds(2);
+    r.received_at = T0 - Duration::milliseconds(750);
+    let b = batch(1, &[r.clone()]);
+    let arrived = arrival_of(&b.records[0]).expect("an arrival time");
+    assert!((T0..T0 + Duration::seconds(1)).contains(&arrived));
+    let now = T0 + Duration::seconds(2);
+    let report = d.process_batch(&b, now).await;
+    assert!(failures(&report).is_empty());
+    let ms = |d: Duration| Some(d.as_seconds_f64() * 1000.0);
+    assert_eq!(
+        report.hops.ingest_ms,
+        ms(arrived - r.received_at),
+        "received → stream"
+    );
+    assert_eq!(
+        report.hops.stream_ms,
+        ms(now - arrived),
+        "stream → detector"
+    );
+    assert_eq!(
+        d.process_batch(&batch_from(2, Vec::new()), T0).await.hops,
+        Hops::default()
+    );
+}
