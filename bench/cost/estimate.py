@@ -42,9 +42,7 @@ PRICES = {
 }
 HOURS_PER_MONTH = 730
 SERVER_VOLUME_GB = 20
-# DynamoDB operations billed per item written or read (the history's batch
-# writes are counted by rows, the tracking transactions apart).
-DYNAMODB_WRITES = ("dynamodb.BatchWriteItem", "dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem")
+# DynamoDB reads billed per request (the batch reads are priced per item).
 DYNAMODB_READS = ("dynamodb.GetItem", "dynamodb.Query", "dynamodb.BatchGetItem", "dynamodb.Scan")
 
 
@@ -52,25 +50,36 @@ def monthly_readings(trucks: int, readings_per_second: float) -> float:
     return trucks * readings_per_second * 3600 * HOURS_PER_MONTH
 
 
-# What the detector does once per shipment and batch (not per reading): load and
-# save the tracking, look the shipment and device up, publish the position event,
-# which ws-broadcast then pushes. The template's batching window, seconds.
-PER_SHIPMENT_BATCH = ("dynamodb.TransactWriteItems", "dynamodb.GetItem", "dynamodb.Query", "sns.Publish")
-PER_SHIPMENT_BATCH_FUNCTIONS = ("anomaly-detector", "ws-broadcast")
+# What the detector does once per shipment and batch (not per reading): read the
+# shipment, the device and the tracking (three items of the batch reads) and save the
+# tracking (a conditional put; a transaction when alarms change, counted as measured).
+# Its own run time grows with the shipments too; ws-broadcast's does not (one message
+# per batch). The template's batching window, seconds.
+PER_SHIPMENT_BATCH_FUNCTIONS = ("anomaly-detector",)
+BATCH_READ_UNITS = 2.5  # shipment and tracking strongly consistent (1 each), device eventually (0.5)
 BATCHING_WINDOW_S = 1.0
 
 
-def shipment_batch_scale(shares: dict, readings_per_second: float, window_s: float) -> float:
+def shipment_batches_per_reading(report: dict) -> float:
+    """Shipment batches (one shipment's readings in one detector batch) per reading
+    stored: from the detector's log lines, else from the tracking transactions (every
+    save was one before saves without alarm changes became conditional puts)."""
+    batches = report.get("detector_batches") or {}
+    stored = report["readings"].get("readings_stored") or 0
+    if batches.get("shipments") and stored:
+        return batches["shipments"] / stored
+    return report["usage"]["per_reading"]["requests"].get("dynamodb.TransactWriteItems", 0)
+
+
+def shipment_batch_scale(measured: float, readings_per_second: float, window_s: float) -> float:
     """How many times more shipment batches a reading makes in the priced case than in
-    the run: the run had 1 / TransactWriteItems-per-reading readings per shipment and
-    batch (a detector catching up takes many at once); a detector that keeps up gets a
-    truck's readings of one batching window, at least one."""
-    transactions = shares["requests"].get("dynamodb.TransactWriteItems", 0)
-    if transactions <= 0:
+    the run, which had 1 / `measured` readings per shipment batch (a detector catching
+    up takes many at once); a detector that keeps up gets a truck's readings of one
+    batching window, at least one."""
+    if measured <= 0:
         return 1.0
-    measured = 1 / transactions
     priced = max(1.0, readings_per_second * window_s)
-    return measured / priced
+    return (1 / measured) / priced
 
 
 def estimate(
@@ -86,10 +95,10 @@ def estimate(
     window of `window_s` ([`shipment_batch_scale`])."""
     usage = report["usage"]
     measured = usage["per_reading"]
-    scale = shipment_batch_scale(measured, readings_per_second, window_s)
-    requests = {
-        name: count * (scale if name in PER_SHIPMENT_BATCH else 1.0) for name, count in measured["requests"].items()
-    }
+    shipment_batches = shipment_batches_per_reading(report)
+    scale = shipment_batch_scale(shipment_batches, readings_per_second, window_s)
+    priced_batches = shipment_batches * scale
+    requests = dict(measured["requests"])
 
     def scaled(name: str) -> float:
         return scale if name.removeprefix("pharmaguard-local-") in PER_SHIPMENT_BATCH_FUNCTIONS else 1.0
@@ -123,17 +132,27 @@ def estimate(
             invocations * p["lambda_request_per_million"] / per_million + gb_seconds * p["lambda_gb_second_arm64"]
         )
 
-    # DynamoDB on demand: the history rows (one per reading, its size in KB), the
-    # tracking transactions (two units per KB of each item written), other writes
-    # one unit each; reads one unit each
+    # DynamoDB on demand: the history rows (one per reading, its size in KB); the
+    # tracking saves (a conditional put, one unit per KB, per shipment batch) and the
+    # transactions of alarm changes (two units per KB); other writes one unit each; the
+    # batch reads per item, other reads one unit per request
     history_rows = report["readings"].get("history_rows") or 0
     stored = report["readings"].get("readings_stored") or 1
-    transactions = requests.get("dynamodb.TransactWriteItems", 0)
-    lines["dynamodb: history writes"] = history_rows / stored * history_kb * p["dynamodb_write_unit_per_million"]
-    lines["dynamodb: tracking transactions"] = transactions * 2 * tracking_kb * p["dynamodb_write_unit_per_million"]
-    other_writes = sum(requests.get(op, 0) for op in DYNAMODB_WRITES if op != "dynamodb.BatchWriteItem")
-    lines["dynamodb: other writes"] = other_writes * p["dynamodb_write_unit_per_million"]
-    lines["dynamodb: reads"] = sum(requests.get(op, 0) for op in DYNAMODB_READS) * p["dynamodb_read_unit_per_million"]
+    write = p["dynamodb_write_unit_per_million"]
+    # (an older report without the detector's shipment count: every save was a transaction)
+    saves_counted = bool((report.get("detector_batches") or {}).get("shipments"))
+    transactions = requests.get("dynamodb.TransactWriteItems", 0) if saves_counted else 0
+    lines["dynamodb: history writes"] = history_rows / stored * history_kb * write
+    lines["dynamodb: tracking saves"] = priced_batches * tracking_kb * write
+    lines["dynamodb: alarm transactions"] = transactions * 2 * tracking_kb * write
+    # the run's own tracking saves are its puts beyond the other writes
+    puts = max(0.0, requests.get("dynamodb.PutItem", 0) - shipment_batches)
+    other_writes = puts + sum(requests.get(op, 0) for op in ("dynamodb.UpdateItem", "dynamodb.DeleteItem"))
+    lines["dynamodb: other writes"] = other_writes * write
+    read = p["dynamodb_read_unit_per_million"]
+    lines["dynamodb: batch reads"] = priced_batches * BATCH_READ_UNITS * read
+    other_reads = sum(requests.get(op, 0) for op in DYNAMODB_READS if op != "dynamodb.BatchGetItem")
+    lines["dynamodb: other reads"] = other_reads * read
 
     # SNS: alarm and position events (one request per message)
     publishes = requests.get("sns.Publish", 0) + requests.get("sns.PublishBatch", 0)

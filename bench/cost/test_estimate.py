@@ -6,12 +6,16 @@ import estimate
 REPORT = {
     "run": {"transport": "mqtt"},
     "readings": {"history_rows": 1000, "readings_stored": 1000},
+    # 200 shipment batches for 1000 readings: 5 readings per shipment and batch
+    "detector_batches": {"batches": 4, "records": 1000, "shipments": 200},
     "usage": {
         "per_reading": {
             "requests": {
                 "dynamodb.BatchWriteItem": 0.04,
-                "dynamodb.TransactWriteItems": 0.2,
-                "dynamodb.GetItem": 0.4,
+                "dynamodb.PutItem": 0.21,
+                "dynamodb.TransactWriteItems": 0.01,
+                "dynamodb.BatchGetItem": 0.012,
+                "dynamodb.Query": 0.4,
                 "sns.Publish": 0.2,
             },
             "invocations": {"pharmaguard-local-anomaly-detector": 0.01, "pharmaguard-local-telemetry-ingest": 0.2},
@@ -35,10 +39,16 @@ def test_each_line_is_priced_per_million_readings():
     # the run had 5 readings per shipment batch; keeping up at 1 Hz with a 1 s window: 1,
     # so the per-shipment-batch work is 5 times the run's
     assert e["shipment_batch_scale"] == 5.0
-    # 0.2 × 5 transactions per reading × 2 units per KB × 3 KB
-    assert e["platform"]["dynamodb: tracking transactions"] == round(1.0 * 2 * 3 * 0.625, 4)
-    assert e["platform"]["dynamodb: reads"] == round(0.4 * 5 * 0.125, 4)
-    assert e["platform"]["sns: publishes"] == 0.5
+    # 0.2 × 5 saves per reading, a conditional put of 3 KB each: 3 units
+    assert e["platform"]["dynamodb: tracking saves"] == round(1.0 * 3 * 0.625, 4)
+    # the alarm changes as measured, 2 units per KB
+    assert e["platform"]["dynamodb: alarm transactions"] == round(0.01 * 2 * 3 * 0.625, 4)
+    # the run's puts beyond its 0.2 saves per reading are other writes
+    assert abs(e["platform"]["dynamodb: other writes"] - 0.01 * 0.625) < 1e-3
+    # three items (2.5 units) per save; the queries as measured
+    assert e["platform"]["dynamodb: batch reads"] == round(1.0 * 2.5 * 0.125, 4)
+    assert e["platform"]["dynamodb: other reads"] == round(0.4 * 0.125, 4)
+    assert e["platform"]["sns: publishes"] == 0.1
     # 0.01 × 5 invocations and 0.5 × 5 ms at 512 MB per reading
     detector = 0.05 * 0.20 + 2.5 / 1000 * 0.5 * p["lambda_gb_second_arm64"] * 1e6
     assert e["platform"]["lambda: anomaly-detector"] == round(detector, 4)

@@ -678,6 +678,8 @@ def batch_phases(lines: list[str]) -> dict:
     return {
         "batches": len(batches),
         "records": records,
+        # one shipment's readings in one batch: a tracking read and save each
+        "shipments": sum(int(b.get("shipments") or 0) for b in batches),
         "records_per_batch": percentiles([float(b.get("records") or 0) for b in batches]),
         "phases": phases,
         "hops": hops,

@@ -96,7 +96,8 @@ class PushListener(threading.Thread):
 def push_latency(pushes: list[Push], deliveries: list[Delivery]) -> dict:
     """Seconds from a position's reading to its push (each position once),
     from an alarm event's SNS publish to its push, and from the alarm's
-    reading to its push; the counts of pushes by type."""
+    reading to its push (not DEVICE_OFFLINE's: the schedule raises it); the
+    counts of pushes by type."""
     first: dict[str, Push] = {}
     for push in pushes:
         if push.id not in first or push.arrived_at < first[push.id].arrived_at:
@@ -114,7 +115,8 @@ def push_latency(pushes: list[Push], deliveries: list[Delivery]) -> dict:
             continue
         if delivery.published_at:
             event_to_push.append((push.arrived_at - delivery.published_at).total_seconds())
-        if delivery.reading_ts:
+        # DEVICE_OFFLINE comes from the schedule, not from a reading (its context holds the last one)
+        if delivery.reading_ts and delivery.alarm_type != "DEVICE_OFFLINE":
             reading_to_push.append((push.arrived_at - delivery.reading_ts).total_seconds())
     types: dict[str, int] = {}
     for push in first.values():
