@@ -478,8 +478,7 @@ def start_push_listener(stack: Stack, world_file: Path) -> live.PushListener | N
     if token is None:
         say("cannot log in as the operator's manager: no WebSocket latency this run")
         return None
-    shipments = {t["shipment"]["id"] for t in world.get("trucks", {}).values() if t.get("shipment")}
-    listener = live.PushListener(stack.output("WebSocketUrl"), token, shipments)
+    listener = live.PushListener(stack.output("WebSocketUrl"), token)
     listener.start()
     if not listener.connected.wait(30):
         say(f"the WebSocket gateway did not take the connection ({listener.last_error}): no push latency this run")
@@ -834,9 +833,9 @@ def main(argv: list[str]) -> int:
         )
         readings_report["reading_ids_stored_twice"] = twice[:20]
         alarms_report = analysis.analyse_alarms(deliveries, expected, items, mails, sent_end)
-        websocket_report = (
-            dict(live.push_latency(pushes.stop(), deliveries), drops=pushes.drops) if pushes else {}
-        )
+        # the pushes of the run's shipments, those fleet-sim started during the run included
+        run_pushes = [p for p in pushes.stop() if p.shipment_id in shipments] if pushes else []
+        websocket_report = dict(live.push_latency(run_pushes, deliveries), drops=pushes.drops) if pushes else {}
         # what the run cost: the requests and invocations from the start of sending to the
         # end of the drain (the stack's own background work, such as the offline check, included)
         usage_report = analysis.usage(read_from(localstack_log, localstack_offset), run_start, now())

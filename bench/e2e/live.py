@@ -49,12 +49,11 @@ def parse_push(raw: str | bytes, arrived_at: datetime) -> Push | None:
 
 class PushListener(threading.Thread):
     """Holds one WebSocket connection open (again after a drop) and keeps
-    every push of `shipments` with its arrival time."""
+    every push with its arrival time."""
 
-    def __init__(self, url: str, token: str, shipments: set[str]):
+    def __init__(self, url: str, token: str):
         super().__init__(daemon=True)
         self.url = f"{url}?token={token}"
-        self.shipments = shipments
         self.lock = threading.Lock()
         self.pushes: list[Push] = []
         self.stopping = threading.Event()
@@ -78,7 +77,7 @@ class PushListener(threading.Thread):
                         except TimeoutError:
                             continue
                         push = parse_push(raw, datetime.now(timezone.utc))
-                        if push and push.shipment_id in self.shipments:
+                        if push:
                             with self.lock:
                                 self.pushes.append(push)
             except Exception as error:  # noqa: BLE001 - a dropped connection is counted and reopened

@@ -20,8 +20,9 @@
 //!    shipment has the reading's device), else its device's DISPATCHED or
 //!    IN_TRANSIT shipment. Lookups are made once per shipment or device per
 //!    batch: the named shipments in one batch read, the devices' registry
-//!    entries in another, a device's shipments in a query. A reading without a monitored shipment is kept in the history
-//!    under its device and runs no rules.
+//!    entries in another, a device's shipments in a query. A reading without
+//!    a monitored shipment is kept in the history under its device and runs
+//!    no rules.
 //! 3. The readings are grouped per shipment ([`group_readings`]: by time,
 //!    a repeated reading id once) and written to the history (idempotent
 //!    puts); meanwhile the trackings of their shipments are read, in one
@@ -35,10 +36,11 @@
 //!    CRITICAL raises and escalations first get a risk estimate from the
 //!    risk calculator, all of a shipment's at once; SNS delivers a standard
 //!    topic's messages in no set order either way), and then the
-//!    tracking (monitor state, latest reading) and the alarms are written in
-//!    one conditional transaction on the tracking's version. A version
-//!    conflict (the offline check or an acknowledgement wrote meanwhile)
-//!    reloads and recomputes.
+//!    tracking (monitor state, latest reading) is written on the condition
+//!    of its version, together with the alarms that changed in one
+//!    transaction (a save that changes no alarm is one conditional put). A
+//!    version conflict (the offline check or an acknowledgement wrote
+//!    meanwhile) reloads and recomputes.
 //! 5. Once the shipments are done, the position event (`tracking.updated`,
 //!    [`TrackingUpdated`]) of each tracking saved is published on the
 //!    tracking topic for the live map, all of them in one `tracking.batch`

@@ -40,11 +40,10 @@
 //! cleared alarm keep the review (see
 //! [`crate::tracking_store::cleared_alarm_update`]).
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pharmaguard_domain::audit::AuditRecord;
@@ -62,21 +61,15 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::audit::audit_put;
-use crate::dynamo::{Item, TransactFailure, describe, query_all, s, transact_write};
+use crate::dynamo::{BatchGet, Item, TransactFailure, describe, query_all, s, transact_write};
 use crate::readings_store::{keys as reading_keys, reading_from_item};
-use crate::shipment_store::keys::{gsi1sk, org_state_pk, shipment_pk, sortable_time};
-use crate::shipment_store::{
-    DynamoShipmentStore, GSI1, SHIPMENT_SK, shipment_from_item, shipment_of_org_entry,
-};
+use crate::shipment_store::keys::{gsi1sk, org_state_pk, shipment_key, shipment_pk, sortable_time};
+use crate::shipment_store::{DynamoShipmentStore, GSI1, shipment_from_item, shipment_of_org_entry};
 use crate::tracking_store::{
-    DynamoTrackingStore, RECIPIENT_FEED_INDEX, SHIPPER_FEED_INDEX, TRACKING_SK, alarm_from_item,
-    alarm_item_of, alarm_sk, feed_partition, save_transaction, tracking_from_item,
+    DynamoTrackingStore, RECIPIENT_FEED_INDEX, SHIPPER_FEED_INDEX, alarm_from_item, alarm_item_of,
+    alarm_sk, feed_partition, save_transaction, tracking_from_item, tracking_key,
 };
 
-/// Most keys of one `BatchGetItem` request (DynamoDB limit).
-pub const MAX_BATCH_GET: usize = 100;
-/// Requests of a `BatchGetItem` round before the unprocessed keys are an error.
-pub const BATCH_GET_ATTEMPTS: u32 = 5;
 /// Sorts after every character a reading id may hold (`[A-Za-z0-9_.:-]`).
 const AFTER_ANY_ID: &str = "~";
 
@@ -121,57 +114,23 @@ impl DynamoDashboard {
         &self.tracking.client
     }
 
-    /// Every item of `table` with these (`pk`, `sk`) keys that exists.
+    /// Every item of `table` with the keys `key` makes of `ids` that exists
+    /// (eventually consistent; an id named twice is read once).
     async fn batch_get(
         &self,
         table: &str,
-        keys: Vec<(String, String)>,
+        ids: &[String],
+        key: impl Fn(&str) -> Item,
     ) -> Result<Vec<Item>, QueryError> {
-        let mut found = Vec::new();
-        let unique: Vec<(String, String)> = keys
-            .into_iter()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in unique.chunks(MAX_BATCH_GET) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
-                .collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                if attempt > BATCH_GET_ATTEMPTS {
-                    return Err(QueryError::Unavailable(format!(
-                        "{} keys of {table} stayed unprocessed",
-                        pending.len()
-                    )));
-                }
-                if attempt > 1 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .build()
-                    .map_err(|e| QueryError::Corrupt(format!("batch get request: {e}")))?;
-                let output = self
-                    .client()
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .send()
-                    .await
-                    .map_err(|error| QueryError::Unavailable(describe(&error)))?;
-                if let Some(items) = output.responses.and_then(|mut r| r.remove(table)) {
-                    found.extend(items);
-                }
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut unprocessed| unprocessed.remove(table))
-                    .map(|keys| keys.keys)
-                    .unwrap_or_default();
-            }
-        }
-        Ok(found)
+        let unique: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let read = BatchGet {
+            table,
+            projection: None,
+            consistent: false,
+        };
+        read.items(self.client(), unique.into_iter().map(key).collect())
+            .await
+            .map_err(QueryError::Unavailable)
     }
 
     /// One feed partition's alarms older than `before`, newest first, at most
@@ -235,12 +194,7 @@ impl ShipmentLookup for DynamoDashboard {
     }
 
     async fn shipments(&self, ids: &[String]) -> Result<Vec<Shipment>, QueryError> {
-        let keys = ids
-            .iter()
-            .map(|id| (shipment_pk(id), SHIPMENT_SK.to_owned()))
-            .collect();
-        let table = self.shipments.table.clone();
-        self.batch_get(&table, keys)
+        self.batch_get(&self.shipments.table, ids, shipment_key)
             .await?
             .into_iter()
             .map(|item| shipment_from_item(item).map_err(store_error))
@@ -336,12 +290,7 @@ impl TrackingRecords for DynamoDashboard {
     }
 
     async fn trackings(&self, shipment_ids: &[String]) -> Result<Vec<Tracking>, QueryError> {
-        let keys = shipment_ids
-            .iter()
-            .map(|id| (shipment_pk(id), TRACKING_SK.to_owned()))
-            .collect();
-        let table = self.tracking.tracking_table.clone();
-        self.batch_get(&table, keys)
+        self.batch_get(&self.tracking.tracking_table, shipment_ids, tracking_key)
             .await?
             .into_iter()
             .map(|item| tracking_from_item(item).map_err(QueryError::from))

@@ -82,23 +82,18 @@ impl DeviceRegistry for DynamoDeviceRegistry {
             projection: Some(DEVICE_PROJECTION),
             consistent: false,
         };
-        let id_of = |item: &Item| text(item, "id").ok();
-        match read
-            .items_by_id(&self.client, device_ids, device_key, id_of)
-            .await
-        {
-            Ok(items) => items
-                .iter()
-                .zip(device_ids)
-                .map(|(item, device_id)| {
-                    item.as_ref()
-                        .map(registered_device_from_item)
-                        .transpose()
-                        .map_err(|problem| format!("device item {device_id}: {problem}"))
-                })
-                .collect(),
-            Err(problem) => vec![Err(format!("device registry: {problem}")); device_ids.len()],
-        }
+        read.by_id(
+            &self.client,
+            device_ids,
+            device_key,
+            |item| text(item, "id").ok(),
+            |device_id, item| {
+                registered_device_from_item(&item)
+                    .map_err(|problem| format!("device item {device_id}: {problem}"))
+            },
+            |problem| format!("device registry: {problem}"),
+        )
+        .await
     }
 }
 

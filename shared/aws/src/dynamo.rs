@@ -219,40 +219,48 @@ impl BatchGet<'_> {
         Ok(found.into_iter().flatten().collect())
     }
 
-    /// The item of each of `ids`, in order (`None`: no item), read as
+    /// What each of `ids` reads as, in order (`Ok(None)`: no item), read as
     /// [`Self::items`] does: `key` is an id's key, `id_of` the id an item
-    /// answers for (an item it names no id of is left out). An id named
-    /// twice is read once.
-    pub async fn items_by_id(
+    /// answers for (an item it names no id of is left out), `parse` makes
+    /// the item of an id its value; when the read fails as a whole, every
+    /// id gets the error `unavailable` makes of it. An id named twice is
+    /// read once.
+    pub async fn by_id<T, E: Clone>(
         self,
         client: &Client,
         ids: &[&str],
         key: impl Fn(&str) -> Item,
         id_of: impl Fn(&Item) -> Option<String>,
-    ) -> Result<Vec<Option<Item>>, String> {
+        parse: impl Fn(&str, Item) -> Result<T, E>,
+        unavailable: impl FnOnce(String) -> E,
+    ) -> Vec<Result<Option<T>, E>> {
         let mut uses: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
         for id in ids {
             *uses.entry(id).or_default() += 1;
         }
         let keys = uses.keys().map(|id| key(id)).collect();
-        let mut found: HashMap<String, Item> = self
-            .items(client, keys)
-            .await?
-            .into_iter()
-            .filter_map(|item| id_of(&item).map(|id| (id, item)))
-            .collect();
-        Ok(ids
-            .iter()
+        let mut found: HashMap<String, Item> = match self.items(client, keys).await {
+            Ok(items) => items
+                .into_iter()
+                .filter_map(|item| id_of(&item).map(|id| (id, item)))
+                .collect(),
+            Err(problem) => {
+                let error = unavailable(problem);
+                return ids.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
+        ids.iter()
             .map(|id| {
-                let left = uses.get_mut(id)?;
+                let left = uses.get_mut(id).expect("every id is counted");
                 *left -= 1;
-                if *left == 0 {
+                let item = if *left == 0 {
                     found.remove(*id)
                 } else {
                     found.get(*id).cloned()
-                }
+                };
+                item.map(|item| parse(id, item)).transpose()
             })
-            .collect())
+            .collect()
     }
 
     /// One request's keys, and their unprocessed ones again.

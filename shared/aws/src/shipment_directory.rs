@@ -12,11 +12,9 @@ use pharmaguard_domain::coldchain::tracking::{PortError, ShipmentDirectory};
 use pharmaguard_domain::shipment::Shipment;
 use pharmaguard_domain::shipment::ports::{ShipmentStore, StoreError};
 
-use crate::dynamo::{BatchGet, Item, describe, query_all, s, text};
-use crate::shipment_store::keys::shipment_pk;
-use crate::shipment_store::{
-    BY_DEVICE_INDEX, DynamoShipmentStore, SHIPMENT_SK, shipment_from_item,
-};
+use crate::dynamo::{BatchGet, describe, query_all, s, text};
+use crate::shipment_store::keys::shipment_key;
+use crate::shipment_store::{BY_DEVICE_INDEX, DynamoShipmentStore, shipment_from_item};
 
 fn port_error(error: StoreError) -> PortError {
     match error {
@@ -36,23 +34,15 @@ impl ShipmentDirectory for DynamoShipmentStore {
             projection: None,
             consistent: true,
         };
-        let key = |id: &str| {
-            Item::from([
-                ("pk".to_owned(), s(shipment_pk(id))),
-                ("sk".to_owned(), s(SHIPMENT_SK)),
-            ])
-        };
-        let id_of = |item: &Item| text(item, "id").ok();
-        match read
-            .items_by_id(&self.client, shipment_ids, key, id_of)
-            .await
-        {
-            Ok(items) => items
-                .into_iter()
-                .map(|item| item.map(shipment_from_item).transpose().map_err(port_error))
-                .collect(),
-            Err(problem) => vec![Err(PortError::Unavailable(problem)); shipment_ids.len()],
-        }
+        read.by_id(
+            &self.client,
+            shipment_ids,
+            shipment_key,
+            |item| text(item, "id").ok(),
+            |_, item| shipment_from_item(item).map_err(port_error),
+            PortError::Unavailable,
+        )
+        .await
     }
 
     async fn shipments_of_device(&self, device_id: &str) -> Result<Vec<Shipment>, PortError> {

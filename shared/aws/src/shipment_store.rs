@@ -96,6 +96,14 @@ pub mod keys {
         format!("{SHIPMENT_PREFIX}{id}")
     }
 
+    /// The key of a shipment item.
+    pub fn shipment_key(id: &str) -> crate::dynamo::Item {
+        crate::dynamo::Item::from([
+            ("pk".to_owned(), s(shipment_pk(id))),
+            ("sk".to_owned(), s(SHIPMENT_SK)),
+        ])
+    }
+
     /// `pk` of a device's claim: `DEVICE#<device>`.
     pub fn device_claim_pk(device_id: &str) -> String {
         format!("DEVICE#{device_id}")
@@ -258,8 +266,7 @@ impl ShipmentStore for DynamoShipmentStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::shipment_pk(id)))
-            .key("sk", s(SHIPMENT_SK))
+            .set_key(Some(keys::shipment_key(id)))
             .consistent_read(true)
             .send()
             .await

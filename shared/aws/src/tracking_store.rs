@@ -487,7 +487,7 @@ impl DynamoTrackingStore {
 }
 
 /// The key of a shipment's tracking item.
-fn tracking_key(shipment_id: &str) -> Item {
+pub fn tracking_key(shipment_id: &str) -> Item {
     Item::from([
         ("pk".to_owned(), s(shipment_pk(shipment_id))),
         ("sk".to_owned(), s(TRACKING_SK)),
@@ -515,18 +515,15 @@ impl TrackingStore for DynamoTrackingStore {
             projection: None,
             consistent: true,
         };
-        let key = |id: &str| tracking_key(id);
-        let id_of = |item: &Item| text(item, "shipment_id").ok();
-        match read
-            .items_by_id(&self.client, shipment_ids, key, id_of)
-            .await
-        {
-            Ok(items) => items
-                .into_iter()
-                .map(|item| item.map(tracking_from_item).transpose())
-                .collect(),
-            Err(problem) => vec![Err(PortError::Unavailable(problem)); shipment_ids.len()],
-        }
+        read.by_id(
+            &self.client,
+            shipment_ids,
+            tracking_key,
+            |item| text(item, "shipment_id").ok(),
+            |_, item| tracking_from_item(item),
+            PortError::Unavailable,
+        )
+        .await
     }
 
     async fn save(
